@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c: the mailbackup command: global options and the table of commands. */
+#include <getopt.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const struct cmd mb_commands[] = {
+	{ "init", cmd_init, CMD_CONFIG, "mailbackup [-c FILE] init",
+	  "Create the repository named by [repository] url: writes the signed\n"
+	  "mailbackup.repo. Refuses when a repository is there already.\n" },
+	{ "keygen", cmd_keygen, 0,
+	  "mailbackup keygen --gnupg-home DIR --name NAME",
+	  "Create an OpenPGP key pair (ed25519 signing, cv25519 encryption)\n"
+	  "without passphrase in DIR and print its fingerprint. Use it for the\n"
+	  "host key (signing_key) or, on an offline machine, a recovery key.\n" },
+	{ "backup", cmd_backup, CMD_CONFIG,
+	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]...",
+	  "Take a snapshot of the configured sources.\n\n"
+	  "  --json            print a JSON summary on stdout\n"
+	  "  --time TIMESTAMP  record the snapshot at this time (epoch seconds or\n"
+	  "                    YYYY-MM-DDTHH:MM:SSZ): for imports and tests\n"
+	  "  --source NAME     only this source (repeatable)\n\n"
+	  "Exit 0 on success, 3 when committed but some files could not be read,\n"
+	  "1 on failure (no snapshot committed), 5 when locked.\n" },
+	{ "snapshots", cmd_snapshots, CMD_CONFIG,
+	  "mailbackup [-c FILE] snapshots [--json]",
+	  "List the snapshots, oldest first: id, time (UTC) and host.\n" },
+	{ "ls", cmd_ls, CMD_CONFIG,
+	  "mailbackup [-c FILE] ls [-l] SNAPSHOT [PATH]",
+	  "List the entries of a snapshot as SOURCE/PATH, or those under PATH.\n"
+	  "SNAPSHOT is an id, a unique id prefix or 'latest'.\n\n"
+	  "  -l   long listing: type, mode, owner, size, time, hash\n" },
+	{ "restore", cmd_restore, CMD_CONFIG,
+	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]]",
+	  "Restore a snapshot, or part of it, into DIR: source NAME's files go to\n"
+	  "DIR/NAME/. Every file is checked against the hash recorded at backup\n"
+	  "time before it becomes visible. DIR must be empty unless --overwrite.\n\n"
+	  "  --source NAME          only this source\n"
+	  "  --mailbox USER@DOMAIN  only this mailbox of the maildir sources\n"
+	  "  --path GLOB            only paths (within the source) matching GLOB\n"
+	  "  --overwrite            allow a non-empty DIR and replace files\n"
+	  "  --load                 load mariadb sources into their server\n"
+	  "  --db-prefix P          with --load: name the databases P + name\n" },
+	{ "check", cmd_check, CMD_CONFIG,
+	  "mailbackup [-c FILE] check [--read-data[=PERCENT]] [--json]",
+	  "Verify the repository: signatures of mailbackup.repo, every index\n"
+	  "object and manifest; that every pack a snapshot needs exists with its\n"
+	  "recorded size. --read-data also downloads the packs (PERCENT of them),\n"
+	  "checks their hashes, decrypts them and hashes every member.\n"
+	  "Exit 4 when a problem was found.\n" },
+	{ NULL, NULL, 0, NULL, NULL },
+};
+
+static void usage(FILE *f)
+{
+	const struct cmd *c;
+
+	fprintf(f,
+		"usage: mailbackup [-c FILE] [-q|-v] [--progress] COMMAND [ARGS]\n"
+		"       mailbackup COMMAND --help\n\n"
+		"commands:\n");
+	for (c = mb_commands; c->name; c++)
+		fprintf(f, "  %s\n", c->synopsis);
+	fprintf(f,
+		"\nThe configuration is FILE, $MAILBACKUP_CONFIG or "
+		"/etc/mailbackup/mailbackup.conf.\n"
+		"Exit codes: 0 success, 1 failure, 2 usage or configuration error,\n"
+		"3 backup committed with unreadable files, 4 check mismatch, "
+		"5 locked.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli = { .verbosity = 1 };
+	const struct cmd *c;
+	int opt, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* names are bytes; C.UTF-8 lets libarchive write any of them */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
+	while ((opt = getopt_long(argc, argv, "+c:qvh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			cli.config = optarg;
+			break;
+		case 'q':
+			cli.verbosity = 0;
+			break;
+		case 'v':
+			cli.verbosity++;
+			break;
+		case 'P':
+			cli.progress = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return out_flush();
+		case 'V':
+			printf("mailbackup %s\n", MB_VERSION);
+			return out_flush();
+		default:
+			usage(stderr);
+			return MB_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return MB_EXIT_USAGE;
+	}
+	for (c = mb_commands; c->name; c++)
+		if (!strcmp(c->name, argv[optind]))
+			break;
+	if (!c->name) {
+		fprintf(stderr, "mailbackup: unknown command '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return MB_EXIT_USAGE;
+	}
+	if (argc - optind >= 2 && (!strcmp(argv[optind + 1], "--help") ||
+				   !strcmp(argv[optind + 1], "-h")))
+		return out_cmd_help(c->name) || out_flush();
+	if (mb_ctx_new(&cli.ctx)) {
+		fprintf(stderr, "mailbackup: error: out of memory\n");
+		return MB_EXIT_FAILURE;
+	}
+	out_setup(&cli);
+	if (c->flags & CMD_CONFIG) {
+		const char *path = cli.config;
+
+		if (!path)
+			path = getenv("MAILBACKUP_CONFIG");
+		if (!path)
+			path = "/etc/mailbackup/mailbackup.conf";
+		rc = mb_ctx_load_config(cli.ctx, path);
+		if (rc) {
+			rc = out_fail(&cli, rc);
+			mb_ctx_free(cli.ctx);
+			return rc;
+		}
+	}
+	optind++;
+	rc = c->fn(&cli, argc - optind + 1, argv + optind - 1);
+	mb_ctx_free(cli.ctx);
+	if (out_flush() && !rc)
+		rc = MB_EXIT_FAILURE;
+	return rc;
+}

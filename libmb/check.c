@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/* check.c: verifying a repository: signatures, references and, on request,
+ * the content itself. */
+#include "mb-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+struct ck {
+	struct mb_ctx *ctx;
+	struct mbi_repo *r;
+	struct mbi_index ix;
+	struct mb_check_result res;
+	/* sizes of the pack objects that exist, by pack number */
+	uint64_t *present;
+	/* per pack: blobs found while reading it */
+	size_t found;
+	uint32_t cur_pack;
+	char *buf;
+};
+
+static void problem(struct ck *c, const char *what)
+{
+	c->res.errors++;
+	mbi_log(c->ctx, MB_LOG_ERROR, "%s", what);
+}
+
+static int cmp_pack_name(const void *a, const void *b, void *arg)
+{
+	const struct mbi_packinfo *p = arg;
+
+	return strcmp(p[*(const uint32_t *)a].name, p[*(const uint32_t *)b].name);
+}
+
+struct pack_lookup {
+	struct ck *c;
+	uint32_t *order; /* pack numbers sorted by name */
+};
+
+static int on_pack_obj(void *ud, const char *key, uint64_t size)
+{
+	struct pack_lookup *pl = ud;
+	struct ck *c = pl->c;
+	const char *base = strrchr(key, '/');
+	size_t lo = 0, hi = c->ix.npacks;
+
+	base = base ? base + 1 : key;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int d = strcmp(c->ix.packs[pl->order[mid]].name, base);
+
+		if (!d) {
+			c->present[pl->order[mid]] = size + 1;
+			break;
+		}
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return MB_OK;
+}
+
+struct ref_ctx {
+	struct ck *c;
+	const char *snap;
+	uint32_t *used;
+};
+
+static int on_entry(void *ud, struct mbi_mentry *e)
+{
+	struct ref_ctx *rc = ud;
+	const struct mbi_blobref *ref;
+	char msg[1024], hex[MBI_SHA256_HEX];
+
+	if (e->type != 'f' || !e->size)
+		return MB_OK;
+	ref = mbi_index_find(&rc->c->ix, e->sha);
+	if (!ref) {
+		mbi_hex(e->sha, MBI_SHA256_LEN, hex);
+		snprintf(msg, sizeof(msg),
+			 "snapshot '%s': content %s of '%s/%s' is in no index",
+			 rc->snap, hex, e->source, e->path);
+		problem(rc->c, msg);
+		return MB_OK;
+	}
+	rc->used[ref->pack] = 1;
+	return MB_OK;
+}
+
+static int on_member(void *ud, struct mbi_packr *pr, const char *name,
+		     const unsigned char *sha, bool has_sha, uint64_t size)
+{
+	struct ck *c = ud;
+	struct mbi_sha256 h;
+	unsigned char got[MBI_SHA256_LEN];
+	const struct mbi_blobref *ref;
+	uint64_t total = 0;
+	char msg[1024];
+
+	if (!has_sha)
+		return MB_OK;
+	ref = mbi_index_find(&c->ix, sha);
+	if (!ref || ref->pack != c->cur_pack)
+		return MB_OK; /* not listed for this pack: unreferenced */
+	if (mbi_sha256_init(&h))
+		return MB_E_NOMEM;
+	for (;;) {
+		ssize_t n = mbi_packr_read(pr, c->buf, 1 << 20);
+
+		if (n < 0) {
+			mbi_sha256_release(&h);
+			return MB_E_VERIFY;
+		}
+		if (!n)
+			break;
+		mbi_sha256_update(&h, c->buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	mbi_sha256_final(&h, got);
+	mbi_sha256_release(&h);
+	c->res.blobs++;
+	c->res.bytes_read += total;
+	if (memcmp(got, sha, MBI_SHA256_LEN) || total != size ||
+	    size != ref->size) {
+		snprintf(msg, sizeof(msg),
+			 "pack '%s': member '%s' does not match its hash",
+			 c->ix.packs[c->cur_pack].name, name);
+		problem(c, msg);
+	} else {
+		c->found++;
+	}
+	return mbi_progress(c->ctx, "check", c->res.blobs, c->res.bytes_read,
+			    0, 0);
+}
+
+int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
+	     struct mb_check_result *res)
+{
+	struct ck c;
+	struct mb_snapshot_info *snaps = NULL;
+	size_t nsnaps = 0, i;
+	uint32_t *used = NULL;
+	double t0 = mbi_now();
+	char msg[1024];
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.ctx = ctx;
+	if ((rc = mbi_index_init(&c.ix, ctx)) ||
+	    (rc = mbi_repo_open(ctx, &c.r)))
+		goto out;
+	/* index objects are verified afresh, not read from the cache */
+	rc = mbi_index_load(&c.ix, c.r, true);
+	if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO) {
+		problem(&c, mb_ctx_errmsg(ctx));
+		rc = MB_E_VERIFY;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	c.res.indexes = c.ix.nobjects;
+	c.present = calloc(c.ix.npacks + 1, sizeof(*c.present));
+	used = calloc(c.ix.npacks + 1, sizeof(*used));
+	c.buf = malloc(1 << 20);
+	if (!c.present || !used || !c.buf) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	{
+		struct pack_lookup pl = { &c, calloc(c.ix.npacks + 1,
+						     sizeof(uint32_t)) };
+
+		if (!pl.order) {
+			rc = MB_E_NOMEM;
+			goto out;
+		}
+		for (i = 0; i < c.ix.npacks; i++)
+			pl.order[i] = (uint32_t)i;
+		qsort_r(pl.order, c.ix.npacks, sizeof(uint32_t),
+			cmp_pack_name, c.ix.packs);
+		rc = c.r->store->ops->list(c.r->store, "packs/", on_pack_obj,
+					   &pl);
+		free(pl.order);
+		if (rc)
+			goto out;
+	}
+	if ((rc = mbi_snapshots_list(c.r, &snaps, &nsnaps)))
+		goto out;
+	for (i = 0; i < nsnaps; i++) {
+		struct mbi_manifest m;
+		struct ref_ctx rctx = { &c, snaps[i].name, used };
+
+		rc = mbi_manifest_load(c.r, snaps[i].name, &m);
+		if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO ||
+		    rc == MB_E_NOTFOUND) {
+			problem(&c, mb_ctx_errmsg(ctx));
+			rc = MB_OK;
+			continue;
+		}
+		if (rc)
+			goto out;
+		c.res.snapshots++;
+		rc = mbi_manifest_foreach(ctx, &m, on_entry, &rctx);
+		mbi_manifest_release(&m);
+		if (rc)
+			goto out;
+	}
+	for (i = 0; i < c.ix.npacks; i++) {
+		if (!used[i])
+			continue;
+		c.res.packs++;
+		if (!c.present[i]) {
+			snprintf(msg, sizeof(msg),
+				 "pack '%s' is missing from the repository",
+				 c.ix.packs[i].name);
+			problem(&c, msg);
+		} else if (c.present[i] - 1 != c.ix.packs[i].size) {
+			snprintf(msg, sizeof(msg),
+				 "pack '%s' has %llu bytes, the index says %llu",
+				 c.ix.packs[i].name,
+				 (unsigned long long)(c.present[i] - 1),
+				 (unsigned long long)c.ix.packs[i].size);
+			problem(&c, msg);
+		}
+	}
+	if (opts && opts->read_data) {
+		int pct = opts->percent > 0 && opts->percent <= 100 ?
+			  opts->percent : 100;
+
+		for (i = 0; i < c.ix.npacks; i++) {
+			int prc;
+
+			if (!used[i] || !c.present[i])
+				continue;
+			/* a slice of the packs by name: PERCENT of them */
+			if (pct < 100 &&
+			    (unsigned)strtoul((char[3]){ c.ix.packs[i].name[0],
+						       c.ix.packs[i].name[1],
+						       0 }, NULL, 16) * 100 /
+			    256 >= (unsigned)pct)
+				continue;
+			c.cur_pack = (uint32_t)i;
+			c.found = 0;
+			prc = mbi_pack_read(c.r, c.ix.packs[i].name,
+					    c.ix.packs[i].size, on_member, &c);
+			c.res.packs_read++;
+			if (prc == MB_E_VERIFY || prc == MB_E_CRYPTO) {
+				problem(&c, mb_ctx_errmsg(ctx));
+				continue;
+			}
+			if (prc) {
+				rc = prc;
+				goto out;
+			}
+			if (c.found != c.ix.packs[i].nblobs) {
+				snprintf(msg, sizeof(msg),
+					 "pack '%s' holds %zu of the %u blobs the index lists",
+					 c.ix.packs[i].name, c.found,
+					 c.ix.packs[i].nblobs);
+				problem(&c, msg);
+			}
+		}
+	}
+	if (c.res.errors)
+		rc = mbi_error(ctx, MB_E_VERIFY, 0,
+			       "check found %llu problem(s) in the repository",
+			       (unsigned long long)c.res.errors);
+out:
+	c.res.seconds = mbi_now() - t0;
+	if (res)
+		*res = c.res;
+	free(snaps);
+	free(used);
+	free(c.present);
+	free(c.buf);
+	mbi_index_release(&c.ix);
+	mbi_repo_close(c.r);
+	return rc;
+}

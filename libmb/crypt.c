@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: MIT */
+/* crypt.c: OpenPGP through GPGME: streamed encryption, decryption, signatures. */
+#include "mb-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gpgme.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+struct mbi_crypt {
+	struct mb_ctx *ctx;
+	char *home;
+	gpgme_key_t *recipients;  /* NULL-terminated: packs */
+	gpgme_key_t *meta_rcpts;  /* recipients + host key: metadata */
+	gpgme_key_t signer;       /* may be NULL: restore-only hosts */
+	char **trusted;           /* primary fingerprints, upper case */
+	size_t ntrusted;
+	pthread_mutex_t lock;
+};
+
+static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
+static const char *gpgme_version;
+
+static void init_gpgme(void)
+{
+	gpgme_version = gpgme_check_version(NULL);
+	gpgme_set_locale(NULL, LC_CTYPE, setlocale(LC_CTYPE, NULL));
+}
+
+static int new_gctx(struct mbi_crypt *c, gpgme_ctx_t *out)
+{
+	gpgme_ctx_t g;
+	gpgme_error_t err = gpgme_new(&g);
+
+	if (err)
+		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
+				 "cannot start gpg: %s", gpgme_strerror(err));
+	err = gpgme_ctx_set_engine_info(g, GPGME_PROTOCOL_OpenPGP, NULL,
+					c->home);
+	if (!err)
+		err = gpgme_set_pinentry_mode(g, GPGME_PINENTRY_MODE_LOOPBACK);
+	if (err) {
+		gpgme_release(g);
+		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
+				 "cannot set up gpg with home '%s': %s",
+				 c->home, gpgme_strerror(err));
+	}
+	gpgme_set_armor(g, 0);
+	gpgme_set_offline(g, 1);
+	*out = g;
+	return MB_OK;
+}
+
+static void upcase(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'f')
+			*s = (char)(*s - 'a' + 'A');
+}
+
+static int get_key(struct mbi_crypt *c, gpgme_ctx_t g, const char *fpr,
+		   int secret, const char *role, gpgme_key_t *out)
+{
+	gpgme_error_t err = gpgme_get_key(g, fpr, out, secret);
+
+	if (err)
+		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
+				 "%s key '%s' not found in '%s'%s: import it or fix [keys]",
+				 role, fpr, c->home,
+				 secret ? " (secret key needed)" : "");
+	return MB_OK;
+}
+
+void mbi_crypt_free(struct mbi_crypt *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; c->recipients && c->recipients[i]; i++)
+		gpgme_key_unref(c->recipients[i]);
+	for (i = 0; c->meta_rcpts && c->meta_rcpts[i]; i++)
+		gpgme_key_unref(c->meta_rcpts[i]);
+	free(c->recipients);
+	free(c->meta_rcpts);
+	if (c->signer)
+		gpgme_key_unref(c->signer);
+	mbi_strv_free(c->trusted, c->ntrusted);
+	free(c->home);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
+{
+	struct mbi_config *cfg = ctx->cfg;
+	struct mbi_crypt *c;
+	gpgme_ctx_t g = NULL;
+	struct stat st;
+	size_t i, n = 0;
+	int rc;
+
+	if ((rc = mbi_need_config(ctx)))
+		return rc;
+	pthread_once(&gpgme_once, init_gpgme);
+	if (!gpgme_version)
+		return mbi_error(ctx, MB_E_CRYPTO, 0,
+				 "gpgme could not be initialised");
+	if (stat(cfg->gnupg_home, &st) || !S_ISDIR(st.st_mode))
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "gnupg_home '%s' is not a directory: create it with 'mailbackup keygen --gnupg-home %s'",
+				 cfg->gnupg_home, cfg->gnupg_home);
+	if (!cfg->nrecipients)
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "no recipients: set [keys] recipients to the fingerprints that may decrypt");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return MB_E_NOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	c->ctx = ctx;
+	c->home = strdup(cfg->gnupg_home);
+	c->recipients = calloc(cfg->nrecipients + 1, sizeof(gpgme_key_t));
+	c->meta_rcpts = calloc(cfg->nrecipients + 2, sizeof(gpgme_key_t));
+	c->trusted = calloc(cfg->ntrusted + 1, sizeof(char *));
+	if (!c->home || !c->recipients || !c->meta_rcpts || !c->trusted) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	if ((rc = new_gctx(c, &g)))
+		goto out;
+	for (i = 0; i < cfg->nrecipients; i++) {
+		rc = get_key(c, g, cfg->recipients[i], 0, "recipient",
+			     &c->recipients[i]);
+		if (rc)
+			goto out;
+		if (!c->recipients[i]->can_encrypt) {
+			rc = mbi_error(ctx, MB_E_CRYPTO, 0,
+				       "recipient key '%s' cannot encrypt (expired, revoked or no encryption subkey)",
+				       cfg->recipients[i]);
+			goto out;
+		}
+		gpgme_key_ref(c->recipients[i]);
+		c->meta_rcpts[n++] = c->recipients[i];
+	}
+	if (cfg->signing_key) {
+		rc = get_key(c, g, cfg->signing_key, 0, "signing", &c->signer);
+		if (rc)
+			goto out;
+		if (c->signer->can_encrypt) {
+			gpgme_key_ref(c->signer);
+			c->meta_rcpts[n++] = c->signer;
+		}
+	}
+	for (i = 0; i < cfg->ntrusted; i++) {
+		gpgme_key_t k;
+
+		/* a trusted signer is named by the fingerprint of its primary
+		 * key; resolve what the config says to that */
+		if (gpgme_get_key(g, cfg->trusted_signers[i], &k, 0) == 0) {
+			c->trusted[c->ntrusted] = strdup(k->fpr);
+			gpgme_key_unref(k);
+		} else {
+			c->trusted[c->ntrusted] =
+				strdup(cfg->trusted_signers[i]);
+		}
+		if (!c->trusted[c->ntrusted]) {
+			rc = MB_E_NOMEM;
+			goto out;
+		}
+		upcase(c->trusted[c->ntrusted++]);
+	}
+out:
+	if (g)
+		gpgme_release(g);
+	if (rc) {
+		mbi_crypt_free(c);
+		return rc;
+	}
+	*out = c;
+	return MB_OK;
+}
+
+bool mbi_crypt_can_decrypt_packs(struct mbi_crypt *c)
+{
+	gpgme_ctx_t g;
+	gpgme_key_t k;
+	size_t i;
+	bool can = false;
+
+	if (new_gctx(c, &g))
+		return false;
+	for (i = 0; !can && c->recipients[i]; i++) {
+		if (gpgme_get_key(g, c->recipients[i]->fpr, &k, 1) == 0) {
+			can = true;
+			gpgme_key_unref(k);
+		}
+	}
+	gpgme_release(g);
+	return can;
+}
+
+/* ------------------------------------------------------- encryption jobs */
+
+struct mbi_encjob {
+	struct mbi_crypt *c;
+	enum mbi_crypt_mode mode;
+	struct mbi_store_writer *w;
+	int in_rd, out_rd, out_wr;
+	pthread_t enc_thread, pump_thread;
+	gpgme_error_t enc_err;
+	int pump_rc;
+	struct mbi_sha256 sha;
+	unsigned char digest[MBI_SHA256_LEN];
+	uint64_t size;
+};
+
+static void *enc_main(void *arg)
+{
+	struct mbi_encjob *j = arg;
+	gpgme_ctx_t g = NULL;
+	gpgme_data_t din = NULL, dout = NULL;
+	gpgme_encrypt_flags_t flags = GPGME_ENCRYPT_ALWAYS_TRUST |
+				      GPGME_ENCRYPT_NO_COMPRESS;
+	gpgme_error_t err;
+
+	if (new_gctx(j->c, &g)) {
+		j->enc_err = gpg_error(GPG_ERR_GENERAL);
+		goto out;
+	}
+	err = gpgme_data_new_from_fd(&din, j->in_rd);
+	if (!err)
+		err = gpgme_data_new_from_fd(&dout, j->out_wr);
+	if (!err && j->mode == MBI_CRYPT_META) {
+		if (!j->c->signer)
+			err = gpg_error(GPG_ERR_NO_SECKEY);
+		else
+			err = gpgme_signers_add(g, j->c->signer);
+		if (!err)
+			err = gpgme_op_encrypt_sign(g, j->c->meta_rcpts, flags,
+						    din, dout);
+	} else if (!err) {
+		err = gpgme_op_encrypt(g, j->c->recipients, flags, din, dout);
+	}
+	if (!err && j->mode == MBI_CRYPT_META) {
+		gpgme_sign_result_t sr = gpgme_op_sign_result(g);
+
+		if (!sr || !sr->signatures)
+			err = gpg_error(GPG_ERR_NO_SECKEY);
+	}
+	j->enc_err = err;
+out:
+	gpgme_data_release(din);
+	gpgme_data_release(dout);
+	if (g)
+		gpgme_release(g);
+	/* end of both streams: the producer sees EPIPE, the pump EOF */
+	close(j->in_rd);
+	j->in_rd = -1;
+	close(j->out_wr);
+	j->out_wr = -1;
+	return NULL;
+}
+
+static void *pump_main(void *arg)
+{
+	struct mbi_encjob *j = arg;
+	static char sink[4096];
+	char *buf = malloc(1 << 20);
+	size_t cap = buf ? 1 << 20 : sizeof(sink);
+
+	if (!buf) {
+		j->pump_rc = MB_E_NOMEM;
+		buf = sink;
+	}
+	for (;;) {
+		ssize_t r = read(j->out_rd, buf, cap);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r < 0 && !j->pump_rc)
+				j->pump_rc = mbi_error(j->c->ctx, MB_E_IO,
+						       errno,
+						       "cannot read from gpg");
+			break;
+		}
+		if (j->pump_rc)
+			continue; /* drain so that gpg can finish */
+		mbi_sha256_update(&j->sha, buf, (size_t)r);
+		j->size += (uint64_t)r;
+		j->pump_rc = mbi_writer_write(j->w, buf, (size_t)r);
+	}
+	if (buf != sink)
+		free(buf);
+	return NULL;
+}
+
+int mbi_crypt_encrypt_begin(struct mbi_crypt *c, enum mbi_crypt_mode mode,
+			    struct mbi_store_writer *w,
+			    struct mbi_encjob **out, int *plain_fd)
+{
+	struct mbi_encjob *j = calloc(1, sizeof(*j));
+	int in[2] = { -1, -1 }, o[2] = { -1, -1 };
+
+	if (!j)
+		return MB_E_NOMEM;
+	j->c = c;
+	j->mode = mode;
+	j->w = w;
+	/* a socket, not a pipe, so the producer can write with MSG_NOSIGNAL
+	 * and get EPIPE instead of SIGPIPE when gpg dies */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) ||
+	    pipe2(o, O_CLOEXEC)) {
+		int rc = mbi_error(c->ctx, MB_E_IO, errno,
+				   "cannot create a pipe for gpg");
+
+		if (in[0] >= 0) {
+			close(in[0]);
+			close(in[1]);
+		}
+		free(j);
+		return rc;
+	}
+	shutdown(in[0], SHUT_WR);
+	shutdown(in[1], SHUT_RD);
+	j->in_rd = in[0];
+	j->out_rd = o[0];
+	j->out_wr = o[1];
+	if (mbi_sha256_init(&j->sha)) {
+		close(in[0]);
+		close(in[1]);
+		close(o[0]);
+		close(o[1]);
+		free(j);
+		return MB_E_NOMEM;
+	}
+	pthread_create(&j->pump_thread, NULL, pump_main, j);
+	pthread_create(&j->enc_thread, NULL, enc_main, j);
+	*plain_fd = in[1];
+	*out = j;
+	return MB_OK;
+}
+
+static int gpg_err_to_rc(struct mbi_crypt *c, gpgme_error_t err,
+			 const char *what, const char *verb)
+{
+	switch (gpgme_err_code(err)) {
+	case GPG_ERR_NO_SECKEY:
+		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
+				 "cannot %s '%s': no secret key in '%s' (restore with a recipient's private key, e.g. the disaster-recovery key)",
+				 verb, what, c->home);
+	case GPG_ERR_BAD_DATA:
+	case GPG_ERR_DECRYPT_FAILED:
+	case GPG_ERR_NO_DATA:
+	case GPG_ERR_INV_PACKET:
+	case GPG_ERR_CHECKSUM:
+	case GPG_ERR_BAD_SIGNATURE:
+	case GPG_ERR_INV_DATA:
+	case GPG_ERR_EOF:
+	case GPG_ERR_TRUNCATED:
+	case GPG_ERR_UNEXPECTED:
+	case GPG_ERR_NO_OBJ:
+		return mbi_error(c->ctx, MB_E_VERIFY, 0,
+				 "'%s' is damaged or truncated: gpg says: %s",
+				 what, gpgme_strerror(err));
+	default:
+		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
+				 "cannot %s '%s': %s", verb, what,
+				 gpgme_strerror(err));
+	}
+}
+
+int mbi_crypt_encrypt_end(struct mbi_encjob *j,
+			  unsigned char sha256[MBI_SHA256_LEN], uint64_t *size)
+{
+	int rc = MB_OK;
+
+	pthread_join(j->enc_thread, NULL);
+	pthread_join(j->pump_thread, NULL);
+	close(j->out_rd);
+	if (j->enc_err)
+		rc = gpg_err_to_rc(j->c, j->enc_err, "new object",
+				   "encrypt");
+	else if (j->pump_rc)
+		rc = j->pump_rc;
+	if (!rc) {
+		mbi_sha256_final(&j->sha, sha256);
+		*size = j->size;
+	}
+	mbi_sha256_release(&j->sha);
+	free(j);
+	return rc;
+}
+
+/* ------------------------------------------------------------ decryption */
+
+static bool trusted_fpr(struct mbi_crypt *c, gpgme_ctx_t g, const char *fpr)
+{
+	gpgme_key_t k;
+	size_t i;
+	bool ok = false;
+
+	if (!fpr)
+		return false;
+	/* the signature names the signing (sub)key; trust is pinned on the
+	 * primary key */
+	if (gpgme_get_key(g, fpr, &k, 0) == 0) {
+		for (i = 0; i < c->ntrusted && !ok; i++)
+			ok = !strcasecmp(k->fpr, c->trusted[i]);
+		gpgme_key_unref(k);
+	}
+	for (i = 0; i < c->ntrusted && !ok; i++)
+		ok = !strcasecmp(fpr, c->trusted[i]);
+	return ok;
+}
+
+static int check_sigs(struct mbi_crypt *c, gpgme_ctx_t g, const char *what)
+{
+	gpgme_verify_result_t vr = gpgme_op_verify_result(g);
+	gpgme_signature_t s;
+	const char *problem = "carries no signature";
+	char detail[256] = "";
+
+	for (s = vr ? vr->signatures : NULL; s; s = s->next) {
+		if (gpgme_err_code(s->status) == GPG_ERR_NO_ERROR) {
+			if (trusted_fpr(c, g, s->fpr))
+				return MB_OK;
+			problem = "is signed by a key outside trusted_signers";
+			snprintf(detail, sizeof(detail), " (%s)",
+				 s->fpr ? s->fpr : "?");
+		} else if (gpgme_err_code(s->status) == GPG_ERR_NO_PUBKEY) {
+			problem = "is signed by an unknown key";
+			snprintf(detail, sizeof(detail),
+				 " (%s: import the host's public key)",
+				 s->fpr ? s->fpr : "?");
+		} else {
+			problem = "has a bad signature";
+			snprintf(detail, sizeof(detail), " (%s)",
+				 gpgme_strerror(s->status));
+			break;
+		}
+	}
+	return mbi_error(c->ctx, MB_E_VERIFY, 0, "'%s' %s%s", what, problem,
+			 detail);
+}
+
+static int decrypt_data(struct mbi_crypt *c, int cipher_fd, gpgme_data_t dout,
+			bool verify, const char *what)
+{
+	gpgme_ctx_t g;
+	gpgme_data_t din = NULL;
+	gpgme_error_t err;
+	int rc;
+
+	if ((rc = new_gctx(c, &g)))
+		return rc;
+	if (lseek(cipher_fd, 0, SEEK_SET) < 0 && errno != ESPIPE) {
+		rc = mbi_error(c->ctx, MB_E_IO, errno, "cannot read '%s'",
+			       what);
+		goto out;
+	}
+	err = gpgme_data_new_from_fd(&din, cipher_fd);
+	if (!err)
+		err = verify ? gpgme_op_decrypt_verify(g, din, dout) :
+			       gpgme_op_decrypt(g, din, dout);
+	if (err) {
+		rc = gpg_err_to_rc(c, err, what, "decrypt");
+		goto out;
+	}
+	if (verify)
+		rc = check_sigs(c, g, what);
+out:
+	gpgme_data_release(din);
+	gpgme_release(g);
+	return rc;
+}
+
+int mbi_crypt_decrypt_fd(struct mbi_crypt *c, int cipher_fd, int out_fd,
+			 bool verify, const char *what)
+{
+	gpgme_data_t dout;
+	int rc;
+
+	if (gpgme_data_new_from_fd(&dout, out_fd))
+		return MB_E_NOMEM;
+	rc = decrypt_data(c, cipher_fd, dout, verify, what);
+	gpgme_data_release(dout);
+	return rc;
+}
+
+int mbi_crypt_decrypt_buf(struct mbi_crypt *c, int cipher_fd,
+			  struct mbi_buf *out, bool verify, const char *what)
+{
+	gpgme_data_t dout;
+	char *mem;
+	size_t len;
+	int rc;
+
+	if (gpgme_data_new(&dout))
+		return MB_E_NOMEM;
+	rc = decrypt_data(c, cipher_fd, dout, verify, what);
+	mem = gpgme_data_release_and_get_mem(dout, &len);
+	if (!rc) {
+		struct mbi_buf b = { 0 };
+
+		if (mbi_buf_add(&b, mem ? mem : "", mem ? len : 0))
+			rc = MB_E_NOMEM;
+		else
+			*out = b;
+	}
+	gpgme_free(mem);
+	return rc;
+}
+
+int mbi_crypt_put_meta(struct mbi_crypt *c, struct mbi_store *s,
+		       const char *key, const void *p, size_t n)
+{
+	struct mbi_store_writer *w;
+	struct mbi_encjob *j;
+	unsigned char sha[MBI_SHA256_LEN];
+	uint64_t size;
+	int fd, rc, wrc = 0;
+	const char *cp = p;
+
+	if ((rc = s->ops->writer_open(s, &w)))
+		return rc;
+	if ((rc = mbi_crypt_encrypt_begin(c, MBI_CRYPT_META, w, &j, &fd))) {
+		mbi_writer_abort(w);
+		return rc;
+	}
+	while (n) {
+		ssize_t r = send(fd, cp, n > (1 << 20) ? (1 << 20) : n,
+				 MSG_NOSIGNAL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			wrc = errno;
+			break;
+		}
+		cp += r;
+		n -= (size_t)r;
+	}
+	close(fd);
+	rc = mbi_crypt_encrypt_end(j, sha, &size);
+	if (!rc && wrc)
+		rc = mbi_error(c->ctx, MB_E_CRYPTO, wrc,
+			       "cannot feed gpg for '%s'", key);
+	if (rc) {
+		mbi_writer_abort(w);
+		return mbi_error_prefix(c->ctx, rc, "cannot write '%s'", key);
+	}
+	return mbi_writer_commit(w, key);
+}
+
+int mbi_crypt_clearsign(struct mbi_crypt *c, const char *text,
+			struct mbi_buf *out)
+{
+	gpgme_ctx_t g;
+	gpgme_data_t din = NULL, dout = NULL;
+	gpgme_error_t err;
+	char *mem;
+	size_t len;
+	int rc;
+
+	if (!c->signer)
+		return mbi_error(c->ctx, MB_E_CONFIG, 0,
+				 "no signing key: set [keys] signing_key");
+	if ((rc = new_gctx(c, &g)))
+		return rc;
+	gpgme_set_armor(g, 1);
+	err = gpgme_data_new_from_mem(&din, text, strlen(text), 0);
+	if (!err)
+		err = gpgme_data_new(&dout);
+	if (!err)
+		err = gpgme_signers_add(g, c->signer);
+	if (!err)
+		err = gpgme_op_sign(g, din, dout, GPGME_SIG_MODE_CLEAR);
+	if (err) {
+		rc = gpg_err_to_rc(c, err, "mailbackup.repo", "sign");
+		gpgme_data_release(dout);
+		goto out;
+	}
+	mem = gpgme_data_release_and_get_mem(dout, &len);
+	memset(out, 0, sizeof(*out));
+	rc = mbi_buf_add(out, mem, len);
+	gpgme_free(mem);
+out:
+	gpgme_data_release(din);
+	gpgme_release(g);
+	return rc;
+}
+
+int mbi_crypt_verify_clear(struct mbi_crypt *c, const void *p, size_t n,
+			   struct mbi_buf *plain, const char *what)
+{
+	gpgme_ctx_t g;
+	gpgme_data_t din = NULL, dout = NULL;
+	gpgme_error_t err;
+	char *mem;
+	size_t len;
+	int rc;
+
+	if ((rc = new_gctx(c, &g)))
+		return rc;
+	err = gpgme_data_new_from_mem(&din, p, n, 0);
+	if (!err)
+		err = gpgme_data_new(&dout);
+	if (!err)
+		err = gpgme_op_verify(g, din, NULL, dout);
+	if (err) {
+		rc = gpg_err_to_rc(c, err, what, "verify");
+		gpgme_data_release(dout);
+		goto out;
+	}
+	rc = check_sigs(c, g, what);
+	mem = gpgme_data_release_and_get_mem(dout, &len);
+	if (!rc) {
+		memset(plain, 0, sizeof(*plain));
+		rc = mbi_buf_add(plain, mem ? mem : "", mem ? len : 0);
+	}
+	gpgme_free(mem);
+out:
+	gpgme_data_release(din);
+	gpgme_release(g);
+	return rc;
+}

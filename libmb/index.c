@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/* index.c: which pack holds which content, in memory and as index objects. */
+#include "mb-private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+#define INDEX_MAGIC "mailbackup-index 1"
+
+int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->ctx = ctx;
+	ix->cap = 1024;
+	ix->keys = calloc(ix->cap, MBI_SHA256_LEN);
+	ix->vals = calloc(ix->cap, sizeof(*ix->vals));
+	pthread_mutex_init(&ix->lock, NULL);
+	if (!ix->keys || !ix->vals) {
+		mbi_index_release(ix);
+		return MB_E_NOMEM;
+	}
+	return MB_OK;
+}
+
+void mbi_index_release(struct mbi_index *ix)
+{
+	free(ix->keys);
+	free(ix->vals);
+	free(ix->packs);
+	mbi_strv_free(ix->objects, ix->nobjects);
+	pthread_mutex_destroy(&ix->lock);
+	memset(ix, 0, sizeof(*ix));
+}
+
+static const unsigned char zero_key[MBI_SHA256_LEN];
+
+static size_t slot_of(const struct mbi_index *ix, const unsigned char *sha)
+{
+	uint64_t h;
+
+	memcpy(&h, sha, sizeof(h));
+	return (size_t)(h & (ix->cap - 1));
+}
+
+/* Keys are SHA-256 values: an all-zero key marks an empty slot (the hash of
+ * real data is never all zero). */
+static size_t probe(const struct mbi_index *ix, const unsigned char *sha)
+{
+	size_t i = slot_of(ix, sha);
+
+	while (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key,
+		      MBI_SHA256_LEN) &&
+	       memcmp(ix->keys + i * MBI_SHA256_LEN, sha, MBI_SHA256_LEN))
+		i = (i + 1) & (ix->cap - 1);
+	return i;
+}
+
+const struct mbi_blobref *mbi_index_find(struct mbi_index *ix,
+					 const unsigned char *sha)
+{
+	size_t i = probe(ix, sha);
+
+	if (!memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN))
+		return NULL;
+	return &ix->vals[i];
+}
+
+static int grow(struct mbi_index *ix)
+{
+	struct mbi_index n = *ix;
+	size_t i;
+
+	n.cap = ix->cap * 2;
+	n.keys = calloc(n.cap, MBI_SHA256_LEN);
+	n.vals = calloc(n.cap, sizeof(*n.vals));
+	if (!n.keys || !n.vals) {
+		free(n.keys);
+		free(n.vals);
+		return MB_E_NOMEM;
+	}
+	for (i = 0; i < ix->cap; i++) {
+		const unsigned char *k = ix->keys + i * MBI_SHA256_LEN;
+		size_t j;
+
+		if (!memcmp(k, zero_key, MBI_SHA256_LEN))
+			continue;
+		j = probe(&n, k);
+		memcpy(n.keys + j * MBI_SHA256_LEN, k, MBI_SHA256_LEN);
+		n.vals[j] = ix->vals[i];
+	}
+	free(ix->keys);
+	free(ix->vals);
+	ix->keys = n.keys;
+	ix->vals = n.vals;
+	ix->cap = n.cap;
+	return MB_OK;
+}
+
+int mbi_index_add_blob(struct mbi_index *ix, const unsigned char *sha,
+		       uint32_t pack, uint64_t size)
+{
+	size_t i;
+
+	if (!memcmp(sha, zero_key, MBI_SHA256_LEN))
+		return MB_E_INVAL;
+	if ((ix->count + 1) * 4 > ix->cap * 3 && grow(ix))
+		return MB_E_NOMEM;
+	i = probe(ix, sha);
+	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN))
+		return MB_OK; /* known already: the first pack wins */
+	memcpy(ix->keys + i * MBI_SHA256_LEN, sha, MBI_SHA256_LEN);
+	ix->vals[i].pack = pack;
+	ix->vals[i].size = size;
+	ix->count++;
+	if (pack < ix->npacks) /* not a placeholder of a backup run */
+		ix->packs[pack].nblobs++;
+	return MB_OK;
+}
+
+int mbi_index_add_pack(struct mbi_index *ix, const char *name, uint64_t size,
+		       uint32_t *pack_out)
+{
+	if (strlen(name) != 64)
+		return MB_E_INVAL;
+	if (ix->npacks == ix->capacks) {
+		size_t cap = ix->capacks ? ix->capacks * 2 : 64;
+		struct mbi_packinfo *p = realloc(ix->packs, cap * sizeof(*p));
+
+		if (!p)
+			return MB_E_NOMEM;
+		ix->packs = p;
+		ix->capacks = cap;
+	}
+	memcpy(ix->packs[ix->npacks].name, name, MBI_SHA256_HEX);
+	ix->packs[ix->npacks].size = size;
+	ix->packs[ix->npacks].nblobs = 0;
+	*pack_out = (uint32_t)ix->npacks++;
+	return MB_OK;
+}
+
+struct fmt_item {
+	uint32_t pack;
+	size_t slot;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct fmt_item *x = a, *y = b;
+
+	return x->pack < y->pack ? -1 : x->pack > y->pack;
+}
+
+int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
+		     struct mbi_buf *out)
+{
+	struct fmt_item *items;
+	size_t i, n = 0, k = 0;
+	uint32_t p;
+	int rc = MB_OK;
+
+	items = malloc((ix->count + 1) * sizeof(*items));
+	if (!items)
+		return MB_E_NOMEM;
+	for (i = 0; i < ix->cap; i++) {
+		if (!memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key,
+			    MBI_SHA256_LEN) || ix->vals[i].pack < first_pack ||
+		    ix->vals[i].pack >= ix->npacks)
+			continue;
+		items[n].pack = ix->vals[i].pack;
+		items[n++].slot = i;
+	}
+	qsort(items, n, sizeof(*items), cmp_item);
+	rc = mbi_buf_addstr(out, INDEX_MAGIC "\n");
+	for (p = first_pack; !rc && p < ix->npacks; p++) {
+		uint32_t cnt = 0;
+		size_t j;
+
+		for (j = k; j < n && items[j].pack == p; j++)
+			cnt++;
+		rc = mbi_buf_printf(out, "p %s %llu %u\n", ix->packs[p].name,
+				    (unsigned long long)ix->packs[p].size,
+				    cnt);
+		for (; !rc && k < n && items[k].pack == p; k++) {
+			char hex[MBI_SHA256_HEX];
+
+			mbi_hex(ix->keys + items[k].slot * MBI_SHA256_LEN,
+				MBI_SHA256_LEN, hex);
+			rc = mbi_buf_printf(out, "b %s %llu\n", hex,
+				(unsigned long long)ix->vals[items[k].slot].size);
+		}
+	}
+	if (!rc)
+		rc = mbi_buf_addstr(out, "end\n");
+	free(items);
+	return rc;
+}
+
+int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
+		    const char *what)
+{
+	const char *p = text, *end = text + len;
+	uint32_t pack = 0;
+	uint32_t expect = 0, seen = 0;
+	bool have_pack = false, ended = false;
+	size_t lineno = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char line[256], name[MBI_SHA256_HEX];
+		unsigned long long size;
+		unsigned int cnt;
+		unsigned char sha[MBI_SHA256_LEN];
+		size_t l;
+		int used = 0;
+
+		lineno++;
+		if (!nl)
+			goto bad;
+		l = (size_t)(nl - p);
+		if (l >= sizeof(line) || ended)
+			goto bad;
+		memcpy(line, p, l);
+		line[l] = '\0';
+		p = nl + 1;
+		if (lineno == 1) {
+			if (strcmp(line, INDEX_MAGIC))
+				goto bad;
+			continue;
+		}
+		if (!strcmp(line, "end")) {
+			if (have_pack && seen != expect)
+				goto bad;
+			ended = true;
+			continue;
+		}
+		if (line[0] == 'p' && sscanf(line, "p %64[0-9a-f] %llu %u%n",
+					     name, &size, &cnt, &used) == 3 &&
+		    !line[used] && strlen(name) == 64) {
+			if (have_pack && seen != expect)
+				goto bad;
+			if (mbi_index_add_pack(ix, name, size, &pack))
+				return MB_E_NOMEM;
+			have_pack = true;
+			expect = cnt;
+			seen = 0;
+			continue;
+		}
+		if (line[0] == 'b' && have_pack &&
+		    sscanf(line, "b %64[0-9a-f] %llu%n", name, &size,
+			   &used) == 2 && !line[used] && strlen(name) == 64) {
+			if (mbi_unhex(name, MBI_SHA256_LEN, sha) ||
+			    mbi_index_add_blob(ix, sha, pack, size))
+				goto bad;
+			seen++;
+			continue;
+		}
+		goto bad;
+	}
+	if (!ended)
+		goto bad;
+	return MB_OK;
+bad:
+	return mbi_error(ix->ctx, MB_E_VERIFY, 0,
+			 "index object '%s' is malformed at line %zu", what,
+			 lineno);
+}
+
+struct list_acc {
+	char **names;
+	size_t n, cap;
+};
+
+static int collect(void *ud, const char *key, uint64_t size)
+{
+	struct list_acc *a = ud;
+
+	(void)size;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		char **nn = realloc(a->names, cap * sizeof(*nn));
+
+		if (!nn)
+			return MB_E_NOMEM;
+		a->names = nn;
+		a->cap = cap;
+	}
+	a->names[a->n] = strdup(key);
+	return a->names[a->n++] ? MB_OK : MB_E_NOMEM;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Decoded index objects are kept in the cache directory, so a backup does
+ * not start one gpg per index object every night. */
+int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
+{
+	struct list_acc a = { 0 };
+	char *cdir = mbi_cache_dir(r->ctx, r->id);
+	size_t i;
+	int rc;
+
+	if (!cdir)
+		return MB_E_NOMEM;
+	rc = r->store->ops->list(r->store, "index/", collect, &a);
+	if (rc)
+		goto out;
+	qsort(a.names, a.n, sizeof(*a.names), cmp_str);
+	for (i = 0; !rc && i < a.n; i++) {
+		const char *base = strrchr(a.names[i], '/');
+		char *cpath = mbi_asprintf("%s/index/%s", cdir,
+					   base ? base + 1 : a.names[i]);
+		struct mbi_buf plain = { 0 };
+
+		if (!cpath) {
+			rc = MB_E_NOMEM;
+			break;
+		}
+		if (!fresh &&
+		    mbi_read_file(r->ctx, cpath, &plain, 1u << 30) == MB_OK) {
+			rc = mbi_index_parse(ix, plain.data, plain.len,
+					     a.names[i]);
+		} else {
+			struct mbi_buf z = { 0 };
+			int fd;
+			uint64_t size;
+
+			rc = r->store->ops->get(r->store, a.names[i], &fd,
+						&size);
+			if (!rc) {
+				rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z,
+							   true, a.names[i]);
+				close(fd);
+			}
+			if (!rc)
+				rc = mbi_zstd_decompress_buf(r->ctx, z.data,
+							     z.len, &plain,
+							     1u << 30,
+							     a.names[i]);
+			if (!rc)
+				rc = mbi_index_parse(ix, plain.data, plain.len,
+						     a.names[i]);
+			if (!rc) {
+				char *d = mbi_asprintf("%s/index", cdir);
+
+				if (d && !mbi_mkdir_p(d, 0700))
+					mbi_write_file_atomic(r->ctx, cpath,
+							      plain.data,
+							      plain.len, 0600);
+				free(d);
+			}
+			mbi_buf_release(&z);
+		}
+		mbi_buf_release(&plain);
+		free(cpath);
+	}
+	if (!rc) {
+		ix->objects = a.names;
+		ix->nobjects = a.n;
+		a.names = NULL;
+	}
+out:
+	mbi_strv_free(a.names, a.n);
+	free(cdir);
+	return rc;
+}

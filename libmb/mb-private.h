@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+/* mb-private.h: declarations shared between the files of libmb (hidden). */
+#ifndef MB_PRIVATE_H
+#define MB_PRIVATE_H
+
+#define MB_BUILDING_LIBRARY 1
+#include "mb.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define MBI_HIDDEN __attribute__((visibility("hidden")))
+#define MBI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define MBI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define MBI_SHA256_LEN 32
+#define MBI_SHA256_HEX 65 /* 64 hex digits and the NUL */
+
+/* ------------------------------------------------------------------ config */
+
+struct mbi_kv {
+	char *key;
+	char *value;
+	int line;
+};
+
+/* One [section] or [section NAME] of the INI file, keys in file order. */
+struct mbi_section {
+	char *kind;  /* "repository", "keys", "source", "retention", ... */
+	char *name;  /* NAME of [source NAME], or NULL */
+	int line;
+	struct mbi_kv *kv;
+	size_t nkv;
+};
+
+struct mbi_source {
+	char *name;
+	char *type;  /* maildir, files, mariadb, command */
+	char *path;  /* maildir, files */
+	bool one_file_system;
+	char **exclude;          /* fnmatch patterns on the relative path */
+	size_t nexclude;
+	const struct mbi_section *sec; /* all keys, for the source kinds */
+};
+
+struct mbi_retention {
+	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
+	    keep_yearly;
+	int64_t keep_within; /* seconds, 0 = unset */
+};
+
+struct mbi_config {
+	char *file;            /* the file it came from */
+	struct mbi_section *secs;
+	size_t nsecs;
+
+	/* [repository] */
+	char *url;             /* a directory, file:// or s3://BUCKET/PREFIX */
+	char *endpoint, *region, *access_key_id, *secret_access_key;
+	char *url_style, *ca_file, *storage_class;
+	uint64_t part_size;
+	int s3_parallel;
+	int object_lock_days;
+	uint64_t pack_size;    /* target size of a pack, bytes */
+
+	/* [keys] */
+	char *gnupg_home;
+	char **recipients;
+	size_t nrecipients;
+	char *signing_key;
+	char **trusted_signers;
+	size_t ntrusted;
+
+	/* [options] */
+	char *cache_dir;
+	char *host;
+	int zstd_level;
+	int threads;
+
+	struct mbi_source *sources;
+	size_t nsources;
+	struct mbi_retention retention;
+};
+
+MBI_HIDDEN int mbi_config_parse(struct mb_ctx *ctx, const char *name,
+				const char *buf, size_t len,
+				struct mbi_config **out);
+MBI_HIDDEN void mbi_config_free(struct mbi_config *cfg);
+/* The value of key in sec, or NULL. */
+MBI_HIDDEN const char *mbi_section_get(const struct mbi_section *sec,
+				       const char *key);
+MBI_HIDDEN int mbi_parse_size(const char *s, uint64_t *out);
+MBI_HIDDEN int mbi_parse_duration(const char *s, int64_t *out);
+
+/* -------------------------------------------------------------------- ctx */
+
+struct mb_ctx {
+	char errmsg[1024];
+	int errcode;
+	mb_log_fn log_fn;
+	void *log_ud;
+	enum mb_log_level log_level;
+	mb_progress_fn progress_fn;
+	void *progress_ud;
+	pthread_mutex_t lock; /* serializes errmsg and log calls from workers */
+	struct mbi_config *cfg;
+	uint64_t warnings;
+};
+
+/* Record an error (errnum: an errno value appended as ": strerror", or 0)
+ * and return code. */
+MBI_HIDDEN int mbi_error(struct mb_ctx *ctx, int code, int errnum,
+			 const char *fmt, ...) MBI_PRINTF(4, 5);
+/* Prefix the recorded message with "what: " (keeps the code). */
+MBI_HIDDEN int mbi_error_prefix(struct mb_ctx *ctx, int code,
+				const char *fmt, ...) MBI_PRINTF(3, 4);
+MBI_HIDDEN void mbi_log(struct mb_ctx *ctx, enum mb_log_level level,
+			const char *fmt, ...) MBI_PRINTF(3, 4);
+/* A warning about one item: logged and counted. */
+MBI_HIDDEN void mbi_warn(struct mb_ctx *ctx, const char *fmt, ...)
+	MBI_PRINTF(2, 3);
+MBI_HIDDEN int mbi_progress(struct mb_ctx *ctx, const char *phase,
+			    uint64_t items, uint64_t bytes, uint64_t items_total,
+			    uint64_t bytes_total);
+MBI_HIDDEN int mbi_need_config(struct mb_ctx *ctx);
+MBI_HIDDEN double mbi_now(void);
+
+/* ------------------------------------------------------------------- util */
+
+struct mbi_buf {
+	char *data;
+	size_t len, cap;
+};
+
+MBI_HIDDEN int mbi_buf_reserve(struct mbi_buf *b, size_t extra);
+MBI_HIDDEN int mbi_buf_add(struct mbi_buf *b, const void *p, size_t n);
+MBI_HIDDEN int mbi_buf_addstr(struct mbi_buf *b, const char *s);
+MBI_HIDDEN int mbi_buf_printf(struct mbi_buf *b, const char *fmt, ...)
+	MBI_PRINTF(2, 3);
+MBI_HIDDEN void mbi_buf_release(struct mbi_buf *b);
+
+MBI_HIDDEN void mbi_hex(const unsigned char *in, size_t n, char *out);
+MBI_HIDDEN int mbi_unhex(const char *in, size_t n, unsigned char *out);
+MBI_HIDDEN void mbi_random_hex(char *out, size_t nbytes);
+MBI_HIDDEN char *mbi_strdup(const char *s);
+MBI_HIDDEN char *mbi_asprintf(const char *fmt, ...) MBI_PRINTF(1, 2);
+MBI_HIDDEN char **mbi_split_words(const char *s, size_t *n);
+MBI_HIDDEN void mbi_strv_free(char **v, size_t n);
+
+/* Path escaping of the manifest: bytes 0x00-0x20, '%' and 0x7f as %XX. */
+MBI_HIDDEN int mbi_escape(struct mbi_buf *b, const char *s, size_t n);
+/* Decode in place; returns the new length or -1 on a bad escape. */
+MBI_HIDDEN ssize_t mbi_unescape(char *s);
+/* A relative path that stays inside its root: no "", ".", ".." component,
+ * no leading '/', no NUL. */
+MBI_HIDDEN bool mbi_path_is_safe(const char *p);
+
+MBI_HIDDEN int mbi_write_all(int fd, const void *p, size_t n);
+MBI_HIDDEN ssize_t mbi_read_full(int fd, void *p, size_t n);
+MBI_HIDDEN int mbi_mkdir_p(const char *path, mode_t mode);
+/* Write a whole file safely: temp file, fsync, rename, fsync dir. */
+MBI_HIDDEN int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path,
+				     const void *p, size_t n, mode_t mode);
+MBI_HIDDEN int mbi_read_file(struct mb_ctx *ctx, const char *path,
+			     struct mbi_buf *out, size_t max);
+MBI_HIDDEN int mbi_fsync_dir(const char *dir);
+MBI_HIDDEN void mbi_time_format(int64_t t, char *out, size_t n,
+				bool compact);
+MBI_HIDDEN int mbi_time_parse(const char *s, int64_t *out);
+
+/* SHA-256 (OpenSSL EVP). */
+struct mbi_sha256 {
+	void *md; /* EVP_MD_CTX */
+};
+MBI_HIDDEN int mbi_sha256_init(struct mbi_sha256 *s);
+MBI_HIDDEN void mbi_sha256_update(struct mbi_sha256 *s, const void *p,
+				  size_t n);
+MBI_HIDDEN void mbi_sha256_final(struct mbi_sha256 *s,
+				 unsigned char out[MBI_SHA256_LEN]);
+MBI_HIDDEN void mbi_sha256_release(struct mbi_sha256 *s);
+MBI_HIDDEN void mbi_sha256_buf(const void *p, size_t n,
+			       unsigned char out[MBI_SHA256_LEN]);
+/* Hash a file descriptor from its current position to EOF. */
+MBI_HIDDEN int mbi_sha256_fd(int fd, unsigned char out[MBI_SHA256_LEN],
+			     uint64_t *len);
+
+/* ------------------------------------------------------------------ store */
+
+struct mbi_store;
+
+/* The head of every backend's writer: a backend allocates its own larger
+ * struct with this as the first member and casts. */
+struct mbi_store_writer {
+	struct mbi_store *s;
+};
+
+/* Called once per listed object; return non-zero to stop with that code. */
+typedef int (*mbi_list_fn)(void *ud, const char *key, uint64_t size);
+
+/*
+ * A backend. Keys are relative ("packs/ab/abcd...", "snapshots/...").
+ * Objects are immutable: put never leaves a partial object under its key.
+ */
+struct mbi_store_ops {
+	const char *name;
+	/* Begin an object whose key is given at commit (packs are named by the
+	 * hash of their bytes). */
+	int (*writer_open)(struct mbi_store *s, struct mbi_store_writer **out);
+	int (*writer_write)(struct mbi_store_writer *w, const void *p,
+			    size_t n);
+	/* Make the object visible under key, durably; frees w. */
+	int (*writer_commit)(struct mbi_store_writer *w, const char *key);
+	/* Drop a writer; nothing becomes visible; frees w. NULL is a no-op. */
+	void (*writer_abort)(struct mbi_store_writer *w);
+	/* Open an object for reading: *fd is readable from offset 0 and
+	 * seekable; *size its length. MB_E_NOTFOUND when missing. */
+	int (*get)(struct mbi_store *s, const char *key, int *fd,
+		   uint64_t *size);
+	/* Size of an object, MB_E_NOTFOUND when missing. */
+	int (*stat)(struct mbi_store *s, const char *key, uint64_t *size);
+	/* List the objects under prefix ("packs/", "snapshots/"). */
+	int (*list)(struct mbi_store *s, const char *prefix, mbi_list_fn fn,
+		    void *ud);
+	int (*del)(struct mbi_store *s, const char *key);
+	void (*close)(struct mbi_store *s);
+};
+
+struct mbi_store {
+	const struct mbi_store_ops *ops;
+	struct mb_ctx *ctx;
+	void *priv;
+};
+
+MBI_HIDDEN int mbi_store_open(struct mb_ctx *ctx, struct mbi_store **out);
+static inline int mbi_writer_write(struct mbi_store_writer *w, const void *p,
+				   size_t n)
+{
+	return w->s->ops->writer_write(w, p, n);
+}
+static inline int mbi_writer_commit(struct mbi_store_writer *w,
+				    const char *key)
+{
+	return w->s->ops->writer_commit(w, key);
+}
+static inline void mbi_writer_abort(struct mbi_store_writer *w)
+{
+	if (w)
+		w->s->ops->writer_abort(w);
+}
+MBI_HIDDEN void mbi_store_close(struct mbi_store *s);
+/* Convenience: a whole object from/to memory. */
+MBI_HIDDEN int mbi_store_put_buf(struct mbi_store *s, const char *key,
+				 const void *p, size_t n);
+MBI_HIDDEN int mbi_store_get_buf(struct mbi_store *s, const char *key,
+				 struct mbi_buf *out, size_t max);
+
+MBI_HIDDEN int mbi_store_local_open(struct mb_ctx *ctx, const char *dir,
+				    struct mbi_store **out);
+MBI_HIDDEN int mbi_store_s3_open(struct mb_ctx *ctx, struct mbi_store **out);
+
+/* ------------------------------------------------------------------ crypt */
+
+struct mbi_crypt;
+
+/* Open gpg through GPGME with the configured GNUPGHOME and keys. Looks the
+ * keys up; MB_E_CRYPTO naming a missing key. */
+MBI_HIDDEN int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out);
+MBI_HIDDEN void mbi_crypt_free(struct mbi_crypt *c);
+
+enum mbi_crypt_mode {
+	MBI_CRYPT_PACK = 0, /* encrypt to recipients, no signature */
+	MBI_CRYPT_META = 1, /* encrypt to recipients + host key, and sign */
+};
+
+/*
+ * Streamed encryption: plaintext written to job->plain_fd (a pipe) comes
+ * out encrypted into the store writer w, hashed (SHA-256 of the object
+ * bytes) on the way. One gpg process and two threads per job.
+ */
+struct mbi_encjob;
+MBI_HIDDEN int mbi_crypt_encrypt_begin(struct mbi_crypt *c,
+				       enum mbi_crypt_mode mode,
+				       struct mbi_store_writer *w,
+				       struct mbi_encjob **out, int *plain_fd);
+/* Wait for the end (the caller closed plain_fd). On success sha256 and
+ * size describe the object; the writer is left for the caller to commit
+ * or abort. Frees job. */
+MBI_HIDDEN int mbi_crypt_encrypt_end(struct mbi_encjob *job,
+				     unsigned char sha256[MBI_SHA256_LEN],
+				     uint64_t *size);
+
+/* Decrypt cipher_fd (from its start) into out_fd. With verify, a valid
+ * signature from a trusted signer is required (MB_E_VERIFY otherwise);
+ * what. names the object in messages. Blocking. */
+MBI_HIDDEN int mbi_crypt_decrypt_fd(struct mbi_crypt *c, int cipher_fd,
+				    int out_fd, bool verify, const char *what);
+/* Decrypt into memory (metadata objects). */
+MBI_HIDDEN int mbi_crypt_decrypt_buf(struct mbi_crypt *c, int cipher_fd,
+				     struct mbi_buf *out, bool verify,
+				     const char *what);
+/* Encrypt+sign a memory buffer (metadata) and commit it under key. */
+MBI_HIDDEN int mbi_crypt_put_meta(struct mbi_crypt *c, struct mbi_store *s,
+				  const char *key, const void *p, size_t n);
+/* Clearsign text (the repo file) / verify a clearsigned text and return
+ * the signed plaintext. */
+MBI_HIDDEN int mbi_crypt_clearsign(struct mbi_crypt *c, const char *text,
+				   struct mbi_buf *out);
+MBI_HIDDEN int mbi_crypt_verify_clear(struct mbi_crypt *c, const void *p,
+				      size_t n, struct mbi_buf *plain,
+				      const char *what);
+MBI_HIDDEN bool mbi_crypt_can_decrypt_packs(struct mbi_crypt *c);
+
+/* ------------------------------------------------------------------- zstd */
+
+/* Compress/decompress a whole buffer (metadata). */
+MBI_HIDDEN int mbi_zstd_compress_buf(struct mb_ctx *ctx, const void *p,
+				     size_t n, int level, struct mbi_buf *out);
+MBI_HIDDEN int mbi_zstd_decompress_buf(struct mb_ctx *ctx, const void *p,
+				       size_t n, struct mbi_buf *out,
+				       size_t max, const char *what);
+
+/* ------------------------------------------------------------------- repo */
+
+struct mbi_repo {
+	struct mb_ctx *ctx;
+	struct mbi_store *store;
+	struct mbi_crypt *crypt;
+	char id[33];
+};
+
+/* Open the configured repository and verify mailbackup.repo. */
+MBI_HIDDEN int mbi_repo_open(struct mb_ctx *ctx, struct mbi_repo **out);
+MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
+
+/* ------------------------------------------------------------------ index */
+
+struct mbi_blobref {
+	uint32_t pack;   /* index into mbi_index.packs */
+	uint64_t size;   /* plaintext size */
+};
+
+struct mbi_packinfo {
+	char name[MBI_SHA256_HEX]; /* sha256 of the object bytes, hex */
+	uint64_t size;             /* object size */
+	uint32_t nblobs;
+};
+
+/* All index objects of a repository in memory: sha256 -> pack. */
+struct mbi_index {
+	struct mb_ctx *ctx;
+	unsigned char *keys;    /* open-addressed table of 32-byte keys */
+	struct mbi_blobref *vals;
+	size_t cap, count;
+	struct mbi_packinfo *packs;
+	size_t npacks, capacks;
+	char **objects;         /* names of the index objects loaded */
+	size_t nobjects;
+	pthread_mutex_t lock;
+};
+
+MBI_HIDDEN int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx);
+MBI_HIDDEN void mbi_index_release(struct mbi_index *ix);
+/* Load every index object: from the local cache of decoded ones, or with
+ * fresh, downloaded and verified again. */
+MBI_HIDDEN int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r,
+			       bool fresh);
+MBI_HIDDEN const struct mbi_blobref *mbi_index_find(struct mbi_index *ix,
+						    const unsigned char *sha);
+MBI_HIDDEN int mbi_index_add_pack(struct mbi_index *ix, const char *name,
+				  uint64_t size, uint32_t *pack_out);
+MBI_HIDDEN int mbi_index_add_blob(struct mbi_index *ix,
+				  const unsigned char *sha, uint32_t pack,
+				  uint64_t size);
+/* Serialize the packs from first_pack on as one index object text. */
+MBI_HIDDEN int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
+				struct mbi_buf *out);
+/* Parse one decoded index object text into ix. */
+MBI_HIDDEN int mbi_index_parse(struct mbi_index *ix, const char *text,
+			       size_t len, const char *what);
+
+/* --------------------------------------------------------------- manifest */
+
+/* One entry line of a manifest, decoded. Strings point into the line. */
+struct mbi_mentry {
+	char *source;
+	char *path;
+	char *link;
+	char type;
+	uint32_t mode, uid, gid;
+	int64_t mtime_ns;
+	uint64_t size;
+	unsigned char sha[MBI_SHA256_LEN];
+	bool has_sha;
+};
+
+/* A table's record from the dump: rows and CHECKSUM TABLE. */
+struct mbi_mdb {
+	char *source, *db, *table;
+	uint64_t rows;
+	char *checksum;
+};
+
+struct mbi_manifest {
+	char *text;            /* the decoded plaintext, owned */
+	size_t len;
+	char id[17];
+	char host[128];
+	int64_t time;
+	size_t nentries;
+	/* sources named in the header */
+	struct {
+		char *name, *type, *path;
+	} *sources;
+	size_t nsources;
+	struct mbi_mdb *dbs;
+	size_t ndbs;
+	struct {
+		char *source, *key, *value;
+	} *meta;
+	size_t nmeta;
+};
+
+/* Format one entry line (with the trailing newline). */
+MBI_HIDDEN int mbi_manifest_format_entry(struct mbi_buf *b,
+					 const struct mbi_mentry *e);
+/* Parse one entry line (without newline) in place. */
+MBI_HIDDEN int mbi_manifest_parse_entry(char *line, struct mbi_mentry *e);
+/* Parse a decoded manifest; entries are read with mbi_manifest_foreach. */
+MBI_HIDDEN int mbi_manifest_parse(struct mb_ctx *ctx, char *text, size_t len,
+				  struct mbi_manifest *m, const char *what);
+MBI_HIDDEN void mbi_manifest_release(struct mbi_manifest *m);
+typedef int (*mbi_mentry_fn)(void *ud, struct mbi_mentry *e);
+MBI_HIDDEN int mbi_manifest_foreach(struct mb_ctx *ctx,
+				    const struct mbi_manifest *m,
+				    mbi_mentry_fn fn, void *ud);
+/* Fetch, verify, decrypt and parse the manifest of a snapshot. */
+MBI_HIDDEN int mbi_manifest_load(struct mbi_repo *r, const char *name,
+				 struct mbi_manifest *m);
+
+/* Snapshot object names: <YYYYMMDDTHHMMSSZ>-<host>-<id>. */
+MBI_HIDDEN int mbi_snapshot_name_parse(const char *name,
+				       struct mb_snapshot_info *out);
+MBI_HIDDEN int mbi_snapshots_list(struct mbi_repo *r,
+				  struct mb_snapshot_info **out, size_t *n);
+MBI_HIDDEN int mbi_snapshot_resolve(struct mbi_repo *r, const char *spec,
+				    struct mb_snapshot_info *out);
+
+/* ------------------------------------------------------------------- pack */
+
+/*
+ * A pack being written: pax tar members go through libzstd and gpg into a
+ * store writer. Members carry their SHA-256 as the pax record
+ * SCHILY.xattr.user.mailbackup.sha256.
+ */
+struct mbi_packw;
+MBI_HIDDEN int mbi_packw_open(struct mbi_repo *r, int zstd_level,
+			      struct mbi_packw **out);
+/* Add a member; data of size bytes comes from buf (when not NULL) or is read
+ * from fd at offset 0 (pread). The bytes are hashed again and must match
+ * sha (MB_E_VERIFY otherwise: the file changed while it was read; the pack
+ * is then unusable and must be aborted). */
+MBI_HIDDEN int mbi_packw_add(struct mbi_packw *p, const char *name,
+			     const unsigned char *sha, uint64_t size,
+			     uint32_t mode, int64_t mtime_ns,
+			     const void *buf, int fd);
+/* Bytes of compressed output so far (to decide when the pack is full). */
+MBI_HIDDEN uint64_t mbi_packw_out_bytes(struct mbi_packw *p);
+MBI_HIDDEN uint64_t mbi_packw_in_bytes(struct mbi_packw *p);
+/* Finish and commit under packs/xx/<sha>; name gets the hex name. */
+MBI_HIDDEN int mbi_packw_close(struct mbi_packw *p,
+			       char name[MBI_SHA256_HEX], uint64_t *size);
+MBI_HIDDEN void mbi_packw_abort(struct mbi_packw *p);
+
+/* Read a pack: verify its name (hash of the bytes) and size, decrypt,
+ * decompress and call fn for each member. The member's data is read with
+ * mbi_packr_read() inside the callback. */
+struct mbi_packr;
+typedef int (*mbi_member_fn)(void *ud, struct mbi_packr *pr,
+			     const char *name, const unsigned char *sha,
+			     bool has_sha, uint64_t size);
+MBI_HIDDEN int mbi_pack_read(struct mbi_repo *r, const char *packname,
+			     uint64_t expect_size, mbi_member_fn fn, void *ud);
+MBI_HIDDEN ssize_t mbi_packr_read(struct mbi_packr *pr, void *buf, size_t n);
+MBI_HIDDEN void mbi_pack_key(const char *name, char *key, size_t n);
+
+/* ------------------------------------------------------------------ cache */
+
+/* Local change-detection cache: (dev, ino, size, mtime[, ctime]) -> sha. */
+struct mbi_cache;
+MBI_HIDDEN int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
+			      struct mbi_cache **out);
+MBI_HIDDEN bool mbi_cache_lookup(struct mbi_cache *c, uint64_t dev,
+				 uint64_t ino, uint64_t size, int64_t mtime_ns,
+				 int64_t ctime_ns, bool use_ctime,
+				 unsigned char *sha_out);
+MBI_HIDDEN int mbi_cache_record(struct mbi_cache *c, uint64_t dev, uint64_t ino,
+				uint64_t size, int64_t mtime_ns,
+				int64_t ctime_ns, const unsigned char *sha);
+/* Write the entries recorded in this run as the new cache (atomic). */
+MBI_HIDDEN int mbi_cache_save(struct mbi_cache *c);
+MBI_HIDDEN void mbi_cache_free(struct mbi_cache *c);
+/* The cache directory of repository repo_id (created 0700); caller frees. */
+MBI_HIDDEN char *mbi_cache_dir(struct mb_ctx *ctx, const char *repo_id);
+
+/* ------------------------------------------------------------------- walk */
+
+/* What the walker saw: a directory, symlink or regular file of a source. */
+struct mbi_walk_item {
+	const char *path;      /* relative to the source root; "." for it */
+	int dirfd;             /* the parent directory */
+	const char *name;      /* within dirfd */
+	struct stat *st;
+	const char *link;      /* symlink target */
+	bool maildir_msg;      /* a message in a Maildir's cur/ or new/ */
+};
+
+struct mbi_walker;
+typedef int (*mbi_walk_fn)(void *ud, struct mbi_walker *w,
+			   const struct mbi_walk_item *it);
+
+/* Walk a source's tree (files or maildir rules). Calls fn for each item;
+ * items that vanish or cannot be read are warned about and skipped. */
+MBI_HIDDEN int mbi_walk_source(struct mb_ctx *ctx,
+			       const struct mbi_source *src, mbi_walk_fn fn,
+			       void *ud);
+/* Inside fn for a regular file: open it (O_NOFOLLOW). For a Maildir message
+ * that was renamed since it was listed (a flag change, new/ -> cur/) it
+ * finds the message again by its unique name; *st and *path_out then
+ * describe the file that was opened (path_out is owned by the walker,
+ * valid until the next call). Returns an fd, or -1 (warned, skip it). */
+MBI_HIDDEN int mbi_walk_open(struct mbi_walker *w,
+			     const struct mbi_walk_item *it, struct stat *st,
+			     const char **path_out);
+
+/* ---------------------------------------------------------------- sources */
+
+/*
+ * Where the kinds of source that do not walk a tree (mariadb, command) put
+ * their entries during a backup.
+ */
+struct mbi_emit {
+	/* A regular file whose content is fd from offset 0, size bytes; the
+	 * callee has finished with fd when this returns. */
+	int (*add_file)(struct mbi_emit *em, const char *relpath, int fd,
+			uint64_t size, uint32_t mode, int64_t mtime_ns);
+	/* A table's row count and CHECKSUM TABLE value. */
+	int (*add_db)(struct mbi_emit *em, const char *db, const char *table,
+		      uint64_t rows, const char *checksum);
+	/* Free-form facts (server version, binlog position). */
+	int (*add_meta)(struct mbi_emit *em, const char *key,
+			const char *value);
+	/* A directory for temporary files (spooled table dumps). */
+	const char *tmpdir;
+	void *priv;
+};
+
+MBI_HIDDEN int mbi_dbdump_source(struct mb_ctx *ctx,
+				 const struct mbi_source *src,
+				 struct mbi_emit *em);
+/* Load a restored source's .sql files (in dir) into its server. */
+MBI_HIDDEN int mbi_dbload_source(struct mb_ctx *ctx,
+				 const struct mbi_source *src, const char *dir,
+				 const char *db_prefix, bool overwrite,
+				 const struct mbi_manifest *m);
+
+#endif

@@ -1,0 +1,749 @@
+/* SPDX-License-Identifier: MIT */
+/* restore.c: restoring a snapshot, or part of it, safely into a directory. */
+#include "mb-private.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+#define STAGING ".mailbackup-restore"
+
+struct sel {
+	char *source, *path, *link;
+	char type;
+	uint32_t mode, uid, gid;
+	int64_t mtime_ns;
+	uint64_t size;
+	unsigned char sha[MBI_SHA256_LEN];
+	bool done;
+};
+
+struct rs {
+	struct mb_ctx *ctx;
+	struct mbi_repo *r;
+	const struct mb_restore_opts *opts;
+	struct mbi_index ix;
+	int root;              /* the target directory */
+	int staging;           /* target/.mailbackup-restore */
+	struct sel *v;
+	size_t n, cap;
+	size_t *by_sha;        /* indices of files, sorted by sha */
+	size_t nfiles;
+	char *mailbox_prefix;  /* "<domain>/<user>" */
+	bool as_root;
+	struct mb_restore_result res;
+	/* the parent directory of the last file: reused while it repeats */
+	char *last_dir;
+	int last_fd;
+};
+
+static bool wanted(struct rs *s, const struct mbi_mentry *e)
+{
+	const struct mb_restore_opts *o = s->opts;
+
+	if (o->source && strcmp(o->source, e->source))
+		return false;
+	if (s->mailbox_prefix) {
+		size_t l = strlen(s->mailbox_prefix);
+		size_t k;
+		bool maildir = false;
+
+		for (k = 0; k < s->ctx->cfg->nsources; k++)
+			if (!strcmp(s->ctx->cfg->sources[k].name, e->source))
+				maildir = !strcmp(s->ctx->cfg->sources[k].type,
+						  "maildir");
+		if (!maildir)
+			return false;
+		if (strncmp(e->path, s->mailbox_prefix, l) ||
+		    (e->path[l] != '\0' && e->path[l] != '/'))
+			return false;
+	}
+	if (o->path_glob && fnmatch(o->path_glob, e->path, 0)) {
+		/* a directory that matches takes what is below it */
+		size_t i, l = strlen(e->path);
+		bool under = false;
+
+		for (i = 1; i < l && !under; i++) {
+			if (e->path[i] != '/')
+				continue;
+			((char *)e->path)[i] = '\0';
+			under = !fnmatch(o->path_glob, e->path, 0);
+			((char *)e->path)[i] = '/';
+		}
+		if (!under)
+			return false;
+	}
+	return true;
+}
+
+static int collect(void *ud, struct mbi_mentry *e)
+{
+	struct rs *s = ud;
+	struct sel *x;
+
+	if (strchr(e->source, '/') || !mbi_path_is_safe(e->source))
+		return mbi_error(s->ctx, MB_E_VERIFY, 0,
+				 "manifest names a bad source '%s'", e->source);
+	if (!wanted(s, e))
+		return MB_OK;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		void *nv = realloc(s->v, cap * sizeof(*s->v));
+
+		if (!nv)
+			return MB_E_NOMEM;
+		s->v = nv;
+		s->cap = cap;
+	}
+	x = &s->v[s->n];
+	memset(x, 0, sizeof(*x));
+	x->source = strdup(e->source);
+	x->path = strdup(e->path);
+	x->link = e->link ? strdup(e->link) : NULL;
+	if (!x->source || !x->path || (e->link && !x->link)) {
+		free(x->source);
+		free(x->path);
+		free(x->link);
+		return MB_E_NOMEM;
+	}
+	x->type = e->type;
+	x->mode = e->mode;
+	x->uid = e->uid;
+	x->gid = e->gid;
+	x->mtime_ns = e->mtime_ns;
+	x->size = e->size;
+	memcpy(x->sha, e->sha, MBI_SHA256_LEN);
+	s->n++;
+	return MB_OK;
+}
+
+/* Open (creating as needed) the directory source/dirname(path) below the
+ * target, component by component, never following a symlink. */
+static int open_parent(struct rs *s, const struct sel *x, const char **base)
+{
+	char *full = mbi_asprintf("%s/%s", x->source, x->path), *slash, *p;
+	char *walk;
+	int fd, rc = MB_OK;
+
+	if (!full)
+		return MB_E_NOMEM;
+	slash = strrchr(full, '/');
+	*slash = '\0';
+	*base = x->path + (strrchr(x->path, '/') ?
+			   strrchr(x->path, '/') - x->path + 1 : 0);
+	if (!strcmp(x->path, "."))
+		*base = ".";
+	if (s->last_dir && !strcmp(s->last_dir, full)) {
+		free(full);
+		return s->last_fd;
+	}
+	walk = strdup(full);
+	if (!walk) {
+		free(full);
+		return MB_E_NOMEM;
+	}
+	fd = dup(s->root);
+	for (p = walk; fd >= 0 && p && *p;) {
+		char *next = strchr(p, '/');
+		int sub;
+
+		if (next)
+			*next++ = '\0';
+		sub = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			     O_CLOEXEC);
+		if (sub < 0 && errno == ENOENT) {
+			if (mkdirat(fd, p, 0700) && errno != EEXIST)
+				rc = mbi_error(s->ctx, MB_E_IO, errno,
+					       "cannot create directory '%s'",
+					       p);
+			sub = openat(fd, p, O_RDONLY | O_DIRECTORY |
+				     O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (sub < 0 && !rc)
+			rc = mbi_error(s->ctx, errno == ELOOP ||
+				       errno == ENOTDIR ? MB_E_VERIFY : MB_E_IO,
+				       errno,
+				       "cannot enter '%s' below the target (a symlink or file is in the way)",
+				       p);
+		close(fd);
+		fd = sub;
+		p = next;
+	}
+	free(walk);
+	if (rc || fd < 0) {
+		free(full);
+		if (fd >= 0)
+			close(fd);
+		return rc ? rc : MB_E_IO;
+	}
+	if (s->last_fd >= 0)
+		close(s->last_fd);
+	free(s->last_dir);
+	s->last_dir = full;
+	s->last_fd = fd;
+	return fd;
+}
+
+static void set_owner_mode_time(struct rs *s, int dirfd, const char *name,
+				int fd, const struct sel *x)
+{
+	struct timespec ts[2];
+
+	if (s->as_root) {
+		if (fd >= 0 ? fchown(fd, x->uid, x->gid) :
+		    fchownat(dirfd, name, x->uid, x->gid,
+			     AT_SYMLINK_NOFOLLOW))
+			mbi_warn(s->ctx, "cannot set owner of '%s/%s': %s",
+				 x->source, x->path, strerror(errno));
+	}
+	if (x->type != 'l' && (fd >= 0 ? fchmod(fd, x->mode) :
+			       fchmodat(dirfd, name, x->mode, 0)))
+		mbi_warn(s->ctx, "cannot set mode of '%s/%s': %s", x->source,
+			 x->path, strerror(errno));
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)(x->mtime_ns / 1000000000);
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)(x->mtime_ns % 1000000000);
+	if (fd >= 0 ? futimens(fd, ts) :
+	    utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW))
+		mbi_warn(s->ctx, "cannot set time of '%s/%s': %s", x->source,
+			 x->path, strerror(errno));
+}
+
+/* Move or copy the verified staging file into x's place. */
+static int place_file(struct rs *s, struct sel *x, int stfd,
+		      const char *stname, bool move)
+{
+	const char *base;
+	int dfd = open_parent(s, x, &base), fd, rc = MB_OK;
+	struct stat st;
+
+	if (dfd < 0)
+		return dfd;
+	if (!fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (!s->opts->overwrite)
+			return mbi_error(s->ctx, MB_E_EXISTS, 0,
+					 "'%s/%s' exists: pass --overwrite to replace it",
+					 x->source, x->path);
+		if (S_ISDIR(st.st_mode))
+			return mbi_error(s->ctx, MB_E_EXISTS, 0,
+					 "'%s/%s' is a directory in the target",
+					 x->source, x->path);
+	}
+	if (move) {
+		if (renameat(s->staging, stname, dfd, base))
+			return mbi_error(s->ctx, MB_E_IO, errno,
+					 "cannot create '%s/%s'", x->source,
+					 x->path);
+		fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	} else {
+		/* the same content under another name: copy the file that is
+		 * in place already */
+		char tmp[64];
+		int in = openat(stfd, stname, O_RDONLY | O_NOFOLLOW |
+				O_CLOEXEC);
+		uint64_t left = x->size;
+
+		snprintf(tmp, sizeof(tmp), ".mb-tmp-%d", (int)getpid());
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+			    O_CLOEXEC, 0600);
+		while (in >= 0 && fd >= 0 && left) {
+			ssize_t n = copy_file_range(in, NULL, fd, NULL,
+						    left, 0);
+
+			if (n <= 0) {
+				rc = mbi_error(s->ctx, MB_E_IO, errno,
+					       "cannot copy into '%s/%s'",
+					       x->source, x->path);
+				break;
+			}
+			left -= (uint64_t)n;
+		}
+		if (in < 0 || fd < 0)
+			rc = mbi_error(s->ctx, MB_E_IO, errno,
+				       "cannot create '%s/%s'", x->source,
+				       x->path);
+		if (in >= 0)
+			close(in);
+		if (!rc && renameat(dfd, tmp, dfd, base))
+			rc = mbi_error(s->ctx, MB_E_IO, errno,
+				       "cannot create '%s/%s'", x->source,
+				       x->path);
+		if (rc) {
+			unlinkat(dfd, tmp, 0);
+			if (fd >= 0)
+				close(fd);
+			return rc;
+		}
+	}
+	if (fd < 0)
+		return mbi_error(s->ctx, MB_E_IO, errno, "cannot open '%s/%s'",
+				 x->source, x->path);
+	set_owner_mode_time(s, dfd, base, fd, x);
+	close(fd);
+	x->done = true;
+	s->res.files++;
+	s->res.bytes += x->size;
+	return MB_OK;
+}
+
+static int cmp_sha_idx(const void *a, const void *b, void *arg)
+{
+	const struct sel *v = arg;
+
+	return memcmp(v[*(const size_t *)a].sha, v[*(const size_t *)b].sha,
+		      MBI_SHA256_LEN);
+}
+
+static size_t first_of_sha(struct rs *s, const unsigned char *sha)
+{
+	size_t lo = 0, hi = s->nfiles;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (memcmp(s->v[s->by_sha[mid]].sha, sha, MBI_SHA256_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct member_ctx {
+	struct rs *s;
+	char *buf;
+};
+
+static int on_member(void *ud, struct mbi_packr *pr, const char *name,
+		     const unsigned char *msha, bool has_sha, uint64_t size)
+{
+	struct member_ctx *mc = ud;
+	struct rs *s = mc->s;
+	size_t k = has_sha ? first_of_sha(s, msha) : s->nfiles, j;
+	struct mbi_sha256 h;
+	unsigned char got[MBI_SHA256_LEN];
+	char stname[32];
+	int fd, rc = MB_OK;
+	uint64_t total = 0;
+
+	(void)name;
+	if (k >= s->nfiles ||
+	    memcmp(s->v[s->by_sha[k]].sha, msha, MBI_SHA256_LEN) ||
+	    s->v[s->by_sha[k]].done)
+		return MB_OK; /* not wanted here */
+	snprintf(stname, sizeof(stname), "m%zu", k);
+	fd = openat(s->staging, stname, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return mbi_error(s->ctx, MB_E_IO, errno,
+				 "cannot write in the target");
+	if (mbi_sha256_init(&h)) {
+		close(fd);
+		return MB_E_NOMEM;
+	}
+	for (;;) {
+		ssize_t n = mbi_packr_read(pr, mc->buf, 1 << 20);
+
+		if (n < 0) {
+			rc = MB_E_VERIFY;
+			break;
+		}
+		if (n == 0)
+			break;
+		mbi_sha256_update(&h, mc->buf, (size_t)n);
+		total += (uint64_t)n;
+		if (mbi_write_all(fd, mc->buf, (size_t)n)) {
+			rc = mbi_error(s->ctx, MB_E_IO, errno,
+				       "cannot write '%s/%s' (disk full?)",
+				       s->v[s->by_sha[k]].source,
+				       s->v[s->by_sha[k]].path);
+			break;
+		}
+	}
+	mbi_sha256_final(&h, got);
+	mbi_sha256_release(&h);
+	if (close(fd) && !rc)
+		rc = mbi_error(s->ctx, MB_E_IO, errno,
+			       "cannot write '%s/%s' (disk full?)",
+			       s->v[s->by_sha[k]].source,
+			       s->v[s->by_sha[k]].path);
+	if (!rc && (memcmp(got, msha, MBI_SHA256_LEN) || total != size))
+		rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
+			       "content of '%s/%s' in pack '%s' does not match its hash: the repository is damaged",
+			       s->v[s->by_sha[k]].source,
+			       s->v[s->by_sha[k]].path, pr ? "?" : "?");
+	/* only verified content becomes visible */
+	for (j = k; !rc && j < s->nfiles &&
+		    !memcmp(s->v[s->by_sha[j]].sha, msha, MBI_SHA256_LEN); j++)
+		rc = place_file(s, &s->v[s->by_sha[j]], s->staging, stname,
+				false);
+	unlinkat(s->staging, stname, 0);
+	if (!rc)
+		rc = mbi_progress(s->ctx, "restore", s->res.files,
+				  s->res.bytes, 0, 0);
+	return rc;
+}
+
+static int cmp_depth_desc(const void *a, const void *b)
+{
+	const struct sel *x = *(struct sel *const *)a,
+			 *y = *(struct sel *const *)b;
+	size_t dx = 0, dy = 0;
+	const char *c;
+
+	for (c = x->path; *c; c++)
+		dx += *c == '/';
+	for (c = y->path; *c; c++)
+		dy += *c == '/';
+	return dx < dy ? 1 : dx > dy ? -1 : 0;
+}
+
+static bool dir_is_empty(int fd)
+{
+	int d = dup(fd);
+	DIR *dir = d >= 0 ? fdopendir(d) : NULL;
+	struct dirent *de;
+	bool empty = true;
+
+	if (!dir) {
+		if (d >= 0)
+			close(d);
+		return false;
+	}
+	while ((de = readdir(dir)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = false;
+			break;
+		}
+	closedir(dir);
+	return empty;
+}
+
+static int restore_sel(struct rs *s)
+{
+	struct sel **dirs = NULL;
+	size_t i, ndirs = 0;
+	uint32_t *packs_needed = NULL;
+	size_t np = 0;
+	struct member_ctx mc = { s, NULL };
+	int rc = MB_OK;
+
+	/* make sure all content is in the repository before writing */
+	s->by_sha = malloc((s->n + 1) * sizeof(*s->by_sha));
+	dirs = malloc((s->n + 1) * sizeof(*dirs));
+	mc.buf = malloc(1 << 20);
+	if (!s->by_sha || !dirs || !mc.buf) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < s->n; i++) {
+		if (s->v[i].type == 'f' && s->v[i].size > 0)
+			s->by_sha[s->nfiles++] = i;
+		else if (s->v[i].type == 'd')
+			dirs[ndirs++] = &s->v[i];
+	}
+	qsort_r(s->by_sha, s->nfiles, sizeof(*s->by_sha), cmp_sha_idx, s->v);
+	packs_needed = calloc(s->ix.npacks + 1, sizeof(*packs_needed));
+	if (!packs_needed) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < s->nfiles; i++) {
+		struct sel *x = &s->v[s->by_sha[i]];
+		const struct mbi_blobref *ref = mbi_index_find(&s->ix, x->sha);
+		char hex[MBI_SHA256_HEX];
+
+		if (!ref) {
+			mbi_hex(x->sha, MBI_SHA256_LEN, hex);
+			rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
+				       "content %s of '%s/%s' is in no pack of the repository: it is damaged; run 'mailbackup check'",
+				       hex, x->source, x->path);
+			goto out;
+		}
+		if (!packs_needed[ref->pack]++)
+			np++;
+	}
+	/* directories first (closed to others until their modes are set) */
+	for (i = 0; i < ndirs; i++) {
+		const char *base;
+		struct sel probe = *dirs[i];
+		char *full = mbi_asprintf("%s/.", dirs[i]->path);
+		int fd;
+
+		if (!full) {
+			rc = MB_E_NOMEM;
+			goto out;
+		}
+		probe.path = full;
+		fd = open_parent(s, &probe, &base);
+		free(full);
+		if (fd < 0) {
+			rc = fd;
+			goto out;
+		}
+	}
+	/* content, pack by pack */
+	for (i = 0; i < s->ix.npacks; i++) {
+		if (!packs_needed[i])
+			continue;
+		rc = mbi_pack_read(s->r, s->ix.packs[i].name,
+				   s->ix.packs[i].size, on_member, &mc);
+		if (rc)
+			goto out;
+		s->res.packs++;
+	}
+	for (i = 0; i < s->n; i++) {
+		struct sel *x = &s->v[i];
+
+		if (x->type == 'f' && x->size > 0 && !x->done) {
+			char hex[MBI_SHA256_HEX];
+
+			mbi_hex(x->sha, MBI_SHA256_LEN, hex);
+			rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
+				       "content %s of '%s/%s' was not found in its pack: the repository is damaged",
+				       hex, x->source, x->path);
+			goto out;
+		}
+		if (x->type == 'f' && x->size == 0) {
+			const char *base;
+			int dfd = open_parent(s, x, &base), fd;
+
+			if (dfd < 0) {
+				rc = dfd;
+				goto out;
+			}
+			if (!s->opts->overwrite &&
+			    !faccessat(dfd, base, F_OK, AT_SYMLINK_NOFOLLOW)) {
+				rc = mbi_error(s->ctx, MB_E_EXISTS, 0,
+					       "'%s/%s' exists: pass --overwrite to replace it",
+					       x->source, x->path);
+				goto out;
+			}
+			unlinkat(dfd, base, 0);
+			fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL |
+				    O_NOFOLLOW | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				rc = mbi_error(s->ctx, MB_E_IO, errno,
+					       "cannot create '%s/%s'",
+					       x->source, x->path);
+				goto out;
+			}
+			set_owner_mode_time(s, dfd, base, fd, x);
+			close(fd);
+			s->res.files++;
+		} else if (x->type == 'l') {
+			const char *base;
+			int dfd = open_parent(s, x, &base);
+
+			if (dfd < 0) {
+				rc = dfd;
+				goto out;
+			}
+			if (s->opts->overwrite)
+				unlinkat(dfd, base, 0);
+			if (symlinkat(x->link, dfd, base)) {
+				rc = mbi_error(s->ctx, errno == EEXIST ?
+					       MB_E_EXISTS : MB_E_IO, errno,
+					       "cannot create symlink '%s/%s'",
+					       x->source, x->path);
+				goto out;
+			}
+			set_owner_mode_time(s, dfd, base, -1, x);
+			s->res.links++;
+		}
+	}
+	/* directories last, deepest first, so their times stay */
+	qsort(dirs, ndirs, sizeof(*dirs), cmp_depth_desc);
+	for (i = 0; i < ndirs; i++) {
+		const char *base;
+		int dfd = open_parent(s, dirs[i], &base);
+
+		if (dfd < 0) {
+			rc = dfd;
+			goto out;
+		}
+		if (!strcmp(dirs[i]->path, ".")) {
+			/* the source's root: target/<source> */
+			int sfd = openat(s->root, dirs[i]->source,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					 O_CLOEXEC);
+
+			if (sfd >= 0) {
+				set_owner_mode_time(s, -1, NULL, sfd, dirs[i]);
+				close(sfd);
+			}
+		} else {
+			int fd = openat(dfd, base, O_RDONLY | O_DIRECTORY |
+					O_NOFOLLOW | O_CLOEXEC);
+
+			if (fd >= 0) {
+				set_owner_mode_time(s, dfd, base, fd, dirs[i]);
+				close(fd);
+			}
+		}
+		s->res.dirs++;
+	}
+out:
+	free(packs_needed);
+	free(dirs);
+	free(mc.buf);
+	return rc;
+}
+
+static void rs_release(struct rs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		free(s->v[i].source);
+		free(s->v[i].path);
+		free(s->v[i].link);
+	}
+	free(s->v);
+	free(s->by_sha);
+	free(s->mailbox_prefix);
+	free(s->last_dir);
+	if (s->last_fd >= 0)
+		close(s->last_fd);
+	if (s->staging >= 0)
+		close(s->staging);
+	if (s->root >= 0) {
+		unlinkat(s->root, STAGING, AT_REMOVEDIR);
+		close(s->root);
+	}
+	mbi_index_release(&s->ix);
+	mbi_repo_close(s->r);
+}
+
+int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
+	       struct mb_restore_result *res)
+{
+	struct rs s;
+	struct mb_snapshot_info si;
+	struct mbi_manifest m;
+	bool have_m = false;
+	double t0 = mbi_now();
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.root = s.staging = s.last_fd = -1;
+	s.ctx = ctx;
+	s.opts = opts;
+	s.as_root = geteuid() == 0;
+	ctx->warnings = 0;
+	if (!opts->target || !*opts->target)
+		return mbi_error(ctx, MB_E_INVAL, 0,
+				 "no target: pass --target DIR");
+	if (opts->mailbox) {
+		const char *at = strchr(opts->mailbox, '@');
+
+		if (!at || at == opts->mailbox || !at[1] ||
+		    strchr(opts->mailbox, '/'))
+			return mbi_error(ctx, MB_E_INVAL, 0,
+					 "mailbox '%s' must be USER@DOMAIN",
+					 opts->mailbox);
+		s.mailbox_prefix = mbi_asprintf("%s/%.*s", at + 1,
+						(int)(at - opts->mailbox),
+						opts->mailbox);
+	}
+	if ((rc = mbi_index_init(&s.ix, ctx)) ||
+	    (rc = mbi_repo_open(ctx, &s.r)) ||
+	    (rc = mbi_snapshot_resolve(s.r, opts->snapshot, &si)) ||
+	    (rc = mbi_manifest_load(s.r, si.name, &m)))
+		goto out;
+	have_m = true;
+	if ((rc = mbi_manifest_foreach(ctx, &m, collect, &s)))
+		goto out;
+	if (!s.n) {
+		rc = mbi_error(ctx, MB_E_NOTFOUND, 0,
+			       "nothing in snapshot '%s' matches the selection",
+			       si.id);
+		goto out;
+	}
+	if ((rc = mbi_index_load(&s.ix, s.r, false)))
+		goto out;
+	if (mbi_mkdir_p(opts->target, 0700)) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'",
+			       opts->target);
+		goto out;
+	}
+	s.root = open(opts->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s.root < 0) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot open '%s'",
+			       opts->target);
+		goto out;
+	}
+	if (!opts->overwrite && !dir_is_empty(s.root)) {
+		rc = mbi_error(ctx, MB_E_EXISTS, 0,
+			       "target '%s' is not empty: choose an empty directory or pass --overwrite",
+			       opts->target);
+		close(s.root);
+		s.root = -1;
+		goto out;
+	}
+	if (mkdirat(s.root, STAGING, 0700) && errno != EEXIST) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s/%s'",
+			       opts->target, STAGING);
+		goto out;
+	}
+	s.staging = openat(s.root, STAGING, O_RDONLY | O_DIRECTORY |
+			   O_NOFOLLOW | O_CLOEXEC);
+	if (s.staging < 0) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot open '%s/%s'",
+			       opts->target, STAGING);
+		goto out;
+	}
+	rc = restore_sel(&s);
+	if (!rc && opts->load) {
+		size_t k;
+
+		for (k = 0; !rc && k < ctx->cfg->nsources; k++) {
+			const struct mbi_source *src = &ctx->cfg->sources[k];
+			char *dir;
+
+			if (strcmp(src->type, "mariadb") ||
+			    (opts->source && strcmp(opts->source, src->name)))
+				continue;
+			dir = mbi_asprintf("%s/%s", opts->target, src->name);
+			if (!dir) {
+				rc = MB_E_NOMEM;
+				break;
+			}
+			rc = mbi_dbload_source(ctx, src, dir, opts->db_prefix,
+					       opts->overwrite, &m);
+			free(dir);
+		}
+	}
+out:
+	if (have_m)
+		mbi_manifest_release(&m);
+	if (s.staging >= 0) {
+		/* drop what a failure left in staging */
+		DIR *d;
+		int fd = dup(s.staging);
+		struct dirent *de;
+
+		if (fd >= 0 && (d = fdopendir(fd))) {
+			while ((de = readdir(d)))
+				if (de->d_name[0] != '.')
+					unlinkat(s.staging, de->d_name, 0);
+			closedir(d);
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	s.res.warnings = ctx->warnings;
+	s.res.seconds = mbi_now() - t0;
+	if (res)
+		*res = s.res;
+	rs_release(&s);
+	if (!rc && ctx->warnings)
+		return MB_E_PARTIAL;
+	return rc;
+}

@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/* util.c: buffers, strings, escaping, time and careful file helpers. */
+#include "mb-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+int mbi_buf_reserve(struct mbi_buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1, cap;
+	char *p;
+
+	if (need < b->len)
+		return MB_E_NOMEM;
+	if (need <= b->cap)
+		return MB_OK;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return MB_E_NOMEM;
+	b->data = p;
+	b->cap = cap;
+	return MB_OK;
+}
+
+int mbi_buf_add(struct mbi_buf *b, const void *p, size_t n)
+{
+	if (mbi_buf_reserve(b, n))
+		return MB_E_NOMEM;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return MB_OK;
+}
+
+int mbi_buf_addstr(struct mbi_buf *b, const char *s)
+{
+	return mbi_buf_add(b, s, strlen(s));
+}
+
+int mbi_buf_printf(struct mbi_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || mbi_buf_reserve(b, (size_t)n))
+		return MB_E_NOMEM;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return MB_OK;
+}
+
+void mbi_buf_release(struct mbi_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void mbi_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mbi_unhex(const char *in, size_t n, unsigned char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int hi = hexval(in[2 * i]), lo;
+
+		if (hi < 0)
+			return MB_E_INVAL;
+		lo = hexval(in[2 * i + 1]);
+		if (lo < 0)
+			return MB_E_INVAL;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return MB_OK;
+}
+
+void mbi_random_hex(char *out, size_t nbytes)
+{
+	unsigned char r[64];
+	size_t got = 0;
+
+	if (nbytes > sizeof(r))
+		nbytes = sizeof(r);
+	while (got < nbytes) {
+		ssize_t n = getrandom(r + got, nbytes - got, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			abort(); /* no entropy at all: nothing sane to do */
+		}
+		got += (size_t)n;
+	}
+	mbi_hex(r, nbytes, out);
+}
+
+char *mbi_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *mbi_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+char **mbi_split_words(const char *s, size_t *n)
+{
+	char **v = NULL;
+	size_t cnt = 0;
+
+	while (s && *s) {
+		size_t len;
+		char **nv;
+
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		len = strcspn(s, " \t,");
+		if (!len)
+			break;
+		nv = realloc(v, (cnt + 2) * sizeof(*v));
+		if (!nv)
+			goto fail;
+		v = nv;
+		v[cnt] = strndup(s, len);
+		if (!v[cnt])
+			goto fail;
+		v[++cnt] = NULL;
+		s += len;
+	}
+	*n = cnt;
+	if (!v)
+		v = calloc(1, sizeof(*v));
+	return v;
+fail:
+	mbi_strv_free(v, cnt);
+	*n = 0;
+	return NULL;
+}
+
+void mbi_strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int mbi_escape(struct mbi_buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	if (mbi_buf_reserve(b, n))
+		return MB_E_NOMEM;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c == '%' || c == 0x7f) {
+			if (mbi_buf_printf(b, "%%%02X", c))
+				return MB_E_NOMEM;
+		} else if (mbi_buf_add(b, &s[i], 1)) {
+			return MB_E_NOMEM;
+		}
+	}
+	return MB_OK;
+}
+
+ssize_t mbi_unescape(char *s)
+{
+	char *r = s, *w = s;
+
+	while (*r) {
+		if (*r == '%') {
+			int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+
+			if (lo < 0 || (hi == 0 && lo == 0))
+				return -1;
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return w - s;
+}
+
+bool mbi_path_is_safe(const char *p)
+{
+	if (!p || !*p || *p == '/')
+		return false;
+	for (;;) {
+		size_t len = strcspn(p, "/");
+
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		if (!p[len])
+			return true;
+		p += len + 1;
+	}
+}
+
+int mbi_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+ssize_t mbi_read_full(int fd, void *p, size_t n)
+{
+	char *c = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, c + got, n - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int mbi_mkdir_p(const char *path, mode_t mode)
+{
+	char *p = strdup(path), *s;
+	int rc = 0;
+
+	if (!p)
+		return -1;
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || !*s) {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, mode) && errno != EEXIST) {
+				rc = -1;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return rc;
+}
+
+int mbi_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path, const void *p,
+			  size_t n, mode_t mode)
+{
+	char *tmp = mbi_asprintf("%s.tmp-%d", path, (int)getpid());
+	char *dir = NULL, *slash;
+	int fd = -1, rc = MB_OK;
+
+	if (!tmp)
+		return MB_E_NOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'", tmp);
+		goto out;
+	}
+	if (mbi_write_all(fd, p, n) || fsync(fd)) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
+		goto out;
+	}
+	if (close(fd)) {
+		fd = -1;
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path)) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot rename to '%s'",
+			       path);
+		goto out;
+	}
+	dir = strdup(path);
+	if (dir && (slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		mbi_fsync_dir(*dir ? dir : "/");
+	} else {
+		mbi_fsync_dir(".");
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+int mbi_read_file(struct mb_ctx *ctx, const char *path, struct mbi_buf *out,
+		  size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct mbi_buf b = { 0 };
+	int rc = MB_OK;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return mbi_error(ctx, MB_E_NOTFOUND, 0,
+					 "'%s' not found", path);
+		return mbi_error(ctx, MB_E_IO, errno, "cannot open '%s'", path);
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (mbi_buf_reserve(&b, 65536)) {
+			rc = MB_E_NOMEM;
+			break;
+		}
+		r = read(fd, b.data + b.len, 65536);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = mbi_error(ctx, MB_E_IO, errno, "cannot read '%s'",
+				       path);
+			break;
+		}
+		if (r == 0)
+			break;
+		b.len += (size_t)r;
+		b.data[b.len] = '\0';
+		if (b.len > max) {
+			rc = mbi_error(ctx, MB_E_IO, 0, "'%s' is too large",
+				       path);
+			break;
+		}
+	}
+	close(fd);
+	if (rc)
+		mbi_buf_release(&b);
+	else
+		*out = b;
+	return rc;
+}
+
+void mbi_time_format(int64_t t, char *out, size_t n, bool compact)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, n, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ",
+		 &tm);
+}
+
+int mbi_time_parse(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *end;
+	char *e;
+	long long v;
+
+	memset(&tm, 0, sizeof(tm));
+	/* plain epoch seconds */
+	errno = 0;
+	v = strtoll(s, &e, 10);
+	if (*s && !*e && !errno) {
+		*out = v;
+		return MB_OK;
+	}
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end)
+		end = strptime(s, "%Y%m%dT%H%M%S", &tm);
+	if (!end)
+		end = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
+	if (!end) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+	}
+	if (!end || (*end && strcmp(end, "Z") != 0))
+		return MB_E_INVAL;
+	*out = (int64_t)timegm(&tm);
+	return MB_OK;
+}
