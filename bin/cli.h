@@ -34,6 +34,11 @@ int cmd_snapshots(struct cli *cli, int argc, char **argv);
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_check(struct cli *cli, int argc, char **argv);
+int cmd_forget(struct cli *cli, int argc, char **argv);
+int cmd_prune(struct cli *cli, int argc, char **argv);
+int cmd_unlock(struct cli *cli, int argc, char **argv);
+/* cmd-forget.c: prune with a report; also used by backup --prune */
+int prune_run(struct cli *cli, int max_unused, bool dry, bool json);
 
 /* output.c */
 void out_setup(struct cli *cli);

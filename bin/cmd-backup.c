@@ -32,13 +32,14 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "time", required_argument, NULL, 't' },
 		{ "source", required_argument, NULL, 's' },
+		{ "prune", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_backup_opts bo = { 0 };
 	struct mb_backup_result res;
 	const char **sources = calloc((size_t)argc + 1, sizeof(*sources));
 	size_t ns = 0;
-	bool json = false;
+	bool json = false, prune = false;
 	int opt, rc;
 
 	if (!sources)
@@ -59,6 +60,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			break;
 		case 's':
 			sources[ns++] = optarg;
+			break;
+		case 'p':
+			prune = true;
 			break;
 		default:
 			free(sources);
@@ -101,6 +105,18 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			(double)res.bytes_stored / 1048576.0, res.seconds);
 	}
 	if (rc == MB_E_PARTIAL)
-		return out_fail(cli, rc);
+		return out_fail(cli, rc); /* not a clean run: nothing removed */
+	if (prune) {
+		struct mb_forget_result fr;
+
+		rc = mb_forget(cli->ctx, NULL, NULL, NULL, &fr);
+		if (rc)
+			return out_fail(cli, rc);
+		if (cli->verbosity > 0)
+			fprintf(stderr, "%llu snapshots kept, %llu removed\n",
+				(unsigned long long)fr.kept,
+				(unsigned long long)fr.removed);
+		return prune_run(cli, 10, false, false);
+	}
 	return 0;
 }

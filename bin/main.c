@@ -19,12 +19,13 @@ const struct cmd mb_commands[] = {
 	  "without passphrase in DIR and print its fingerprint. Use it for the\n"
 	  "host key (signing_key) or, on an offline machine, a recovery key.\n" },
 	{ "backup", cmd_backup, CMD_CONFIG,
-	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]...",
+	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]... [--prune]",
 	  "Take a snapshot of the configured sources.\n\n"
 	  "  --json            print a JSON summary on stdout\n"
 	  "  --time TIMESTAMP  record the snapshot at this time (epoch seconds or\n"
 	  "                    YYYY-MM-DDTHH:MM:SSZ): for imports and tests\n"
-	  "  --source NAME     only this source (repeatable)\n\n"
+	  "  --source NAME     only this source (repeatable)\n"
+	  "  --prune           after a clean backup, apply [retention] and prune\n\n"
 	  "Exit 0 on success, 3 when committed but some files could not be read,\n"
 	  "1 on failure (no snapshot committed), 5 when locked.\n" },
 	{ "snapshots", cmd_snapshots, CMD_CONFIG,
@@ -53,6 +54,25 @@ const struct cmd mb_commands[] = {
 	  "recorded size. --read-data also downloads the packs (PERCENT of them),\n"
 	  "checks their hashes, decrypts them and hashes every member.\n"
 	  "Exit 4 when a problem was found.\n" },
+	{ "forget", cmd_forget, CMD_CONFIG,
+	  "mailbackup [-c FILE] forget [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--dry-run] [--json] [--prune [--max-unused PCT]]",
+	  "Apply a retention policy (the --keep-* rules, or [retention] of the\n"
+	  "configuration) and remove the snapshots it does not keep. Each rule\n"
+	  "keeps the newest snapshot of each of its last N hours, days, ISO weeks,\n"
+	  "months or years that hold one (UTC); rules are OR-ed; keep-within counts\n"
+	  "from the newest snapshot. Snapshots are grouped by host and source set.\n"
+	  "The newest snapshot of a group is never removed; an empty policy is\n"
+	  "refused. --dry-run lists every snapshot with keep/remove and the rules\n"
+	  "that keep it. --prune runs prune afterwards.\n" },
+	{ "prune", cmd_prune, CMD_CONFIG,
+	  "mailbackup [-c FILE] prune [--max-unused PCT] [--dry-run] [--json]",
+	  "Delete packs and index objects that no snapshot needs, and repack packs\n"
+	  "with more than PCT (default 10) percent unused content when this host\n"
+	  "can decrypt them. The new index is written before anything is deleted.\n"
+	  "Takes an exclusive repository lock: exit 5 while a backup runs.\n" },
+	{ "unlock", cmd_unlock, CMD_CONFIG, "mailbackup [-c FILE] unlock",
+	  "Remove stale repository locks: those of processes that are gone on\n"
+	  "this host, and those not refreshed within [options] lock_timeout.\n" },
 	{ NULL, NULL, 0, NULL, NULL },
 };
 

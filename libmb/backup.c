@@ -70,6 +70,7 @@ struct bk {
 	uint64_t progress_bytes;
 	const struct mbi_source *cur_src;
 	char *tmpdir;
+	struct mbi_lock *lock;
 };
 
 static void set_fatal(struct bk *b, int rc)
@@ -933,6 +934,9 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	}
 	if ((rc = lock_cache(ctx, b.r->id, &lockfd)))
 		goto out;
+	/* a shared repository lock: no prune deletes under this backup */
+	if ((rc = mbi_lock_acquire(b.r, false, &b.lock)))
+		goto out;
 	if ((rc = mbi_index_load(&b.ix, b.r, false)))
 		goto out;
 	b.first_new_pack = (uint32_t)b.ix.npacks;
@@ -1025,7 +1029,7 @@ join:
 		goto out;
 
 	/* the index object, then the manifest: the manifest is the commit */
-	if ((rc = write_index(&b)))
+	if ((rc = mbi_lock_check(b.lock)) || (rc = write_index(&b)))
 		goto out;
 	when = opts && opts->time ? opts->time : (int64_t)time(NULL);
 	mbi_random_hex(id, 8);
@@ -1052,6 +1056,8 @@ join:
 	if (!rc && extra.len)
 		rc = mbi_buf_add(&head, extra.data, extra.len);
 	if (!rc)
+		rc = mbi_lock_check(b.lock);
+	if (!rc)
 		rc = write_manifest(&b, opts, head.data, key);
 	if (rc)
 		goto out;
@@ -1075,6 +1081,7 @@ out:
 		fclose(b.mf);
 	mbi_cache_free(b.cache);
 	mbi_index_release(&b.ix);
+	mbi_lock_release(b.lock);
 	mbi_repo_close(b.r);
 	if (lockfd >= 0)
 		close(lockfd);

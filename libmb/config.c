@@ -668,6 +668,15 @@ int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 	    (rc = get_int(ctx, name, opts, "threads", 0, 256,
 			  &cfg->threads)))
 		goto out;
+	cfg->lock_timeout = 1800;
+	if ((v = mbi_section_get(opts, "lock_timeout")) &&
+	    (mbi_parse_duration(v, &cfg->lock_timeout) ||
+	     cfg->lock_timeout < 2)) {
+		rc = mbi_error(ctx, MB_E_CONFIG, 0,
+			       "%s: lock_timeout must be a duration of 2s or more, like 30m",
+			       name);
+		goto out;
+	}
 	cfg->recipients = mbi_split_words(mbi_section_get(keys, "recipients"),
 					  &cfg->nrecipients);
 	v = mbi_section_get(keys, "trusted_signers");

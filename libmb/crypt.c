@@ -330,6 +330,14 @@ int mbi_crypt_encrypt_begin(struct mbi_crypt *c, enum mbi_crypt_mode mode,
 	}
 	shutdown(in[0], SHUT_WR);
 	shutdown(in[1], SHUT_RD);
+	{
+		/* large buffers: fewer wake-ups between us, gpg and GPGME */
+		int sz = 4 << 20;
+
+		setsockopt(in[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(in[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		fcntl(o[1], F_SETPIPE_SZ, 1 << 20);
+	}
 	j->in_rd = in[0];
 	j->out_rd = o[0];
 	j->out_wr = o[1];

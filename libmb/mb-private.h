@@ -80,6 +80,7 @@ struct mbi_config {
 	char *host;
 	int zstd_level;
 	int threads;
+	int64_t lock_timeout;  /* seconds: a lock not refreshed is stale */
 
 	struct mbi_source *sources;
 	size_t nsources;
@@ -335,6 +336,25 @@ struct mbi_repo {
 /* Open the configured repository and verify mailbackup.repo. */
 MBI_HIDDEN int mbi_repo_open(struct mb_ctx *ctx, struct mbi_repo **out);
 MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
+
+/* ------------------------------------------------------------------- lock */
+
+/*
+ * Repository locks: objects under locks/, shared for a backup, exclusive
+ * for a prune, refreshed by a thread while held. A lock whose holder is
+ * gone (same host: the process is dead; any host: not refreshed within
+ * [options] lock_timeout) is stale and ignored with a warning.
+ */
+struct mbi_lock;
+MBI_HIDDEN int mbi_lock_acquire(struct mbi_repo *r, bool exclusive,
+				struct mbi_lock **out);
+/* Stop refreshing and delete the lock object; NULL is a no-op. */
+MBI_HIDDEN void mbi_lock_release(struct mbi_lock *l);
+/* Non-zero (with a message) when refreshing failed: the lock may have
+ * been taken as stale by another host, so the holder must not commit. */
+MBI_HIDDEN int mbi_lock_check(struct mbi_lock *l);
+/* Remove stale locks; *removed counts them. */
+MBI_HIDDEN int mbi_lock_remove_stale(struct mbi_repo *r, size_t *removed);
 
 /* ------------------------------------------------------------------ index */
 

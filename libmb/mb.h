@@ -201,6 +201,55 @@ struct mb_check_result {
 MB_EXPORT int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 		       struct mb_check_result *res);
 
+/* A snapshot's fate under a retention policy, as reported by mb_forget(). */
+struct mb_forget_item {
+	struct mb_snapshot_info snap;
+	const char *group;    /* the source set, e.g. "conf,dkim,vmail" */
+	int keep;
+	const char *reasons;  /* the rules that keep it: "daily,monthly" */
+};
+typedef int (*mb_forget_fn)(void *userdata, const struct mb_forget_item *it);
+
+struct mb_forget_opts {
+	/* rule/value pairs, NULL-terminated: { "keep-daily", "7", NULL };
+	 * NULL or empty: the [retention] section of the configuration */
+	const char *const *rules;
+	int dry_run;
+};
+
+struct mb_forget_result {
+	uint64_t kept, removed;
+};
+
+/* Apply a retention policy: call fn for every snapshot (oldest first),
+ * then (unless dry_run) delete the manifests of those not kept. An empty
+ * policy is refused (MB_E_CONFIG); the newest snapshot of each host and
+ * source set is never removed. */
+MB_EXPORT int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
+			mb_forget_fn fn, void *userdata,
+			struct mb_forget_result *res);
+
+struct mb_prune_opts {
+	int max_unused;  /* repack packs with more than this % unused */
+	int dry_run;
+};
+
+struct mb_prune_result {
+	uint64_t packs_total, packs_deleted, packs_repacked, packs_written;
+	uint64_t bytes_before, bytes_freed;
+	uint64_t index_objects_written, index_objects_deleted;
+	int repack_skipped;    /* packs could not be repacked: no secret key */
+	double seconds;
+};
+
+/* Delete what no snapshot references and repack sparse packs (when the host
+ * can decrypt). Takes an exclusive lock: MB_E_LOCKED while a backup runs. */
+MB_EXPORT int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
+		       struct mb_prune_result *res);
+
+/* Remove stale lock objects; *removed counts them. */
+MB_EXPORT int mb_unlock(struct mb_ctx *ctx, size_t *removed);
+
 #ifdef __cplusplus
 }
 #endif

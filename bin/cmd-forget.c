@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd-forget.c: mailbackup forget, prune and unlock. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+struct forget_out {
+	bool json, first;
+};
+
+static int print_item(void *ud, const struct mb_forget_item *it)
+{
+	struct forget_out *o = ud;
+	char t[32];
+	struct tm tm;
+	time_t tt = (time_t)it->snap.time;
+
+	gmtime_r(&tt, &tm);
+	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (o->json) {
+		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"host\":",
+		       o->first ? "" : ",", it->snap.id, t);
+		out_json_str(stdout, it->snap.host);
+		printf(",\"sources\":");
+		out_json_str(stdout, it->group);
+		printf(",\"action\":\"%s\",\"reasons\":[",
+		       it->keep ? "keep" : "remove");
+		{
+			const char *p = it->reasons;
+			bool first = true;
+
+			while (p && *p) {
+				size_t l = strcspn(p, ",");
+
+				printf("%s\"%.*s\"", first ? "" : ",", (int)l,
+				       p);
+				first = false;
+				p += l + (p[l] == ',');
+			}
+		}
+		printf("]}");
+		o->first = false;
+	} else {
+		printf("%s  %s  %-20s %-7s %s\n", it->snap.id, t,
+		       it->snap.host, it->keep ? "keep" : "remove",
+		       it->reasons);
+	}
+	return 0;
+}
+
+int prune_run(struct cli *cli, int max_unused, bool dry, bool json)
+{
+	struct mb_prune_opts po = { max_unused, dry };
+	struct mb_prune_result res;
+	int rc = mb_prune(cli->ctx, &po, &res);
+
+	if (rc)
+		return out_fail(cli, rc);
+	if (json)
+		printf("{\"dry_run\":%s,\"packs\":%llu,\"packs_deleted\":%llu,"
+		       "\"packs_repacked\":%llu,\"packs_written\":%llu,"
+		       "\"bytes_before\":%llu,\"bytes_freed\":%llu,"
+		       "\"repack_skipped\":%d,\"seconds\":%.3f}\n",
+		       dry ? "true" : "false",
+		       (unsigned long long)res.packs_total,
+		       (unsigned long long)res.packs_deleted,
+		       (unsigned long long)res.packs_repacked,
+		       (unsigned long long)res.packs_written,
+		       (unsigned long long)res.bytes_before,
+		       (unsigned long long)res.bytes_freed,
+		       res.repack_skipped, res.seconds);
+	else if (cli->verbosity > 0)
+		fprintf(stderr,
+			"%s%llu of %llu packs deleted, %llu repacked into %llu, %.1f MiB freed\n",
+			dry ? "dry run: " : "",
+			(unsigned long long)res.packs_deleted,
+			(unsigned long long)res.packs_total,
+			(unsigned long long)res.packs_repacked,
+			(unsigned long long)res.packs_written,
+			(double)res.bytes_freed / 1048576.0);
+	return 0;
+}
+
+static const struct option forget_opts[] = {
+	{ "keep-last", required_argument, NULL, 'r' },
+	{ "keep-hourly", required_argument, NULL, 'r' },
+	{ "keep-daily", required_argument, NULL, 'r' },
+	{ "keep-weekly", required_argument, NULL, 'r' },
+	{ "keep-monthly", required_argument, NULL, 'r' },
+	{ "keep-yearly", required_argument, NULL, 'r' },
+	{ "keep-within", required_argument, NULL, 'r' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "prune", no_argument, NULL, 'p' },
+	{ "max-unused", required_argument, NULL, 'm' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_pct(const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*end == '%')
+		end++;
+	if (!*s || *end || v < 0 || v > 100)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int cmd_forget(struct cli *cli, int argc, char **argv)
+{
+	const char **rules = calloc((size_t)argc * 2 + 1, sizeof(*rules));
+	struct mb_forget_opts fo = { 0 };
+	struct mb_forget_result res;
+	struct forget_out o = { false, true };
+	size_t nr = 0;
+	bool prune = false;
+	int opt, idx, rc, max_unused = 10;
+
+	if (!rules)
+		return 1;
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "n", forget_opts, &idx)) != -1) {
+		switch (opt) {
+		case 'r':
+			rules[nr++] = forget_opts[idx].name;
+			rules[nr++] = optarg;
+			break;
+		case 'n':
+			fo.dry_run = 1;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'p':
+			prune = true;
+			break;
+		case 'm':
+			if (parse_pct(optarg, &max_unused)) {
+				free(rules);
+				return out_usage("forget",
+						 "--max-unused takes a percentage");
+			}
+			break;
+		default:
+			free(rules);
+			return out_usage("forget", "bad option");
+		}
+	}
+	if (optind != argc) {
+		free(rules);
+		return out_usage("forget", "unexpected argument '%s'",
+				 argv[optind]);
+	}
+	fo.rules = nr ? rules : NULL;
+	if (o.json)
+		printf("{\"snapshots\":[");
+	rc = mb_forget(cli->ctx, &fo, print_item, &o, &res);
+	free(rules);
+	if (o.json)
+		printf("]");
+	if (rc) {
+		if (o.json)
+			printf("}\n");
+		return out_fail(cli, rc);
+	}
+	if (o.json)
+		printf(",\"dry_run\":%s,\"kept\":%llu,\"removed\":%llu}\n",
+		       fo.dry_run ? "true" : "false",
+		       (unsigned long long)res.kept,
+		       (unsigned long long)res.removed);
+	else if (cli->verbosity > 0)
+		fprintf(stderr, "%s%llu snapshots kept, %llu removed\n",
+			fo.dry_run ? "dry run: " : "",
+			(unsigned long long)res.kept,
+			(unsigned long long)res.removed);
+	if (prune && !fo.dry_run)
+		return prune_run(cli, max_unused, false, false);
+	return 0;
+}
+
+int cmd_prune(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "max-unused", required_argument, NULL, 'm' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt, max_unused = 10;
+	bool dry = false, json = false;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			if (parse_pct(optarg, &max_unused))
+				return out_usage("prune",
+						 "--max-unused takes a percentage");
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return out_usage("prune", "bad option");
+		}
+	}
+	if (optind != argc)
+		return out_usage("prune", "unexpected argument");
+	return prune_run(cli, max_unused, dry, json);
+}
+
+int cmd_unlock(struct cli *cli, int argc, char **argv)
+{
+	size_t removed;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return out_usage("unlock", "unlock takes no arguments");
+	rc = mb_unlock(cli->ctx, &removed);
+	if (rc)
+		return out_fail(cli, rc);
+	if (cli->verbosity > 0)
+		fprintf(stderr, "%zu stale lock(s) removed\n", removed);
+	return 0;
+}
