@@ -884,6 +884,42 @@ static bool selected(const struct mb_backup_opts *opts, const char *name)
 	return false;
 }
 
+/* Files a source must hold (require = ...), e.g. the mail_crypt keys of a
+ * preset: without them the snapshot would be useless, so none is made. */
+static int check_required(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
+{
+	size_t i, k, n;
+
+	for (i = 0; i < ctx->cfg->nsources; i++) {
+		const struct mbi_source *src = &ctx->cfg->sources[i];
+		char **req;
+
+		if (!selected(opts, src->name) || !src->path)
+			continue;
+		req = mbi_split_words(mbi_section_get(src->sec, "require"), &n);
+		if (!req)
+			return MB_E_NOMEM;
+		for (k = 0; k < n; k++) {
+			char *p = mbi_asprintf("%s/%s", src->path, req[k]);
+			struct stat st;
+			int missing = !p || stat(p, &st) != 0;
+
+			if (missing) {
+				int rc = p ? mbi_error(ctx, MB_E_NOTFOUND, 0,
+					"source '%s': required file '%s' is missing: without it the backup could not be used; fix the path or restore the file (no snapshot committed)",
+					src->name, p) : MB_E_NOMEM;
+
+				free(p);
+				mbi_strv_free(req, n);
+				return rc;
+			}
+			free(p);
+		}
+		mbi_strv_free(req, n);
+	}
+	return MB_OK;
+}
+
 int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	      struct mb_backup_result *res)
 {
@@ -914,6 +950,8 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 						 "no source '%s' in the configuration",
 						 opts->sources[i]);
 		}
+	if ((rc = check_required(ctx, opts)))
+		return rc;
 	ctx->warnings = 0;
 	b.ctx = ctx;
 	pthread_mutex_init(&b.mlock, NULL);
@@ -982,7 +1020,8 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 		if (!strcmp(src->type, "maildir") ||
 		    !strcmp(src->type, "files")) {
 			rc = mbi_walk_source(ctx, src, on_item, &b);
-		} else if (!strcmp(src->type, "mariadb")) {
+		} else if (!strcmp(src->type, "mariadb") ||
+			   !strcmp(src->type, "command")) {
 			struct emit_ctx ec;
 
 			memset(&ec, 0, sizeof(ec));
@@ -993,7 +1032,9 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 			ec.em.priv = &ec;
 			ec.b = &b;
 			ec.src = src;
-			rc = mbi_dbdump_source(ctx, src, &ec.em);
+			rc = !strcmp(src->type, "command") ?
+			     mbi_command_source(ctx, src, &ec.em) :
+			     mbi_dbdump_source(ctx, src, &ec.em);
 			if (!rc)
 				rc = mbi_buf_add(&extra, ec.extra.data ?
 						 ec.extra.data : "",

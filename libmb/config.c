@@ -42,8 +42,9 @@ static const char *const source_keys[] = {
 	"lock_nontransactional", "max_statement",
 	/* command */
 	"command", "filename",
-	/* presets */
-	"mailcow_dir", "data_dir", "include_index",
+	/* presets and their sources */
+	"mailcow_dir", "volumes_dir", "data_dir", "include_index", "require",
+	"only",
 	NULL
 };
 
@@ -696,7 +697,8 @@ int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 			       name, cfg->host);
 		goto out;
 	}
-	if ((rc = load_sources(ctx, name, cfg)) ||
+	if ((rc = mbi_presets_expand(ctx, name, cfg)) ||
+	    (rc = load_sources(ctx, name, cfg)) ||
 	    (rc = load_retention(ctx, name, cfg)))
 		goto out;
 out:

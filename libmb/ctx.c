@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "banned.h"
@@ -201,6 +202,25 @@ int mb_ctx_load_config_buf(struct mb_ctx *ctx, const char *name,
 	return MB_OK;
 }
 
+/* A file that holds a secret must not be readable by others. */
+static int check_secret_mode(struct mb_ctx *ctx, const char *path)
+{
+	static const char *const secrets[] = { "secret_access_key",
+					       "password" };
+	struct stat st;
+	size_t i, k;
+
+	if (stat(path, &st) || !(st.st_mode & S_IROTH))
+		return MB_OK;
+	for (i = 0; i < ctx->cfg->nsecs; i++)
+		for (k = 0; k < MBI_ARRAY_SIZE(secrets); k++)
+			if (mbi_section_get(&ctx->cfg->secs[i], secrets[k]))
+				return mbi_error(ctx, MB_E_CONFIG, 0,
+						 "'%s' holds a secret (%s) and is readable by others: run 'chmod 600 %s' or pass the secret in the environment",
+						 path, secrets[k], path);
+	return MB_OK;
+}
+
 int mb_ctx_load_config(struct mb_ctx *ctx, const char *path)
 {
 	struct mbi_buf b = { 0 };
@@ -211,6 +231,12 @@ int mb_ctx_load_config(struct mb_ctx *ctx, const char *path)
 			"configuration file '%s' not found: pass -c FILE or set MAILBACKUP_CONFIG",
 			path) : rc;
 	rc = mb_ctx_load_config_buf(ctx, path, b.data ? b.data : "", b.len);
+	if (b.data)
+		explicit_bzero(b.data, b.len);
 	mbi_buf_release(&b);
+	if (!rc && (rc = check_secret_mode(ctx, path))) {
+		mbi_config_free(ctx->cfg);
+		ctx->cfg = NULL;
+	}
 	return rc;
 }

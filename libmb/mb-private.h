@@ -95,6 +95,10 @@ MBI_HIDDEN void mbi_config_free(struct mbi_config *cfg);
 MBI_HIDDEN const char *mbi_section_get(const struct mbi_section *sec,
 				       const char *key);
 MBI_HIDDEN int mbi_parse_size(const char *s, uint64_t *out);
+/* Replace [source NAME] type = preset:... sections by the sources of that
+ * layout (preset.c). */
+MBI_HIDDEN int mbi_presets_expand(struct mb_ctx *ctx, const char *file,
+				  struct mbi_config *cfg);
 MBI_HIDDEN int mbi_parse_duration(const char *s, int64_t *out);
 
 /* -------------------------------------------------------------------- ctx */
@@ -578,6 +582,9 @@ struct mbi_emit {
 	void *priv;
 };
 
+MBI_HIDDEN int mbi_command_source(struct mb_ctx *ctx,
+				  const struct mbi_source *src,
+				  struct mbi_emit *em);
 MBI_HIDDEN int mbi_dbdump_source(struct mb_ctx *ctx,
 				 const struct mbi_source *src,
 				 struct mbi_emit *em);

@@ -33,6 +33,8 @@ struct mbi_walker {
 	int md_fd;
 	struct uniq_set *seen;
 	struct mbi_buf found;
+	char **only;     /* names kept at the root ("only" key), or NULL */
+	size_t nonly;
 	int rc;
 };
 
@@ -150,6 +152,13 @@ static bool excluded(const struct mbi_walker *w, const char *rel,
 {
 	size_t i;
 
+	if (w->only && !strchr(rel, '/')) {
+		for (i = 0; i < w->nonly; i++)
+			if (!strcmp(w->only[i], name))
+				break;
+		if (i == w->nonly)
+			return true;
+	}
 	for (i = 0; i < w->src->nexclude; i++)
 		if (!fnmatch(w->src->exclude[i], rel, 0) ||
 		    !fnmatch(w->src->exclude[i], name, 0))
@@ -491,7 +500,36 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	w.maildir = !strcmp(src->type, "maildir");
 	v = mbi_section_get(src->sec, "include_index");
 	w.include_index = v && (!strcmp(v, "yes") || !strcmp(v, "true"));
+	if (mbi_section_get(src->sec, "only")) {
+		w.only = mbi_split_words(mbi_section_get(src->sec, "only"),
+					 &w.nonly);
+		if (!w.only)
+			return MB_E_NOMEM;
+	}
 	fd = open(src->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOTDIR) {
+		/* a single file: it is the only entry, under its name */
+		char *dir = strdup(src->path), *slash;
+
+		if (!dir) {
+			mbi_strv_free(w.only, w.nonly);
+			return MB_E_NOMEM;
+		}
+		slash = strrchr(dir, '/');
+		*slash = '\0';
+		fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rc = fd < 0 ? mbi_error(ctx, MB_E_IO, errno,
+					"source '%s': cannot open '%s'",
+					src->name, src->path) :
+		     walk_entry(&w, fd, slash + 1, 0, false);
+		if (fd >= 0)
+			close(fd);
+		free(dir);
+		mbi_strv_free(w.only, w.nonly);
+		mbi_buf_release(&w.path);
+		mbi_buf_release(&w.found);
+		return rc;
+	}
 	if (fd < 0 || fstat(fd, &st)) {
 		rc = mbi_error(ctx, MB_E_IO, errno,
 			       "source '%s': cannot open '%s'", src->name,
@@ -510,6 +548,7 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	if (!rc)
 		rc = walk_dir(&w, fd, 0);
 	close(fd);
+	mbi_strv_free(w.only, w.nonly);
 	mbi_buf_release(&w.path);
 	mbi_buf_release(&w.found);
 	return rc;

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/* preset.c: [source NAME] type = preset:mailcow | preset:docker-mailserver,
+ * expanded into the plain sources those layouts need. */
+#include "mb-private.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "banned.h"
+
+struct kvlist {
+	struct mbi_kv *kv;
+	size_t n;
+};
+
+static int kv_add(struct kvlist *l, const char *key, const char *value,
+		  int line)
+{
+	struct mbi_kv *nk = realloc(l->kv, (l->n + 1) * sizeof(*nk));
+
+	if (!nk)
+		return MB_E_NOMEM;
+	l->kv = nk;
+	nk[l->n].key = strdup(key);
+	nk[l->n].value = strdup(value);
+	nk[l->n].line = line;
+	l->n++;
+	return nk[l->n - 1].key && nk[l->n - 1].value ? MB_OK : MB_E_NOMEM;
+}
+
+/* Append a [source NAME-SUFFIX] section. */
+static int add_source(struct mbi_config *cfg, const struct mbi_section *from,
+		      const char *suffix, struct kvlist *kv)
+{
+	struct mbi_section *ns = realloc(cfg->secs,
+					 (cfg->nsecs + 1) * sizeof(*ns));
+	struct mbi_section *s;
+
+	if (!ns)
+		return MB_E_NOMEM;
+	cfg->secs = ns;
+	s = &cfg->secs[cfg->nsecs++];
+	memset(s, 0, sizeof(*s));
+	s->kind = strdup("source");
+	s->name = mbi_asprintf("%s-%s", from->name, suffix);
+	s->line = from->line;
+	s->kv = kv->kv;
+	s->nkv = kv->n;
+	kv->kv = NULL;
+	kv->n = 0;
+	return s->kind && s->name ? MB_OK : MB_E_NOMEM;
+}
+
+/* Options given on the preset section pass to each source it makes. */
+static int inherit(const struct mbi_section *from, struct kvlist *kv,
+		   const char *const *keys)
+{
+	size_t i;
+	int rc = MB_OK;
+
+	for (i = 0; !rc && keys[i]; i++) {
+		const char *v = mbi_section_get(from, keys[i]);
+
+		if (v)
+			rc = kv_add(kv, keys[i], v, from->line);
+	}
+	return rc;
+}
+
+/* KEY=VALUE lines of a shell-style env file (mailcow.conf), or NULL. */
+static char *env_get(const char *text, const char *key)
+{
+	const char *p = text;
+	size_t kl = strlen(key);
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+
+		while (l && (*p == ' ' || *p == '\t')) {
+			p++;
+			l--;
+		}
+		if (l > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			const char *v = p + kl + 1;
+			size_t vl = l - kl - 1;
+
+			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				vl--;
+			if (vl >= 2 && (v[0] == '"' || v[0] == '\'') &&
+			    v[vl - 1] == v[0]) {
+				v++;
+				vl -= 2;
+			}
+			return strndup(v, vl);
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return NULL;
+}
+
+static int files_source(struct mbi_config *cfg, const struct mbi_section *from,
+			const char *suffix, const char *type, const char *path,
+			const char *require)
+{
+	static const char *const pass[] = { "exclude", "one_file_system",
+					    "include_index", NULL };
+	struct kvlist kv = { 0 };
+	int rc = kv_add(&kv, "type", type, from->line);
+
+	if (!rc)
+		rc = kv_add(&kv, "path", path, from->line);
+	if (!rc && require)
+		rc = kv_add(&kv, "require", require, from->line);
+	if (!rc)
+		rc = inherit(from, &kv, pass);
+	if (!rc)
+		rc = add_source(cfg, from, suffix, &kv);
+	while (kv.n--) {
+		free(kv.kv[kv.n].key);
+		free(kv.kv[kv.n].value);
+	}
+	free(kv.kv);
+	return rc;
+}
+
+static int expand_mailcow(struct mb_ctx *ctx, const char *file,
+			  struct mbi_config *cfg, const struct mbi_section *sec)
+{
+	const char *dir = mbi_section_get(sec, "mailcow_dir");
+	const char *vols = mbi_section_get(sec, "volumes_dir");
+	struct mbi_buf conf = { 0 };
+	char *project = NULL, *dbname = NULL, *dbuser = NULL, *dbpass = NULL;
+	char *p = NULL, *vdir = NULL;
+	struct kvlist kv = { 0 };
+	int rc;
+
+	if (!dir || *dir != '/')
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: [source %s] preset:mailcow needs mailcow_dir = the absolute path of mailcow-dockerized",
+				 file, sec->line, sec->name);
+	p = mbi_asprintf("%s/mailcow.conf", dir);
+	if (!p)
+		return MB_E_NOMEM;
+	/* on a recovery machine mailcow.conf may not be there yet: the
+	 * sources still expand, and a backup refuses (require) */
+	if (mbi_read_file(ctx, p, &conf, 1 << 20) == MB_OK) {
+		project = env_get(conf.data, "COMPOSE_PROJECT_NAME");
+		dbname = env_get(conf.data, "DBNAME");
+		dbuser = env_get(conf.data, "DBUSER");
+		dbpass = env_get(conf.data, "DBPASS");
+	}
+	if (!project) {
+		/* docker compose names the project after the directory */
+		const char *b = strrchr(dir, '/');
+		char *c;
+
+		project = strdup(b && b[1] ? b + 1 : "mailcowdockerized");
+		for (c = project; c && *c; c++)
+			if (!isalnum((unsigned char)*c) && *c != '_' &&
+			    *c != '-')
+				*c = '\0';
+			else
+				*c = (char)tolower((unsigned char)*c);
+	}
+	vdir = mbi_asprintf("%s/%s", vols ? vols : "/var/lib/docker/volumes",
+			    project ? project : "mailcowdockerized");
+	if (!vdir) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	{
+		struct {
+			const char *suffix, *type, *vol, *require;
+		} vl[] = {
+			{ "vmail", "maildir", "vmail-vol-1", NULL },
+			/* without the mail_crypt keys the mail is unreadable */
+			{ "crypt", "files", "crypt-vol-1",
+			  "ecprivkey.pem ecpubkey.pem" },
+			/* the Redis dump holds the DKIM keys */
+			{ "redis", "files", "redis-vol-1", "dump.rdb" },
+			{ "rspamd", "files", "rspamd-vol-1", NULL },
+			{ "postfix", "files", "postfix-vol-1", NULL },
+		};
+		size_t i;
+
+		for (i = 0, rc = MB_OK; !rc && i < MBI_ARRAY_SIZE(vl); i++) {
+			char *path = mbi_asprintf("%s_%s/_data", vdir,
+						  vl[i].vol);
+
+			rc = path ? files_source(cfg, sec, vl[i].suffix,
+						 vl[i].type, path,
+						 vl[i].require) : MB_E_NOMEM;
+			free(path);
+		}
+	}
+	if (rc)
+		goto out;
+	free(p);
+	p = mbi_asprintf("%s/data/conf", dir);
+	rc = p ? files_source(cfg, sec, "conf", "files", p, NULL) : MB_E_NOMEM;
+	if (rc)
+		goto out;
+	rc = files_source(cfg, sec, "mailcow-conf", "files", dir,
+			  "mailcow.conf");
+	if (rc)
+		goto out;
+	/* only mailcow.conf of the checkout: the rest is the git tree */
+	{
+		struct mbi_section *s = &cfg->secs[cfg->nsecs - 1];
+		struct kvlist x = { s->kv, s->nkv };
+
+		rc = kv_add(&x, "only", "mailcow.conf", sec->line);
+		s->kv = x.kv;
+		s->nkv = x.n;
+		if (rc)
+			goto out;
+	}
+	/* the database, through the socket the mysql container shares */
+	free(p);
+	p = mbi_asprintf("%s_mysql-socket-vol-1/_data/mysqld.sock", vdir);
+	if (!p) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	rc = kv_add(&kv, "type", "mariadb", sec->line);
+	if (!rc)
+		rc = kv_add(&kv, "socket", mbi_section_get(sec, "socket") ?
+			    mbi_section_get(sec, "socket") : p, sec->line);
+	if (!rc)
+		rc = kv_add(&kv, "user", dbuser ? dbuser : "mailcow",
+			    sec->line);
+	if (!rc && (dbpass || mbi_section_get(sec, "password")))
+		rc = kv_add(&kv, "password", mbi_section_get(sec, "password") ?
+			    mbi_section_get(sec, "password") : dbpass,
+			    sec->line);
+	if (!rc)
+		rc = kv_add(&kv, "databases", dbname ? dbname : "mailcow",
+			    sec->line);
+	if (!rc) {
+		static const char *const dbkeys[] = {
+			"host", "port", "password_file", "tls", "tls_ca",
+			"lock_nontransactional", NULL
+		};
+
+		rc = inherit(sec, &kv, dbkeys);
+	}
+	if (!rc)
+		rc = add_source(cfg, sec, "db", &kv);
+out:
+	while (kv.n--) {
+		free(kv.kv[kv.n].key);
+		free(kv.kv[kv.n].value);
+	}
+	free(kv.kv);
+	if (dbpass)
+		explicit_bzero(dbpass, strlen(dbpass));
+	if (conf.data)
+		explicit_bzero(conf.data, conf.len);
+	mbi_buf_release(&conf);
+	free(project);
+	free(dbname);
+	free(dbuser);
+	free(dbpass);
+	free(p);
+	free(vdir);
+	return rc;
+}
+
+/* docker-mailserver: mail_crypt keys, when configured, are named in a
+ * Dovecot config of the config/ directory ("mail_crypt_global_private_key
+ * = </tmp/docker-mailserver/..."); they must be in the snapshot. */
+static int dms_crypt_require(struct mb_ctx *ctx, const char *cfgdir,
+			     struct mbi_buf *req)
+{
+	static const char *const files[] = { "dovecot.cf",
+					      "dovecot/mail-crypt.conf",
+					      "dovecot/10-mail-crypt.conf" };
+	static const char *const keys[] = { "mail_crypt_global_private_key",
+					     "mail_crypt_global_public_key" };
+	size_t i, k;
+	int rc = MB_OK;
+
+	for (i = 0; !rc && i < MBI_ARRAY_SIZE(files); i++) {
+		char *p = mbi_asprintf("%s/%s", cfgdir, files[i]);
+		struct mbi_buf b = { 0 };
+
+		if (!p)
+			return MB_E_NOMEM;
+		if (mbi_read_file(ctx, p, &b, 1 << 20)) {
+			free(p);
+			continue;
+		}
+		for (k = 0; !rc && k < MBI_ARRAY_SIZE(keys); k++) {
+			const char *at = strstr(b.data, keys[k]), *lt, *end;
+
+			if (!at || !(lt = strchr(at, '<')))
+				continue;
+			lt++;
+			/* paths inside the container map to config/ */
+			if (!strncmp(lt, "/tmp/docker-mailserver/", 23))
+				lt += 23;
+			end = lt + strcspn(lt, " \t\r\n");
+			if (*lt == '/' || end == lt)
+				continue;
+			rc = mbi_buf_printf(req, "%s%.*s", req->len ? " " : "",
+					    (int)(end - lt), lt);
+		}
+		mbi_buf_release(&b);
+		free(p);
+	}
+	return rc;
+}
+
+static int expand_dms(struct mb_ctx *ctx, const char *file,
+		      struct mbi_config *cfg, const struct mbi_section *sec)
+{
+	const char *dir = mbi_section_get(sec, "data_dir");
+	struct mbi_buf req = { 0 };
+	char *p;
+	int rc;
+
+	if (!dir || *dir != '/')
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: [source %s] preset:docker-mailserver needs data_dir = the directory holding mail-data/, mail-state/ and config/",
+				 file, sec->line, sec->name);
+	p = mbi_asprintf("%s/mail-data", dir);
+	rc = p ? files_source(cfg, sec, "mail", "maildir", p, NULL) :
+		 MB_E_NOMEM;
+	free(p);
+	if (rc)
+		return rc;
+	p = mbi_asprintf("%s/mail-state", dir);
+	rc = p ? files_source(cfg, sec, "state", "files", p, NULL) :
+		 MB_E_NOMEM;
+	free(p);
+	if (rc)
+		return rc;
+	p = mbi_asprintf("%s/config", dir);
+	if (!p)
+		return MB_E_NOMEM;
+	/* accounts and the DKIM keys (opendkim/ or rspamd/dkim/) live here */
+	rc = mbi_buf_addstr(&req, "postfix-accounts.cf");
+	if (!rc)
+		rc = dms_crypt_require(ctx, p, &req);
+	if (!rc)
+		rc = files_source(cfg, sec, "config", "files", p, req.data);
+	mbi_buf_release(&req);
+	free(p);
+	return rc;
+}
+
+int mbi_presets_expand(struct mb_ctx *ctx, const char *file,
+		       struct mbi_config *cfg)
+{
+	size_t i, n = cfg->nsecs;
+	int rc = MB_OK;
+
+	for (i = 0; !rc && i < n; i++) {
+		const char *type;
+
+		if (strcmp(cfg->secs[i].kind, "source"))
+			continue;
+		type = mbi_section_get(&cfg->secs[i], "type");
+		if (!type || strncmp(type, "preset:", 7))
+			continue;
+		if (!strcmp(type, "preset:mailcow"))
+			rc = expand_mailcow(ctx, file, cfg, &cfg->secs[i]);
+		else if (!strcmp(type, "preset:docker-mailserver"))
+			rc = expand_dms(ctx, file, cfg, &cfg->secs[i]);
+		else
+			rc = mbi_error(ctx, MB_E_CONFIG, 0,
+				       "%s:%d: unknown preset '%s' (preset:mailcow, preset:docker-mailserver)",
+				       file, cfg->secs[i].line, type + 7);
+		if (!rc) {
+			/* the preset itself is no source: mark it so */
+			free(cfg->secs[i].kind);
+			cfg->secs[i].kind = strdup("preset");
+			if (!cfg->secs[i].kind)
+				rc = MB_E_NOMEM;
+		}
+	}
+	return rc;
+}
