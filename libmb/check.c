@@ -64,6 +64,60 @@ static int on_pack_obj(void *ud, const char *key, uint64_t size)
 	return MB_OK;
 }
 
+/*
+ * check --read-data=N% reads the packs whose names fall in a window of N%
+ * of the name space, starting where the last run stopped (kept in the
+ * cache directory), so that runs in turn cover the whole repository.
+ */
+static bool in_slice(const char *name, int start, int pct)
+{
+	unsigned v = 0;
+	int pos, k;
+
+	for (k = 0; k < 4; k++)
+		v = v << 4 | (unsigned)(name[k] <= '9' ? name[k] - '0' :
+					name[k] - 'a' + 10);
+	pos = (int)((uint64_t)v * 10000 / 65536); /* 0..9999 */
+	pos = (pos - start * 100 + 10000) % 10000;
+	return pos < pct * 100;
+}
+
+static char *slice_file(struct ck *c)
+{
+	char *dir = mbi_cache_dir(c->ctx, c->r->id);
+	char *p = dir ? mbi_asprintf("%s/check-slice", dir) : NULL;
+
+	free(dir);
+	return p;
+}
+
+static int slice_start(struct ck *c)
+{
+	char *p = slice_file(c);
+	struct mbi_buf b = { 0 };
+	int v = 0;
+
+	if (p && mbi_read_file(c->ctx, p, &b, 64) == MB_OK) {
+		v = atoi(b.data);
+		if (v < 0 || v > 99)
+			v = 0;
+	}
+	mbi_buf_release(&b);
+	free(p);
+	return v;
+}
+
+static void slice_save(struct ck *c, int next)
+{
+	char *p = slice_file(c);
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%d\n", next);
+	if (p)
+		mbi_write_file_atomic(c->ctx, p, buf, strlen(buf), 0600);
+	free(p);
+}
+
 struct ref_ctx {
 	struct ck *c;
 	const char *snap;
@@ -230,18 +284,15 @@ int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 	if (opts && opts->read_data) {
 		int pct = opts->percent > 0 && opts->percent <= 100 ?
 			  opts->percent : 100;
+		int start = pct < 100 ? slice_start(&c) : 0;
 
 		for (i = 0; i < c.ix.npacks; i++) {
 			int prc;
 
 			if (!used[i] || !c.present[i])
 				continue;
-			/* a slice of the packs by name: PERCENT of them */
-			if (pct < 100 &&
-			    (unsigned)strtoul((char[3]){ c.ix.packs[i].name[0],
-						       c.ix.packs[i].name[1],
-						       0 }, NULL, 16) * 100 /
-			    256 >= (unsigned)pct)
+			if (pct < 100 && !in_slice(c.ix.packs[i].name, start,
+						   pct))
 				continue;
 			c.cur_pack = (uint32_t)i;
 			c.found = 0;
@@ -265,6 +316,9 @@ int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 			}
 		}
 	}
+	if (opts && opts->read_data && opts->percent > 0 &&
+	    opts->percent < 100 && !c.res.errors)
+		slice_save(&c, (slice_start(&c) + opts->percent) % 100);
 	if (c.res.errors)
 		rc = mbi_error(ctx, MB_E_VERIFY, 0,
 			       "check found %llu problem(s) in the repository",
