@@ -70,6 +70,18 @@ const struct cmd mb_commands[] = {
 	  "with more than PCT (default 10) percent unused content when this host\n"
 	  "can decrypt them. The new index is written before anything is deleted.\n"
 	  "Takes an exclusive repository lock: exit 5 while a backup runs.\n" },
+	{ "restore-test", cmd_restore_test, CMD_CONFIG,
+	  "mailbackup [-c FILE] restore-test [SNAPSHOT] [--json] [--report FILE] [--db-prefix P] [--keep]",
+	  "Restore SNAPSHOT (default: latest) into scratch space ([options]\n"
+	  "scratch_dir, default $TMPDIR or /var/tmp) and compare every entry with\n"
+	  "the manifest: type, content hash, size, mode, owner (as root) and link\n"
+	  "target. Databases are loaded into a scratch MariaDB ([options]\n"
+	  "scratch_db = local starts one from mariadbd) or, with --db-prefix P,\n"
+	  "into the configured server as P+name, and their checksums and row\n"
+	  "counts compared with those recorded at backup time. DKIM private keys\n"
+	  "are parsed and matched with their public keys. --json prints the\n"
+	  "report, --report FILE writes it. Exit 0 when everything matches, 4\n"
+	  "when something differs.\n" },
 	{ "unlock", cmd_unlock, CMD_CONFIG, "mailbackup [-c FILE] unlock",
 	  "Remove stale repository locks: those of processes that are gone on\n"
 	  "this host, and those not refreshed within [options] lock_timeout.\n" },

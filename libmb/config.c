@@ -24,14 +24,14 @@ static const char *const keys_keys[] = {
 };
 static const char *const options_keys[] = {
 	"cache_dir", "host", "zstd_level", "threads", "metrics_file", "log",
-	"lock_timeout", NULL
+	"lock_timeout", "scratch_dir", "scratch_db", NULL
 };
 static const char *const retention_keys[] = {
 	"keep_last", "keep_hourly", "keep_daily", "keep_weekly",
 	"keep_monthly", "keep_yearly", "keep_within", NULL
 };
 static const char *const hooks_keys[] = {
-	"pre_backup", "post_backup", "on_failure", NULL
+	"pre_backup", "post_backup", "on_failure", "hook_timeout", NULL
 };
 static const char *const source_keys[] = {
 	/* every kind */

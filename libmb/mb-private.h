@@ -582,6 +582,13 @@ struct mbi_emit {
 	void *priv;
 };
 
+/* dkim.c: a path that looks like a DKIM private key; and the check that
+ * the key parses and matches its public key (.txt DNS record, .pub) when
+ * one lies beside it. MB_E_VERIFY with the reason appended to why. */
+MBI_HIDDEN bool mbi_dkim_is_key_path(const char *path);
+MBI_HIDDEN int mbi_dkim_check(struct mb_ctx *ctx, const char *priv_path,
+			      struct mbi_buf *why);
+
 MBI_HIDDEN int mbi_command_source(struct mb_ctx *ctx,
 				  const struct mbi_source *src,
 				  struct mbi_emit *em);

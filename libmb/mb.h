@@ -201,6 +201,34 @@ struct mb_check_result {
 MB_EXPORT int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 		       struct mb_check_result *res);
 
+struct mb_restore_test_opts {
+	const char *snapshot;  /* spec; NULL = latest */
+	const char *db_prefix; /* load DBs into the configured server as
+				* PREFIX+name; NULL: [options] scratch_db */
+	int keep;              /* keep the scratch directory */
+};
+
+struct mb_restore_test_result {
+	char snapshot[17];
+	uint64_t entries, files, bytes, mismatches;
+	uint64_t tables, tables_ok, dkim_keys, dkim_ok;
+	int db_checked;        /* databases were loaded and compared */
+	double seconds;
+};
+
+/*
+ * Restore a snapshot into scratch space and prove it: every entry is
+ * compared with the manifest (type, hash, size, mode, link target), each
+ * database is loaded into a scratch MariaDB and its checksums and row
+ * counts compared, and every DKIM private key is parsed and matched with
+ * its public key when one is there. report (if not NULL) receives a JSON
+ * document (caller frees). MB_E_VERIFY when anything differs.
+ */
+MB_EXPORT int mb_restore_test(struct mb_ctx *ctx,
+			      const struct mb_restore_test_opts *opts,
+			      struct mb_restore_test_result *res,
+			      char **report);
+
 /* A snapshot's fate under a retention policy, as reported by mb_forget(). */
 struct mb_forget_item {
 	struct mb_snapshot_info snap;
@@ -249,6 +277,134 @@ MB_EXPORT int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 
 /* Remove stale lock objects; *removed counts them. */
 MB_EXPORT int mb_unlock(struct mb_ctx *ctx, size_t *removed);
+
+/* ---- hooks, metrics, stats, diff (hook.c, metrics.c, stats.c, diff.c) ---- */
+
+/*
+ * Run the hooks configured as [hooks] NAME ("pre_backup", "post_backup",
+ * "on_failure"): a command run with /bin/sh -c, or a directory whose name
+ * ends in ".d", whose executable files run in name order. A hook runs with
+ * stdin from /dev/null and stdout sent to stderr, in its own process group,
+ * killed (SIGTERM, then SIGKILL) after [hooks] hook_timeout (default 1h).
+ * Its environment is ours without any MAILBACKUP_* variable or variable
+ * whose name suggests a secret (PASSWORD, SECRET, TOKEN, ...), plus
+ * MAILBACKUP_HOOK=NAME, MAILBACKUP_CONFIG and MAILBACKUP_REPOSITORY (the
+ * url without user info or query), plus env: NULL-terminated "KEY=VALUE"
+ * strings (may be NULL), which win over the others.
+ * A pre_backup directory stops at its first failing file; other hooks run
+ * every file. Returns MB_OK when nothing is configured or every hook exited
+ * 0; MB_E_ABORTED when one failed, was killed or timed out (the message
+ * names it and its exit status; *exit_code, if not NULL, gets that status,
+ * 128+N for signal N); MB_E_CONFIG for a bad hook_timeout.
+ */
+MB_EXPORT int mb_hooks_run(struct mb_ctx *ctx, const char *name,
+			   const char *const *env, int *exit_code);
+/* Non-zero when [hooks] NAME is set. */
+MB_EXPORT int mb_hooks_configured(struct mb_ctx *ctx, const char *name);
+
+/* The status values of the mailbackup_last_run_status metric. */
+enum mb_run_status {
+	MB_RUN_OK = 0,
+	MB_RUN_FAILED = 1,
+	MB_RUN_PARTIAL = 3,
+};
+
+/* One finished run of a command, for mb_metrics_write(). Counters set to -1
+ * are unknown: the values of the previous file are kept. */
+struct mb_metrics_run {
+	const char *command;   /* "backup", "check", "prune", "forget", ... */
+	enum mb_run_status status;
+	int64_t time;          /* when the run ended (s); 0 = now */
+	double seconds;        /* its duration */
+	int64_t files, bytes_new, bytes_stored; /* backup, restore-test */
+	int64_t snapshots;     /* snapshots in the repository afterwards */
+	int64_t restore_test_success; /* restore-test: 1 ok, 0 not */
+};
+
+/* Reset r: every counter -1 (unknown), status MB_RUN_OK. */
+MB_EXPORT void mb_metrics_run_init(struct mb_metrics_run *r,
+				   const char *command);
+/* Merge run into the Prometheus textfile [options] metrics_file (no-op
+ * when unset): the samples of other commands are kept, the file is
+ * replaced atomically (temp file, fsync, rename) with mode 0644. MB_E_IO
+ * when it cannot be written. */
+MB_EXPORT int mb_metrics_write(struct mb_ctx *ctx,
+			       const struct mb_metrics_run *run);
+/* Merge run into the text of a previous metrics file (old, len; NULL for
+ * none); *out (caller frees) is the new text. now is used when run->time
+ * is 0. MB_E_NOMEM only. */
+MB_EXPORT int mb_metrics_format(const char *old, size_t len,
+				const struct mb_metrics_run *run, int64_t now,
+				char **out);
+/* Where the CLI should send log messages: [options] log, "stderr" (the
+ * default) or "syslog" (static string). MB_E_CONFIG for another value. */
+MB_EXPORT int mb_ctx_log_target(struct mb_ctx *ctx, const char **out);
+
+struct mb_stats {
+	uint64_t snapshots;        /* snapshot objects */
+	uint64_t packs;            /* pack objects */
+	uint64_t index_objects;
+	uint64_t bytes_snapshots;  /* object sizes by kind */
+	uint64_t bytes_packs;
+	uint64_t bytes_index;
+	uint64_t bytes_total;      /* the three above */
+	uint64_t blobs;            /* unique contents listed in the index */
+	uint64_t bytes_blobs;      /* their plaintext size */
+	uint64_t files;            /* file entries over all snapshots */
+	uint64_t bytes_logical;    /* their sizes: what restoring all would write */
+	double dedup_ratio;        /* bytes_logical / bytes_blobs (0 if none) */
+	double compression_ratio;  /* bytes_blobs / bytes_packs (0 if none) */
+	double seconds;
+};
+
+/* Repository statistics: lists the objects, loads the index and reads every
+ * manifest (one gpg run each). */
+MB_EXPORT int mb_stats(struct mb_ctx *ctx, struct mb_stats *out);
+
+/* One difference between two snapshots; strings valid during the callback
+ * only. */
+struct mb_diff_item {
+	char kind;             /* '+' new, '-' removed, 'M' changed,
+				* 'F' Maildir flags changed (renamed, same
+				* content and unique name) */
+	char type;             /* 'f', 'd' or 'l' (in B; in A for '-') */
+	const char *source;
+	const char *path;      /* in B; in A for '-' */
+	const char *old_path;  /* 'F': the path in A; otherwise NULL */
+	const char *mailbox;   /* maildir sources: "<domain>/<user>", or NULL */
+	uint64_t old_size;     /* in A ('-', 'M', 'F'), 0 otherwise */
+	uint64_t size;         /* in B ('+', 'M', 'F'), 0 otherwise */
+};
+
+struct mb_diff_counts {
+	uint64_t new_entries, new_bytes;
+	uint64_t removed_entries, removed_bytes;
+	uint64_t changed_entries, changed_bytes; /* bytes: the size in B */
+	uint64_t flag_changes;
+};
+
+/* The counts of a source (mailbox NULL) or of one of its mailboxes. */
+struct mb_diff_group {
+	const char *source;
+	const char *mailbox;
+	struct mb_diff_counts c;
+};
+
+typedef int (*mb_diff_fn)(void *userdata, const struct mb_diff_item *it);
+typedef int (*mb_diff_group_fn)(void *userdata, const struct mb_diff_group *g);
+
+/* Compare snapshots spec_a (older) and spec_b: item_fn (may be NULL) for
+ * each difference in (source, path) order, then group_fn (may be NULL)
+ * for each source in name order: first its mailboxes in name order, then
+ * the source itself (mailbox NULL). Changed means other content, type,
+ * link target, mode or owner; an mtime alone is no change. A non-zero
+ * return of a callback stops with that value. *total (may be NULL) gets
+ * the counts over all sources. */
+MB_EXPORT int mb_diff(struct mb_ctx *ctx, const char *spec_a,
+		      const char *spec_b, mb_diff_fn item_fn,
+		      mb_diff_group_fn group_fn, void *userdata,
+		      struct mb_diff_counts *total);
+/* ---- end of hooks, metrics, stats, diff ---- */
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd-restore-test.c: mailbackup restore-test. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_restore_test(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "db-prefix", required_argument, NULL, 'd' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ "report", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mb_restore_test_opts o = { 0 };
+	struct mb_restore_test_result res;
+	const char *report_file = NULL;
+	char *report = NULL;
+	bool json = false;
+	int opt, rc;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = true;
+			break;
+		case 'd':
+			o.db_prefix = optarg;
+			break;
+		case 'k':
+			o.keep = 1;
+			break;
+		case 'r':
+			report_file = optarg;
+			break;
+		default:
+			return out_usage("restore-test", "bad option");
+		}
+	}
+	if (argc - optind > 1)
+		return out_usage("restore-test", "at most one SNAPSHOT");
+	if (argc - optind == 1)
+		o.snapshot = argv[optind];
+	rc = mb_restore_test(cli->ctx, &o, &res, &report);
+	if (report && json)
+		fputs(report, stdout);
+	if (report && report_file) {
+		FILE *f = fopen(report_file, "w");
+
+		if (!f || fputs(report, f) < 0 || fclose(f)) {
+			fprintf(stderr,
+				"mailbackup: error: cannot write report '%s': %s\n",
+				report_file, strerror(errno));
+			free(report);
+			return MB_EXIT_FAILURE;
+		}
+	}
+	free(report);
+	if (rc)
+		return out_fail(cli, rc);
+	if (cli->verbosity > 0)
+		fprintf(stderr,
+			"restore-test of %s passed: %llu entries, %llu files (%.1f MiB) identical, %llu/%llu tables, %llu/%llu DKIM keys%s\n",
+			res.snapshot, (unsigned long long)res.entries,
+			(unsigned long long)res.files,
+			(double)res.bytes / 1048576.0,
+			(unsigned long long)res.tables_ok,
+			(unsigned long long)res.tables,
+			(unsigned long long)res.dkim_ok,
+			(unsigned long long)res.dkim_keys,
+			res.db_checked ? "" : " (databases not loaded)");
+	return 0;
+}
