@@ -924,9 +924,9 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	      struct mb_backup_result *res)
 {
 	struct bk b;
-	pthread_t readers[8], packer;
+	pthread_t readers[8], packers[4];
 	int nreaders = 2, i, lockfd = -1, rc, started = 0;
-	bool packer_started = false;
+	int npackers = 2, packers_started = 0;
 	double t0 = mbi_now();
 	struct mbi_buf head = { 0 }, extra = { 0 };
 	int64_t when;
@@ -1004,11 +1004,16 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 			break;
 		started++;
 	}
-	if (!started || pthread_create(&packer, NULL, packer_main, &b)) {
+	/* two packs in flight: both cores compress, two gpg encrypt */
+	for (i = 0; started && i < npackers; i++) {
+		if (pthread_create(&packers[i], NULL, packer_main, &b))
+			break;
+		packers_started++;
+	}
+	if (!started || !packers_started) {
 		rc = mbi_error(ctx, MB_E_NOMEM, 0, "cannot start threads");
 		goto join;
 	}
-	packer_started = true;
 
 	for (si = 0; !rc && si < ctx->cfg->nsources; si++) {
 		const struct mbi_source *src = &ctx->cfg->sources[si];
@@ -1062,8 +1067,8 @@ join:
 	pthread_cond_broadcast(&b.pempty);
 	pthread_cond_broadcast(&b.pfull);
 	pthread_mutex_unlock(&b.plock);
-	if (packer_started)
-		pthread_join(packer, NULL);
+	for (i = 0; i < packers_started; i++)
+		pthread_join(packers[i], NULL);
 	if (!rc)
 		rc = get_fatal(&b);
 	if (rc)

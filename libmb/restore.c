@@ -23,6 +23,7 @@ struct sel {
 	uint64_t size;
 	unsigned char sha[MBI_SHA256_LEN];
 	bool done;
+	bool claimed;     /* a worker is writing this content */
 };
 
 struct rs {
@@ -42,6 +43,12 @@ struct rs {
 	/* the parent directory of the last file: reused while it repeats */
 	char *last_dir;
 	int last_fd;
+	/* packs are read by two workers: this guards the selection's flags,
+	 * the result counters, the parent cache and the target itself */
+	pthread_mutex_t mu;
+	uint32_t *todo;        /* pack numbers to read */
+	size_t ntodo, next;
+	int rc;                /* first failure of a worker */
 };
 
 static bool wanted(struct rs *s, const struct mbi_mentry *e)
@@ -318,6 +325,7 @@ static size_t first_of_sha(struct rs *s, const unsigned char *sha)
 struct member_ctx {
 	struct rs *s;
 	char *buf;
+	const char *pack;
 };
 
 static int on_member(void *ud, struct mbi_packr *pr, const char *name,
@@ -334,9 +342,15 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 
 	(void)name;
 	if (k >= s->nfiles ||
-	    memcmp(s->v[s->by_sha[k]].sha, msha, MBI_SHA256_LEN) ||
-	    s->v[s->by_sha[k]].done)
+	    memcmp(s->v[s->by_sha[k]].sha, msha, MBI_SHA256_LEN))
 		return MB_OK; /* not wanted here */
+	pthread_mutex_lock(&s->mu);
+	if (s->v[s->by_sha[k]].done || s->v[s->by_sha[k]].claimed) {
+		pthread_mutex_unlock(&s->mu);
+		return MB_OK; /* another pack had it too */
+	}
+	s->v[s->by_sha[k]].claimed = true;
+	pthread_mutex_unlock(&s->mu);
 	snprintf(stname, sizeof(stname), "m%zu", k);
 	fd = openat(s->staging, stname, O_WRONLY | O_CREAT | O_TRUNC |
 		    O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -377,17 +391,60 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 		rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
 			       "content of '%s/%s' in pack '%s' does not match its hash: the repository is damaged",
 			       s->v[s->by_sha[k]].source,
-			       s->v[s->by_sha[k]].path, pr ? "?" : "?");
-	/* only verified content becomes visible */
-	for (j = k; !rc && j < s->nfiles &&
+			       s->v[s->by_sha[k]].path, mc->pack);
+	/* only verified content becomes visible: copies for the other names
+	 * of the same content first, then the staging file moves into place */
+	pthread_mutex_lock(&s->mu);
+	for (j = k + 1; !rc && j < s->nfiles &&
 		    !memcmp(s->v[s->by_sha[j]].sha, msha, MBI_SHA256_LEN); j++)
 		rc = place_file(s, &s->v[s->by_sha[j]], s->staging, stname,
 				false);
-	unlinkat(s->staging, stname, 0);
+	if (!rc)
+		rc = place_file(s, &s->v[s->by_sha[k]], s->staging, stname,
+				true);
+	else
+		unlinkat(s->staging, stname, 0);
 	if (!rc)
 		rc = mbi_progress(s->ctx, "restore", s->res.files,
 				  s->res.bytes, 0, 0);
+	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+static void *pack_worker(void *arg)
+{
+	struct rs *s = arg;
+	struct member_ctx mc = { s, malloc(1 << 20), NULL };
+
+	if (!mc.buf) {
+		pthread_mutex_lock(&s->mu);
+		if (!s->rc)
+			s->rc = MB_E_NOMEM;
+		pthread_mutex_unlock(&s->mu);
+		return NULL;
+	}
+	for (;;) {
+		uint32_t p;
+		int rc;
+
+		pthread_mutex_lock(&s->mu);
+		if (s->rc || s->next == s->ntodo) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		p = s->todo[s->next++];
+		pthread_mutex_unlock(&s->mu);
+		mc.pack = s->ix.packs[p].name;
+		rc = mbi_pack_read(s->r, s->ix.packs[p].name,
+				   s->ix.packs[p].size, on_member, &mc);
+		pthread_mutex_lock(&s->mu);
+		if (rc && !s->rc)
+			s->rc = rc;
+		if (!rc)
+			s->res.packs++;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
 }
 
 static int cmp_depth_desc(const void *a, const void *b)
@@ -431,14 +488,12 @@ static int restore_sel(struct rs *s)
 	size_t i, ndirs = 0;
 	uint32_t *packs_needed = NULL;
 	size_t np = 0;
-	struct member_ctx mc = { s, NULL };
 	int rc = MB_OK;
 
 	/* make sure all content is in the repository before writing */
 	s->by_sha = malloc((s->n + 1) * sizeof(*s->by_sha));
 	dirs = malloc((s->n + 1) * sizeof(*dirs));
-	mc.buf = malloc(1 << 20);
-	if (!s->by_sha || !dirs || !mc.buf) {
+	if (!s->by_sha || !dirs) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
@@ -488,15 +543,28 @@ static int restore_sel(struct rs *s)
 			goto out;
 		}
 	}
-	/* content, pack by pack */
-	for (i = 0; i < s->ix.npacks; i++) {
-		if (!packs_needed[i])
-			continue;
-		rc = mbi_pack_read(s->r, s->ix.packs[i].name,
-				   s->ix.packs[i].size, on_member, &mc);
-		if (rc)
+	/* content, pack by pack, two packs at a time */
+	s->todo = malloc((np + 1) * sizeof(*s->todo));
+	if (!s->todo) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < s->ix.npacks; i++)
+		if (packs_needed[i])
+			s->todo[s->ntodo++] = (uint32_t)i;
+	{
+		pthread_t th[2];
+		int k, nth = 0;
+
+		for (k = 0; k < 2 && (size_t)k < s->ntodo; k++)
+			if (!pthread_create(&th[nth], NULL, pack_worker, s))
+				nth++;
+		if (!nth && s->ntodo)
+			pack_worker(s);
+		for (k = 0; k < nth; k++)
+			pthread_join(th[k], NULL);
+		if ((rc = s->rc))
 			goto out;
-		s->res.packs++;
 	}
 	for (i = 0; i < s->n; i++) {
 		struct sel *x = &s->v[i];
@@ -592,7 +660,6 @@ static int restore_sel(struct rs *s)
 out:
 	free(packs_needed);
 	free(dirs);
-	free(mc.buf);
 	return rc;
 }
 
@@ -607,7 +674,9 @@ static void rs_release(struct rs *s)
 	}
 	free(s->v);
 	free(s->by_sha);
+	free(s->todo);
 	free(s->mailbox_prefix);
+	pthread_mutex_destroy(&s->mu);
 	free(s->last_dir);
 	if (s->last_fd >= 0)
 		close(s->last_fd);
@@ -633,6 +702,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 
 	memset(&s, 0, sizeof(s));
 	s.root = s.staging = s.last_fd = -1;
+	pthread_mutex_init(&s.mu, NULL);
 	s.ctx = ctx;
 	s.opts = opts;
 	s.as_root = geteuid() == 0;
