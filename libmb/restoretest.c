@@ -38,10 +38,15 @@ static void problem(struct rt *t, const char *kind, const char *source,
 	struct mbi_buf *b = &t->problems;
 
 	t->res->mismatches++;
+	if (t->res->mismatches > MAX_REPORTED) {
+		if (t->res->mismatches == MAX_REPORTED + 1)
+			mbi_log(t->ctx, MB_LOG_ERROR,
+				"restore-test: more differences follow; only the first %d are named",
+				MAX_REPORTED);
+		return;
+	}
 	mbi_log(t->ctx, MB_LOG_ERROR, "restore-test: %s: %s/%s%s%s", kind,
 		source, path, detail ? ": " : "", detail ? detail : "");
-	if (t->res->mismatches > MAX_REPORTED)
-		return;
 	mbi_buf_printf(b, "%s{\"kind\":\"%s\",\"source\":\"%s\",\"path\":\"",
 		       b->len ? "," : "", kind, source);
 	for (; *path; path++) {
@@ -380,6 +385,11 @@ static int check_databases(struct rt *t, const struct mb_restore_test_opts *o,
 		dir = mbi_asprintf("%s/%s", t->files_dir, src->name);
 		if (!dir)
 			return MB_E_NOMEM;
+		if (!o->db_prefix && !sdb->pid &&
+		    (rc = scratch_db_start(ctx, scratch, sdb))) {
+			free(dir);
+			return rc;
+		}
 		if (o->db_prefix) {
 			lrc = mbi_dbload_source(ctx, src, dir, o->db_prefix,
 						true, m);
@@ -403,11 +413,6 @@ static int check_databases(struct rt *t, const struct mb_restore_test_opts *o,
 			struct mbi_source s2 = *src;
 
 			s2.sec = &sec;
-			if (!sdb->pid && (rc = scratch_db_start(ctx, scratch,
-							       sdb))) {
-				free(dir);
-				return rc;
-			}
 			lrc = mbi_dbload_source(ctx, &s2, dir, NULL, true, m);
 		}
 		free(dir);
@@ -492,9 +497,12 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 		ro.snapshot = si.id;
 		ro.target = t.files_dir;
 		rrc = mb_restore(ctx, &ro, &rr);
-		if (rrc == MB_E_VERIFY)
+		if (rrc == MB_E_VERIFY) {
+			/* the repository itself is damaged: that is the
+			 * finding; comparing a partial restore says no more */
 			problem(&t, "restore", "-", ".", mb_ctx_errmsg(ctx));
-		else if (rrc && rrc != MB_E_PARTIAL) {
+			goto out;
+		} else if (rrc && rrc != MB_E_PARTIAL) {
 			rc = rrc;
 			goto out;
 		}
