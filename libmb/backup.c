@@ -950,6 +950,10 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 						 "no source '%s' in the configuration",
 						 opts->sources[i]);
 		}
+	if (opts && (opts->time < 0 || opts->time > 253402300799LL))
+		return mbi_error(ctx, MB_E_INVAL, 0,
+				 "snapshot time %lld is out of range (1970 to 9999)",
+				 (long long)opts->time);
 	if ((rc = check_required(ctx, opts)))
 		return rc;
 	ctx->warnings = 0;

@@ -211,7 +211,8 @@ int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 	rc = mbi_index_load(&c.ix, c.r, true);
 	if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO) {
 		problem(&c, mb_ctx_errmsg(ctx));
-		rc = MB_E_VERIFY;
+		rc = mbi_error(ctx, MB_E_VERIFY, 0,
+			       "check found a damaged index object: the repository cannot be trusted until it is repaired");
 		goto out;
 	}
 	if (rc)

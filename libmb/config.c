@@ -65,6 +65,14 @@ static const char *const source_types[] = {
 	"maildir", "files", "mariadb", "command", NULL
 };
 
+bool mbi_section_bool(const struct mbi_section *sec, const char *key)
+{
+	const char *v = mbi_section_get(sec, key);
+
+	return v && (!strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+		     !strcmp(v, "1") || !strcasecmp(v, "on"));
+}
+
 const char *mbi_section_get(const struct mbi_section *sec, const char *key)
 {
 	size_t i;
@@ -319,6 +327,18 @@ static int parse_ini(struct mb_ctx *ctx, const char *name, const char *buf,
 					       name, lineno, kind, kind);
 				goto out;
 			}
+			if (!section_kinds[k].named) {
+				size_t j;
+
+				for (j = 0; j < cfg->nsecs; j++)
+					if (!strcmp(cfg->secs[j].kind, kind)) {
+						rc = mbi_error(ctx, MB_E_CONFIG, 0,
+							       "%s:%d: section [%s] appears twice (first at line %d): merge them",
+							       name, lineno, kind,
+							       cfg->secs[j].line);
+						goto out;
+					}
+			}
 			ns = realloc(cfg->secs,
 				     (cfg->nsecs + 1) * sizeof(*cfg->secs));
 			if (!ns) {
@@ -556,10 +576,7 @@ static int load_sources(struct mb_ctx *ctx, const char *name,
 		}
 		v = mbi_section_get(sec, "exclude");
 		src->exclude = mbi_split_words(v, &src->nexclude);
-		v = mbi_section_get(sec, "one_file_system");
-		src->one_file_system = v && (!strcmp(v, "yes") ||
-					     !strcmp(v, "true") ||
-					     !strcmp(v, "1"));
+		src->one_file_system = mbi_section_bool(sec, "one_file_system");
 		if (!src->name || !src->type || (path && !src->path) ||
 		    !src->exclude)
 			return MB_E_NOMEM;

@@ -568,6 +568,37 @@ int mbi_crypt_put_meta(struct mbi_crypt *c, struct mbi_store *s,
 	return mbi_writer_commit(w, key);
 }
 
+int mbi_crypt_export(struct mbi_crypt *c, const char *fpr, struct mbi_buf *out)
+{
+	gpgme_ctx_t g;
+	gpgme_data_t d = NULL;
+	gpgme_error_t err;
+	char *mem;
+	size_t len;
+	int rc;
+
+	if ((rc = new_gctx(c, &g)))
+		return rc;
+	gpgme_set_armor(g, 1);
+	err = gpgme_data_new(&d);
+	if (!err)
+		err = gpgme_op_export(g, fpr, 0, d);
+	if (err) {
+		gpgme_data_release(d);
+		gpgme_release(g);
+		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
+				 "cannot export key '%s': %s", fpr,
+				 gpgme_strerror(err));
+	}
+	mem = gpgme_data_release_and_get_mem(d, &len);
+	memset(out, 0, sizeof(*out));
+	rc = len ? mbi_buf_add(out, mem, len) :
+		   mbi_error(c->ctx, MB_E_CRYPTO, 0, "key '%s' not found", fpr);
+	gpgme_free(mem);
+	gpgme_release(g);
+	return rc;
+}
+
 int mbi_crypt_clearsign(struct mbi_crypt *c, const char *text,
 			struct mbi_buf *out)
 {

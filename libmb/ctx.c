@@ -212,12 +212,19 @@ static int check_secret_mode(struct mb_ctx *ctx, const char *path)
 
 	if (stat(path, &st) || !(st.st_mode & S_IROTH))
 		return MB_OK;
-	for (i = 0; i < ctx->cfg->nsecs; i++)
-		for (k = 0; k < MBI_ARRAY_SIZE(secrets); k++)
-			if (mbi_section_get(&ctx->cfg->secs[i], secrets[k]))
-				return mbi_error(ctx, MB_E_CONFIG, 0,
-						 "'%s' holds a secret (%s) and is readable by others: run 'chmod 600 %s' or pass the secret in the environment",
-						 path, secrets[k], path);
+	for (i = 0; i < ctx->cfg->nsecs; i++) {
+		const struct mbi_section *sec = &ctx->cfg->secs[i];
+		size_t j;
+
+		/* values a preset read from elsewhere (line 0) do not count */
+		for (j = 0; j < sec->nkv; j++)
+			for (k = 0; k < MBI_ARRAY_SIZE(secrets); k++)
+				if (sec->kv[j].line > 0 &&
+				    !strcmp(sec->kv[j].key, secrets[k]))
+					return mbi_error(ctx, MB_E_CONFIG, 0,
+							 "'%s' holds a secret (%s) and is readable by others: run 'chmod 600 %s' or pass the secret in the environment",
+							 path, secrets[k], path);
+	}
 	return MB_OK;
 }
 

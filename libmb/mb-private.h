@@ -94,6 +94,9 @@ MBI_HIDDEN void mbi_config_free(struct mbi_config *cfg);
 /* The value of key in sec, or NULL. */
 MBI_HIDDEN const char *mbi_section_get(const struct mbi_section *sec,
 				       const char *key);
+/* yes/true/on/1 (any case) is true; anything else or unset is false. */
+MBI_HIDDEN bool mbi_section_bool(const struct mbi_section *sec,
+				 const char *key);
 MBI_HIDDEN int mbi_parse_size(const char *s, uint64_t *out);
 /* Replace [source NAME] type = preset:... sections by the sources of that
  * layout (preset.c). */
@@ -318,6 +321,9 @@ MBI_HIDDEN int mbi_crypt_verify_clear(struct mbi_crypt *c, const void *p,
 				      size_t n, struct mbi_buf *plain,
 				      const char *what);
 MBI_HIDDEN bool mbi_crypt_can_decrypt_packs(struct mbi_crypt *c);
+/* The ASCII-armoured public key of fpr. */
+MBI_HIDDEN int mbi_crypt_export(struct mbi_crypt *c, const char *fpr,
+				struct mbi_buf *out);
 
 /* ------------------------------------------------------------------- zstd */
 

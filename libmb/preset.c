@@ -234,9 +234,10 @@ static int expand_mailcow(struct mb_ctx *ctx, const char *file,
 		rc = kv_add(&kv, "user", dbuser ? dbuser : "mailcow",
 			    sec->line);
 	if (!rc && (dbpass || mbi_section_get(sec, "password")))
+		/* line 0: from mailcow.conf, not from our file */
 		rc = kv_add(&kv, "password", mbi_section_get(sec, "password") ?
 			    mbi_section_get(sec, "password") : dbpass,
-			    sec->line);
+			    mbi_section_get(sec, "password") ? sec->line : 0);
 	if (!rc)
 		rc = kv_add(&kv, "databases", dbname ? dbname : "mailcow",
 			    sec->line);

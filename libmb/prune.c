@@ -448,6 +448,15 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 		mbi_index_release(&old);
 		return rc;
 	}
+	if ((rc = mbi_need_config(ctx)))
+		goto out;
+	if (!dry && !ctx->cfg->signing_key) {
+		/* the new index must be signed: say so before any work */
+		rc = mbi_error(ctx, MB_E_CONFIG, 0,
+			       "prune writes a signed index: set [keys] signing_key to a key whose secret is in '%s'",
+			       ctx->cfg->gnupg_home);
+		goto out;
+	}
 	if ((rc = mbi_repo_open(ctx, &r)))
 		goto out;
 	if (!dry && (rc = mbi_lock_acquire(r, true, &lock)))

@@ -103,10 +103,16 @@ int mb_repo_init(struct mb_ctx *ctx)
 	if (!ctx->cfg->signing_key)
 		return mbi_error(ctx, MB_E_CONFIG, 0,
 				 "no signing key: set [keys] signing_key to the host key's fingerprint");
-	if (ctx->cfg->url[0] == '/' && mbi_mkdir_p(ctx->cfg->url, 0700))
-		return mbi_error(ctx, MB_E_IO, errno,
-				 "cannot create repository directory '%s'",
-				 ctx->cfg->url);
+	{
+		const char *dir = ctx->cfg->url;
+
+		if (!strncmp(dir, "file://", 7))
+			dir += 7;
+		if (dir[0] == '/' && mbi_mkdir_p(dir, 0700))
+			return mbi_error(ctx, MB_E_IO, errno,
+					 "cannot create repository directory '%s'",
+					 dir);
+	}
 	if ((rc = repo_alloc(ctx, &r)))
 		return rc;
 	rc = r->store->ops->stat(r->store, REPO_FILE, &size);
@@ -131,8 +137,25 @@ int mb_repo_init(struct mb_ctx *ctx)
 		goto out;
 	if ((rc = mbi_crypt_clearsign(r->crypt, text.data, &signed_text)))
 		goto out;
-	rc = mbi_store_put_buf(r->store, REPO_FILE, signed_text.data,
-			       signed_text.len);
+	/* the public keys, so that a recovery machine finds the host key
+	 * (its fingerprint is still pinned by trusted_signers) */
+	for (i = 0; !rc && i < ctx->cfg->ntrusted + ctx->cfg->nrecipients;
+	     i++) {
+		const char *fpr = i < ctx->cfg->ntrusted ?
+			ctx->cfg->trusted_signers[i] :
+			ctx->cfg->recipients[i - ctx->cfg->ntrusted];
+		struct mbi_buf pub = { 0 };
+		char key[128];
+
+		if (mbi_crypt_export(r->crypt, fpr, &pub))
+			continue; /* a trusted signer may be unknown here */
+		snprintf(key, sizeof(key), "keys/%s.asc", fpr);
+		rc = mbi_store_put_buf(r->store, key, pub.data, pub.len);
+		mbi_buf_release(&pub);
+	}
+	if (!rc)
+		rc = mbi_store_put_buf(r->store, REPO_FILE, signed_text.data,
+				       signed_text.len);
 out:
 	mbi_buf_release(&text);
 	mbi_buf_release(&signed_text);

@@ -40,6 +40,7 @@ struct rs {
 	char *mailbox_prefix;  /* "<domain>/<user>" */
 	bool as_root;
 	struct mb_restore_result res;
+	const struct mbi_manifest *m;
 	/* the parent directory of the last file: reused while it repeats */
 	char *last_dir;
 	int last_fd;
@@ -62,9 +63,11 @@ static bool wanted(struct rs *s, const struct mbi_mentry *e)
 		size_t k;
 		bool maildir = false;
 
-		for (k = 0; k < s->ctx->cfg->nsources; k++)
-			if (!strcmp(s->ctx->cfg->sources[k].name, e->source))
-				maildir = !strcmp(s->ctx->cfg->sources[k].type,
+		/* the snapshot says what its sources were: a recovery
+		 * config need not declare them */
+		for (k = 0; k < s->m->nsources; k++)
+			if (!strcmp(s->m->sources[k].name, e->source))
+				maildir = !strcmp(s->m->sources[k].type,
 						  "maildir");
 		if (!maildir)
 			return false;
@@ -728,6 +731,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	    (rc = mbi_manifest_load(s.r, si.name, &m)))
 		goto out;
 	have_m = true;
+	s.m = &m;
 	if ((rc = mbi_manifest_foreach(ctx, &m, collect, &s)))
 		goto out;
 	if (!s.n) {
@@ -773,13 +777,30 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	if (!rc && opts->load) {
 		size_t k;
 
-		for (k = 0; !rc && k < ctx->cfg->nsources; k++) {
-			const struct mbi_source *src = &ctx->cfg->sources[k];
+		/* the snapshot's database sources; the configuration says
+		 * which server each is loaded into */
+		for (k = 0; !rc && k < m.nsources; k++) {
+			const struct mbi_source *src = NULL;
 			char *dir;
+			size_t c;
 
-			if (strcmp(src->type, "mariadb") ||
-			    (opts->source && strcmp(opts->source, src->name)))
+			if (strcmp(m.sources[k].type, "mariadb") ||
+			    (opts->source &&
+			     strcmp(opts->source, m.sources[k].name)))
 				continue;
+			for (c = 0; c < ctx->cfg->nsources; c++)
+				if (!strcmp(ctx->cfg->sources[c].name,
+					    m.sources[k].name) &&
+				    !strcmp(ctx->cfg->sources[c].type,
+					    "mariadb"))
+					src = &ctx->cfg->sources[c];
+			if (!src) {
+				rc = mbi_error(ctx, MB_E_CONFIG, 0,
+					       "cannot load database source '%s': add [source %s] with type = mariadb and the server to load into",
+					       m.sources[k].name,
+					       m.sources[k].name);
+				break;
+			}
 			dir = mbi_asprintf("%s/%s", opts->target, src->name);
 			if (!dir) {
 				rc = MB_E_NOMEM;

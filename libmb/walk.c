@@ -435,12 +435,15 @@ static int walk_dir(struct mbi_walker *w, int dirfd, size_t plen)
 		    !S_ISDIR(st.st_mode))
 			continue;
 		rc = emit(w, w->path.data, dirfd, sub, &st, NULL, false);
+		if (rc)
+			continue;
 		sfd = openat(dirfd, sub,
 			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (rc || sfd < 0)
-			continue;
-		if (list_names(w, sfd, &msgs, &nm)) {
-			close(sfd);
+		if (sfd < 0 || list_names(w, sfd, &msgs, &nm)) {
+			mbi_warn(w->ctx, "cannot read directory '%s/%s': %s",
+				 w->src->path, w->path.data, strerror(errno));
+			if (sfd >= 0)
+				close(sfd);
 			continue;
 		}
 		for (k = 0; k < nm; k++) {
@@ -488,7 +491,6 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 {
 	struct mbi_walker w;
 	struct stat st;
-	const char *v;
 	int fd, rc;
 
 	memset(&w, 0, sizeof(w));
@@ -498,8 +500,7 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	w.ud = ud;
 	w.md_fd = -1;
 	w.maildir = !strcmp(src->type, "maildir");
-	v = mbi_section_get(src->sec, "include_index");
-	w.include_index = v && (!strcmp(v, "yes") || !strcmp(v, "true"));
+	w.include_index = mbi_section_bool(src->sec, "include_index");
 	if (mbi_section_get(src->sec, "only")) {
 		w.only = mbi_split_words(mbi_section_get(src->sec, "only"),
 					 &w.nonly);
