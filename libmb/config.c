@@ -187,6 +187,8 @@ int mbi_parse_duration(const char *s, int64_t *out)
 		default:
 			return MB_E_INVAL;
 		}
+		if ((int64_t)v * unit > INT64_MAX / 4 - total)
+			return MB_E_INVAL; /* beyond any sensible duration */
 		total += (int64_t)v * unit;
 		s = *end ? end + 1 : end;
 	}
@@ -297,6 +299,13 @@ static int parse_ini(struct mb_ctx *ctx, const char *name, const char *buf,
 			size_t k;
 			struct mbi_section *ns;
 
+			if (end) {
+				/* a comment may follow the header */
+				char *after = trim(end + 1);
+
+				if (*after == ';' || *after == '#')
+					*after = '\0';
+			}
 			if (!end || *trim(end + 1)) {
 				rc = mbi_error(ctx, MB_E_CONFIG, 0,
 					       "%s:%d: bad section header: write [NAME] or [source NAME]",
@@ -374,7 +383,8 @@ static int parse_ini(struct mb_ctx *ctx, const char *name, const char *buf,
 		key = trim(s);
 		val = trim(eq + 1);
 		if (*val == '"') {
-			char *q = strrchr(val + 1, '"');
+			/* "..." is taken literally; only a comment may follow */
+			char *q = strchr(val + 1, '"'), *rest;
 
 			if (!q) {
 				rc = mbi_error(ctx, MB_E_CONFIG, 0,
@@ -383,7 +393,18 @@ static int parse_ini(struct mb_ctx *ctx, const char *name, const char *buf,
 				goto out;
 			}
 			*q = '\0';
+			rest = q + 1;
+			while (*rest == ' ' || *rest == '\t')
+				rest++;
+			if (*rest && *rest != ';' && *rest != '#') {
+				rc = mbi_error(ctx, MB_E_CONFIG, 0,
+					       "%s:%d: text after the closing quote",
+					       name, lineno);
+				goto out;
+			}
 			val++;
+		} else if (*val == ';' || *val == '#') {
+			val = (char *)""; /* an empty value and a comment */
 		} else {
 			/* an inline comment starts with whitespace + ; or # */
 			char *c;

@@ -349,8 +349,28 @@ int mbi_crypt_encrypt_begin(struct mbi_crypt *c, enum mbi_crypt_mode mode,
 		free(j);
 		return MB_E_NOMEM;
 	}
-	pthread_create(&j->pump_thread, NULL, pump_main, j);
-	pthread_create(&j->enc_thread, NULL, enc_main, j);
+	if (pthread_create(&j->pump_thread, NULL, pump_main, j)) {
+		close(in[0]);
+		close(in[1]);
+		close(o[0]);
+		close(o[1]);
+		mbi_sha256_release(&j->sha);
+		free(j);
+		return mbi_error(c->ctx, MB_E_NOMEM, 0,
+				 "cannot start a thread for gpg");
+	}
+	if (pthread_create(&j->enc_thread, NULL, enc_main, j)) {
+		/* the pump ends when the write side closes */
+		close(in[0]);
+		close(in[1]);
+		close(o[1]);
+		pthread_join(j->pump_thread, NULL);
+		close(o[0]);
+		mbi_sha256_release(&j->sha);
+		free(j);
+		return mbi_error(c->ctx, MB_E_NOMEM, 0,
+				 "cannot start a thread for gpg");
+	}
 	*plain_fd = in[1];
 	*out = j;
 	return MB_OK;

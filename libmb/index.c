@@ -232,6 +232,13 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 				goto bad;
 			continue;
 		}
+		/* fields are lowercase hex and decimal digits only: sscanf
+		 * alone would take signs and spaces */
+		if ((line[0] == 'p' || line[0] == 'b') &&
+		    (line[1] != ' ' ||
+		     strspn(line + 2, "0123456789abcdef ") != l - 2 ||
+		     strstr(line, "  ") || line[l - 1] == ' '))
+			goto bad;
 		if (!strcmp(line, "end")) {
 			if (have_pack && seen != expect)
 				goto bad;

@@ -138,6 +138,7 @@ int mbi_manifest_parse_entry(char *line, struct mbi_mentry *e)
 
 void mbi_manifest_release(struct mbi_manifest *m)
 {
+	mbi_strv_free(m->hdr, m->nhdr);
 	free(m->text);
 	free(m->sources);
 	free(m->dbs);
@@ -153,153 +154,167 @@ static void *grow_array(void *p, size_t n, size_t size)
 	return realloc(p, (n ? n * 2 : 1) * size);
 }
 
-/* Parse header, db and meta lines; entries are counted and left in place. */
+/* The header, db and meta lines are copied out and cut up there; the text
+ * itself stays whole, lines of entries that foreach reads again. */
+static int header_line(struct mbi_manifest *m, const char *line, size_t l,
+		       size_t *entries, bool *ended, bool *have_id)
+{
+	char *copy, *s, *f;
+	void *g;
+
+	g = grow_array(m->hdr, m->nhdr, sizeof(*m->hdr));
+	if (!g)
+		return MB_E_NOMEM;
+	m->hdr = g;
+	copy = strndup(line, l);
+	if (!copy)
+		return MB_E_NOMEM;
+	m->hdr[m->nhdr++] = copy;
+	s = copy;
+	f = field(&s);
+	if (!strcmp(f, "id")) {
+		f = field(&s);
+		if (!f || s || strlen(f) != 16 ||
+		    strspn(f, "0123456789abcdef") != 16)
+			return MB_E_VERIFY;
+		memcpy(m->id, f, 17);
+		*have_id = true;
+	} else if (!strcmp(f, "time")) {
+		unsigned long long t;
+
+		if (parse_u64(field(&s), 10, INT64_MAX, &t) || s)
+			return MB_E_VERIFY;
+		m->time = (int64_t)t;
+	} else if (!strcmp(f, "host")) {
+		f = field(&s);
+		if (!f || s || strlen(f) >= sizeof(m->host))
+			return MB_E_VERIFY;
+		memcpy(m->host, f, strlen(f) + 1);
+	} else if (!strcmp(f, "source")) {
+		g = grow_array(m->sources, m->nsources, sizeof(*m->sources));
+		if (!g)
+			return MB_E_NOMEM;
+		m->sources = g;
+		m->sources[m->nsources].name = field(&s);
+		m->sources[m->nsources].type = field(&s);
+		m->sources[m->nsources].path = field(&s);
+		if (!m->sources[m->nsources].path || s ||
+		    mbi_unescape(m->sources[m->nsources].path) < 0)
+			return MB_E_VERIFY;
+		m->nsources++;
+	} else if (!strcmp(f, "db")) {
+		struct mbi_mdb *d;
+		unsigned long long rows;
+
+		g = grow_array(m->dbs, m->ndbs, sizeof(*m->dbs));
+		if (!g)
+			return MB_E_NOMEM;
+		m->dbs = g;
+		d = &m->dbs[m->ndbs];
+		d->source = field(&s);
+		d->db = field(&s);
+		d->table = field(&s);
+		if (parse_u64(field(&s), 10, UINT64_MAX, &rows))
+			return MB_E_VERIFY;
+		d->rows = rows;
+		d->checksum = field(&s);
+		if (!d->checksum || s || mbi_unescape(d->db) < 0 ||
+		    mbi_unescape(d->table) < 0)
+			return MB_E_VERIFY;
+		m->ndbs++;
+	} else if (!strcmp(f, "meta")) {
+		g = grow_array(m->meta, m->nmeta, sizeof(*m->meta));
+		if (!g)
+			return MB_E_NOMEM;
+		m->meta = g;
+		m->meta[m->nmeta].source = field(&s);
+		m->meta[m->nmeta].key = field(&s);
+		m->meta[m->nmeta].value = field(&s);
+		if (!m->meta[m->nmeta].value || s ||
+		    mbi_unescape(m->meta[m->nmeta].key) < 0 ||
+		    mbi_unescape(m->meta[m->nmeta].value) < 0)
+			return MB_E_VERIFY;
+		m->nmeta++;
+	} else if (!strcmp(f, "end")) {
+		unsigned long long n;
+
+		if (parse_u64(field(&s), 10, UINT64_MAX, &n) || s ||
+		    n != *entries)
+			return MB_E_VERIFY;
+		*ended = true;
+	} else {
+		return MB_E_VERIFY;
+	}
+	return MB_OK;
+}
+
+/* Parse header, db and meta lines and check every entry line. */
 int mbi_manifest_parse(struct mb_ctx *ctx, char *text, size_t len,
 		       struct mbi_manifest *m, const char *what)
 {
-	char *p = text, *end = text + len;
+	const char *p = text, *end = text + len;
 	size_t lineno = 0, entries = 0;
 	bool ended = false, have_id = false;
 	char *linebuf = NULL;
 	size_t linecap = 0;
+	int rc = MB_OK;
 
 	memset(m, 0, sizeof(*m));
-	m->text = text;
-	m->len = len;
 	if (memchr(text, '\0', len))
 		goto bad;
-	/* a manifest is parsed once: the text is cut up in place */
 	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p)), *s, *f;
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l;
 
 		lineno++;
 		if (!nl || ended)
 			goto bad;
-		*nl = '\0';
+		l = (size_t)(nl - p);
 		if (lineno == 1) {
-			if (strcmp(p, MANIFEST_MAGIC))
+			if (l != strlen(MANIFEST_MAGIC) ||
+			    memcmp(p, MANIFEST_MAGIC, l))
 				goto bad;
-		} else if (p[0] == 'e' && p[1] == ' ') {
+		} else if (l > 2 && p[0] == 'e' && p[1] == ' ') {
 			struct mbi_mentry e;
-			size_t l = (size_t)(nl - p);
 
 			if (l + 1 > linecap) {
 				char *nb = realloc(linebuf, l + 1);
 
-				if (!nb)
-					goto nomem;
+				if (!nb) {
+					rc = MB_E_NOMEM;
+					goto fail;
+				}
 				linebuf = nb;
 				linecap = l + 1;
 			}
-			memcpy(linebuf, p, l + 1);
+			memcpy(linebuf, p, l);
+			linebuf[l] = '\0';
 			if (mbi_manifest_parse_entry(linebuf, &e))
 				goto bad;
 			entries++;
 		} else {
-			s = p;
-			f = field(&s);
-			if (!strcmp(f, "id")) {
-				f = field(&s);
-				if (!f || s || strlen(f) != 16)
-					goto bad;
-				memcpy(m->id, f, 17);
-				have_id = true;
-			} else if (!strcmp(f, "time")) {
-				unsigned long long t;
-
-				if (parse_u64(field(&s), 10, INT64_MAX, &t) || s)
-					goto bad;
-				m->time = (int64_t)t;
-			} else if (!strcmp(f, "host")) {
-				f = field(&s);
-				if (!f || s || strlen(f) >= sizeof(m->host))
-					goto bad;
-				memcpy(m->host, f, strlen(f) + 1);
-			} else if (!strcmp(f, "source")) {
-				void *g = grow_array(m->sources, m->nsources,
-						     sizeof(*m->sources));
-
-				if (!g)
-					goto nomem;
-				m->sources = g;
-				m->sources[m->nsources].name = field(&s);
-				m->sources[m->nsources].type = field(&s);
-				m->sources[m->nsources].path = field(&s);
-				if (!m->sources[m->nsources].path || s ||
-				    mbi_unescape(m->sources[m->nsources].path) < 0)
-					goto bad;
-				m->nsources++;
-			} else if (!strcmp(f, "db")) {
-				struct mbi_mdb *d;
-				unsigned long long rows;
-				void *g = grow_array(m->dbs, m->ndbs,
-						     sizeof(*m->dbs));
-
-				if (!g)
-					goto nomem;
-				m->dbs = g;
-				d = &m->dbs[m->ndbs];
-				d->source = field(&s);
-				d->db = field(&s);
-				d->table = field(&s);
-				if (parse_u64(field(&s), 10, UINT64_MAX, &rows))
-					goto bad;
-				d->rows = rows;
-				d->checksum = field(&s);
-				if (!d->checksum || s ||
-				    mbi_unescape(d->db) < 0 ||
-				    mbi_unescape(d->table) < 0)
-					goto bad;
-				m->ndbs++;
-			} else if (!strcmp(f, "meta")) {
-				void *g = grow_array(m->meta, m->nmeta,
-						     sizeof(*m->meta));
-
-				if (!g)
-					goto nomem;
-				m->meta = g;
-				m->meta[m->nmeta].source = field(&s);
-				m->meta[m->nmeta].key = field(&s);
-				m->meta[m->nmeta].value = field(&s);
-				if (!m->meta[m->nmeta].value || s ||
-				    mbi_unescape(m->meta[m->nmeta].value) < 0)
-					goto bad;
-				m->nmeta++;
-			} else if (!strcmp(f, "end")) {
-				unsigned long long n;
-
-				if (parse_u64(field(&s), 10, UINT64_MAX, &n) ||
-				    s || n != entries)
-					goto bad;
-				ended = true;
-			} else {
+			rc = header_line(m, p, l, &entries, &ended, &have_id);
+			if (rc == MB_E_NOMEM)
+				goto fail;
+			if (rc)
 				goto bad;
-			}
-			/* the fields of this line point into it: keep the
-			 * NUL that ends the last one */
-			p = nl + 1;
-			continue;
 		}
-		*nl = '\n';
 		p = nl + 1;
 	}
 	if (!ended || !have_id)
 		goto bad;
 	free(linebuf);
+	m->text = text;
+	m->len = len;
 	m->nentries = entries;
 	return MB_OK;
-nomem:
-	free(linebuf);
-	m->text = NULL;
-	mbi_manifest_release(m);
-	return MB_E_NOMEM;
 bad:
+	rc = mbi_error(ctx, MB_E_VERIFY, 0,
+		       "manifest '%s' is malformed at line %zu", what, lineno);
+fail:
 	free(linebuf);
-	m->text = NULL;
 	mbi_manifest_release(m);
-	return mbi_error(ctx, MB_E_VERIFY, 0,
-			 "manifest '%s' is malformed at line %zu", what,
-			 lineno);
+	return rc;
 }
 
 int mbi_manifest_foreach(struct mb_ctx *ctx, const struct mbi_manifest *m,
@@ -311,12 +326,9 @@ int mbi_manifest_foreach(struct mb_ctx *ctx, const struct mbi_manifest *m,
 	int rc = MB_OK;
 
 	while (!rc && p < end) {
-		/* header lines were cut at their end with a NUL by parse */
-		size_t l = 0;
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		struct mbi_mentry e;
-
-		while (p + l < end && p[l] != '\n' && p[l] != '\0')
-			l++;
 
 		if (l > 2 && p[0] == 'e' && p[1] == ' ') {
 			if (l + 1 > cap) {
@@ -368,7 +380,8 @@ int mbi_manifest_load(struct mbi_repo *r, const char *name,
 			plain.data = NULL; /* owned by m */
 	}
 	mbi_buf_release(&plain);
-	if (!rc && strstr(name, m->id) == NULL) {
+	if (!rc && (strlen(name) < 16 ||
+		    strcmp(name + strlen(name) - 16, m->id))) {
 		mbi_manifest_release(m);
 		rc = mbi_error(r->ctx, MB_E_VERIFY, 0,
 			       "manifest '%s' carries another snapshot's id",

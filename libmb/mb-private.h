@@ -452,6 +452,8 @@ struct mbi_manifest {
 		char *source, *key, *value;
 	} *meta;
 	size_t nmeta;
+	char **hdr;            /* copies of the header lines (owned) */
+	size_t nhdr;
 };
 
 /* Format one entry line (with the trailing newline). */

@@ -15,11 +15,12 @@
 
 int mbi_buf_reserve(struct mbi_buf *b, size_t extra)
 {
-	size_t need = b->len + extra + 1, cap;
+	size_t need, cap;
 	char *p;
 
-	if (need < b->len)
+	if (extra > SIZE_MAX / 2 - b->len)
 		return MB_E_NOMEM;
+	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return MB_OK;
 	cap = b->cap ? b->cap : 256;

@@ -121,7 +121,16 @@ static int list_names(struct mbi_walker *w, int dirfd, char ***out,
 			close(fd);
 		return -1;
 	}
-	while ((errno = 0, de = readdir(d))) {
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				mbi_warn(w->ctx,
+					 "cannot read a directory of '%s' fully: %s",
+					 w->src->path, strerror(errno));
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (cnt == cap) {
@@ -129,22 +138,28 @@ static int list_names(struct mbi_walker *w, int dirfd, char ***out,
 			char **nv = realloc(v, nc * sizeof(*nv));
 
 			if (!nv)
-				break;
+				goto nomem;
 			v = nv;
 			cap = nc;
 		}
 		v[cnt] = strdup(de->d_name);
 		if (!v[cnt])
-			break;
+			goto nomem;
 		cnt++;
 	}
 	closedir(d);
-	(void)w;
 	if (cnt)
 		qsort(v, cnt, sizeof(*v), cmp_names);
 	*out = v;
 	*n = cnt;
 	return 0;
+nomem:
+	closedir(d);
+	while (cnt--)
+		free(v[cnt]);
+	free(v);
+	errno = ENOMEM;
+	return -1;
 }
 
 static bool excluded(const struct mbi_walker *w, const char *rel,
@@ -283,15 +298,20 @@ int mbi_walk_open(struct mbi_walker *w, const struct mbi_walk_item *it,
 
 static int walk_dir(struct mbi_walker *w, int dirfd, size_t plen);
 
-/* Emit the message find_again() found (w->found, relative to the Maildir)
- * in place of the one at w->path that is gone. */
+/* Emit the message find_again() found (w->found, "cur/NAME" or "new/NAME"
+ * relative to the Maildir) in place of the one at w->path that is gone.
+ * It is still a message: if it is renamed once more before it is opened,
+ * mbi_walk_open looks for it again. */
 static int emit_found(struct mbi_walker *w)
 {
 	struct mbi_buf p = { 0 };
 	struct stat st;
 	const char *s = w->path.data + w->path.len;
-	int n = 0, rc;
+	char *found = strdup(w->found.data), *slash;
+	int n = 0, rc = MB_OK, sub = -1;
 
+	if (!found)
+		return MB_E_NOMEM;
 	/* the Maildir is w->path less its last two components */
 	while (s > w->path.data && n < 2)
 		if (*--s == '/')
@@ -299,17 +319,23 @@ static int emit_found(struct mbi_walker *w)
 	if (n == 2)
 		s++;
 	if (mbi_buf_add(&p, w->path.data, (size_t)(s - w->path.data)) ||
-	    mbi_buf_addstr(&p, w->found.data)) {
-		mbi_buf_release(&p);
-		return MB_E_NOMEM;
+	    mbi_buf_addstr(&p, found)) {
+		rc = MB_E_NOMEM;
+		goto out;
 	}
-	if (fstatat(w->md_fd, w->found.data, &st, AT_SYMLINK_NOFOLLOW) ||
-	    !S_ISREG(st.st_mode)) {
-		mbi_buf_release(&p);
-		return MB_OK;
-	}
-	rc = emit(w, p.data, w->md_fd, w->found.data, &st, NULL, false);
+	slash = strchr(found, '/');
+	*slash = '\0';
+	sub = openat(w->md_fd, found, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		     O_CLOEXEC);
+	if (sub < 0 || fstatat(sub, slash + 1, &st, AT_SYMLINK_NOFOLLOW) ||
+	    !S_ISREG(st.st_mode))
+		goto out; /* gone again: not there for the whole run */
+	rc = emit(w, p.data, sub, slash + 1, &st, NULL, true);
+out:
+	if (sub >= 0)
+		close(sub);
 	mbi_buf_release(&p);
+	free(found);
 	return rc;
 }
 

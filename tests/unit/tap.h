@@ -8,15 +8,22 @@
 #include <string.h>
 
 static int tap_n, tap_failed;
+/* While set (to a reason), checks are known failures: TAP "# TODO", not
+ * counted as failed; one that passes shows as an unexpected pass, so the
+ * mark is dropped once the bug is fixed. */
+static const char *tap_todo;
 
 #define ok(cond, ...)                                                   \
 	do {                                                            \
 		int ok_c_ = !!(cond);                                   \
 		printf("%s %d - ", ok_c_ ? "ok" : "not ok", ++tap_n);   \
 		printf(__VA_ARGS__);                                    \
+		if (tap_todo)                                           \
+			printf(" # TODO %s", tap_todo);                 \
 		printf("\n");                                           \
 		if (!ok_c_) {                                           \
-			tap_failed++;                                   \
+			if (!tap_todo)                                  \
+				tap_failed++;                           \
 			printf("#   failed at %s:%d: %s\n", __FILE__,   \
 			       __LINE__, #cond);                        \
 		}                                                       \
