@@ -1054,7 +1054,8 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 				       "source '%s': type '%s' is not supported by this build",
 				       src->name, src->type);
 		}
-		if (rc)
+		/* the sources name themselves in their messages */
+		if (rc && strncmp(mb_ctx_errmsg(ctx), "source '", 8))
 			mbi_error_prefix(ctx, rc, "source '%s'", src->name);
 	}
 join:

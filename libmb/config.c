@@ -42,7 +42,8 @@ static const char *const source_keys[] = {
 	"lock_nontransactional", "max_statement",
 	/* command */
 	"command", "filename",
-	/* presets and their sources */
+	/* presets and their sources ("user" and "socket" above override
+	 * what preset:mailcow reads from mailcow.conf) */
 	"mailcow_dir", "volumes_dir", "data_dir", "include_index", "require",
 	"only",
 	NULL

@@ -319,7 +319,8 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 	rc = r->store->ops->list(r->store, "index/", collect, &a);
 	if (rc)
 		goto out;
-	qsort(a.names, a.n, sizeof(*a.names), cmp_str);
+	if (a.n)
+		qsort(a.names, a.n, sizeof(*a.names), cmp_str);
 	for (i = 0; !rc && i < a.n; i++) {
 		const char *base = strrchr(a.names[i], '/');
 		char *cpath = mbi_asprintf("%s/index/%s", cdir,

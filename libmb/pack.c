@@ -301,6 +301,8 @@ struct mbi_packr {
 
 struct dec_thread {
 	struct mbi_crypt *c;
+	struct mb_ctx *c_ctx;
+	char msg[512];
 	int cipher_fd, out_fd;
 	const char *key;
 	int rc;
@@ -312,6 +314,9 @@ static void *dec_main(void *arg)
 
 	d->rc = mbi_crypt_decrypt_fd(d->c, d->cipher_fd, d->out_fd, false,
 				     d->key);
+	if (d->rc)
+		snprintf(d->msg, sizeof(d->msg), "%s",
+			 mb_ctx_errmsg(d->c_ctx));
 	close(d->out_fd);
 	return NULL;
 }
@@ -438,6 +443,7 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 		goto out;
 	}
 	d.c = r->crypt;
+	d.c_ctx = r->ctx;
 	d.cipher_fd = fd;
 	d.out_fd = pfd[1];
 	d.key = key;
@@ -506,8 +512,14 @@ out:
 		close(pr.fd); /* gpg gets EPIPE if we stopped early */
 	if (started) {
 		pthread_join(th, NULL);
-		if (!rc && d.rc)
+		/* when gpg failed (no secret key, a damaged packet) the
+		 * reader only saw the stream end early: gpg's error is the
+		 * cause to report */
+		if (d.rc && (!rc || rc == MB_E_VERIFY)) {
+			if (rc)
+				mbi_error(r->ctx, d.rc, 0, "%s", d.msg);
 			rc = d.rc;
+		}
 	}
 	if (pfd[1] >= 0)
 		close(pfd[1]);

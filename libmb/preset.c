@@ -4,6 +4,7 @@
 #include "mb-private.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,13 +159,16 @@ static int expand_mailcow(struct mb_ctx *ctx, const char *file,
 		const char *b = strrchr(dir, '/');
 		char *c;
 
+		char *w;
+
+		/* as Compose v2: lower case, other characters dropped */
 		project = strdup(b && b[1] ? b + 1 : "mailcowdockerized");
-		for (c = project; c && *c; c++)
-			if (!isalnum((unsigned char)*c) && *c != '_' &&
-			    *c != '-')
-				*c = '\0';
-			else
-				*c = (char)tolower((unsigned char)*c);
+		for (c = w = project; c && *c; c++)
+			if (isalnum((unsigned char)*c) || *c == '_' ||
+			    *c == '-')
+				*w++ = (char)tolower((unsigned char)*c);
+		if (w)
+			*w = '\0';
 	}
 	vdir = mbi_asprintf("%s/%s", vols ? vols : "/var/lib/docker/volumes",
 			    project ? project : "mailcowdockerized");
@@ -231,8 +235,9 @@ static int expand_mailcow(struct mb_ctx *ctx, const char *file,
 		rc = kv_add(&kv, "socket", mbi_section_get(sec, "socket") ?
 			    mbi_section_get(sec, "socket") : p, sec->line);
 	if (!rc)
-		rc = kv_add(&kv, "user", dbuser ? dbuser : "mailcow",
-			    sec->line);
+		rc = kv_add(&kv, "user", mbi_section_get(sec, "user") ?
+			    mbi_section_get(sec, "user") :
+			    dbuser ? dbuser : "mailcow", sec->line);
 	if (!rc && (dbpass || mbi_section_get(sec, "password")))
 		/* line 0: from mailcow.conf, not from our file */
 		rc = kv_add(&kv, "password", mbi_section_get(sec, "password") ?
@@ -271,48 +276,96 @@ out:
 	return rc;
 }
 
-/* docker-mailserver: mail_crypt keys, when configured, are named in a
- * Dovecot config of the config/ directory ("mail_crypt_global_private_key
- * = </tmp/docker-mailserver/..."); they must be in the snapshot. */
+/* The mail_crypt key paths set in one Dovecot config text (comments
+ * skipped). A path inside the container's /tmp/docker-mailserver/ is the
+ * config/ directory and becomes a required file of that source; any other
+ * path is on a volume the preset does not know, so it says so. */
+static int crypt_keys_of(struct mb_ctx *ctx, const char *file,
+			 const char *text, struct mbi_buf *req)
+{
+	static const char *const keys[] = { "mail_crypt_global_private_key",
+					     "mail_crypt_global_public_key" };
+	const char *line = text;
+	int rc = MB_OK;
+
+	while (!rc && line && *line) {
+		const char *nl = strchr(line, '\n'), *p = line, *lt, *end;
+		size_t k, l = nl ? (size_t)(nl - line) : strlen(line);
+
+		while (p < line + l && (*p == ' ' || *p == '\t'))
+			p++;
+		for (k = 0; k < MBI_ARRAY_SIZE(keys) && *p != '#'; k++) {
+			size_t kl = strlen(keys[k]);
+
+			if ((size_t)(line + l - p) <= kl ||
+			    strncmp(p, keys[k], kl))
+				continue;
+			lt = memchr(p, '<', (size_t)(line + l - p));
+			if (!lt)
+				continue;
+			lt++;
+			end = lt;
+			while (end < line + l && *end != ' ' && *end != '\t' &&
+			       *end != '\r')
+				end++;
+			if (!strncmp(lt, "/tmp/docker-mailserver/", 23) &&
+			    end > lt + 23)
+				rc = mbi_buf_printf(req, "%s%.*s",
+						    req->len ? " " : "",
+						    (int)(end - lt - 23),
+						    lt + 23);
+			else
+				mbi_log(ctx, MB_LOG_WARNING,
+					"%s names the mail_crypt key '%.*s' outside config/: add a [source] of type files for it, or the mail in the backup cannot be read",
+					file, (int)(end - lt), lt);
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return rc;
+}
+
+/* docker-mailserver: mail_crypt keys, when configured, are named in the
+ * Dovecot configs of config/ (dovecot.cf and the .conf files of dovecot/);
+ * they must be in the snapshot. */
 static int dms_crypt_require(struct mb_ctx *ctx, const char *cfgdir,
 			     struct mbi_buf *req)
 {
-	static const char *const files[] = { "dovecot.cf",
-					      "dovecot/mail-crypt.conf",
-					      "dovecot/10-mail-crypt.conf" };
-	static const char *const keys[] = { "mail_crypt_global_private_key",
-					     "mail_crypt_global_public_key" };
-	size_t i, k;
+	char *sub = mbi_asprintf("%s/dovecot", cfgdir);
+	char *top = mbi_asprintf("%s/dovecot.cf", cfgdir);
+	struct mbi_buf b = { 0 };
+	DIR *d;
+	struct dirent *de;
 	int rc = MB_OK;
 
-	for (i = 0; !rc && i < MBI_ARRAY_SIZE(files); i++) {
-		char *p = mbi_asprintf("%s/%s", cfgdir, files[i]);
-		struct mbi_buf b = { 0 };
+	if (!sub || !top) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	if (!mbi_read_file(ctx, top, &b, 1 << 20))
+		rc = crypt_keys_of(ctx, top, b.data, req);
+	mbi_buf_release(&b);
+	d = opendir(sub);
+	while (!rc && d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		char *p;
 
-		if (!p)
-			return MB_E_NOMEM;
-		if (mbi_read_file(ctx, p, &b, 1 << 20)) {
-			free(p);
+		if (l < 6 || strcmp(de->d_name + l - 5, ".conf"))
 			continue;
+		p = mbi_asprintf("%s/%s", sub, de->d_name);
+		if (!p) {
+			rc = MB_E_NOMEM;
+			break;
 		}
-		for (k = 0; !rc && k < MBI_ARRAY_SIZE(keys); k++) {
-			const char *at = strstr(b.data, keys[k]), *lt, *end;
-
-			if (!at || !(lt = strchr(at, '<')))
-				continue;
-			lt++;
-			/* paths inside the container map to config/ */
-			if (!strncmp(lt, "/tmp/docker-mailserver/", 23))
-				lt += 23;
-			end = lt + strcspn(lt, " \t\r\n");
-			if (*lt == '/' || end == lt)
-				continue;
-			rc = mbi_buf_printf(req, "%s%.*s", req->len ? " " : "",
-					    (int)(end - lt), lt);
-		}
+		if (!mbi_read_file(ctx, p, &b, 1 << 20))
+			rc = crypt_keys_of(ctx, p, b.data, req);
 		mbi_buf_release(&b);
 		free(p);
 	}
+	if (d)
+		closedir(d);
+out:
+	free(sub);
+	free(top);
 	return rc;
 }
 
@@ -343,10 +396,9 @@ static int expand_dms(struct mb_ctx *ctx, const char *file,
 	p = mbi_asprintf("%s/config", dir);
 	if (!p)
 		return MB_E_NOMEM;
-	/* accounts and the DKIM keys (opendkim/ or rspamd/dkim/) live here */
-	rc = mbi_buf_addstr(&req, "postfix-accounts.cf");
-	if (!rc)
-		rc = dms_crypt_require(ctx, p, &req);
+	/* accounts (unless LDAP), the DKIM keys (opendkim/ or rspamd/dkim/)
+	 * and the mail_crypt keys live here; the last are required */
+	rc = dms_crypt_require(ctx, p, &req);
 	if (!rc)
 		rc = files_source(cfg, sec, "config", "files", p, req.data);
 	mbi_buf_release(&req);

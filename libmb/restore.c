@@ -41,6 +41,8 @@ struct rs {
 	bool as_root;
 	struct mb_restore_result res;
 	const struct mbi_manifest *m;
+	char **ancestors;      /* during collect_ancestors: sorted names */
+	size_t nancestors;
 	/* the parent directory of the last file: reused while it repeats */
 	char *last_dir;
 	int last_fd;
@@ -93,6 +95,90 @@ static bool wanted(struct rs *s, const struct mbi_mentry *e)
 	return true;
 }
 
+static int collect(void *ud, struct mbi_mentry *e);
+
+/* "source/path" of an entry; "source" for its root. */
+static char *full_name(const char *source, const char *path)
+{
+	return strcmp(path, ".") ? mbi_asprintf("%s/%s", source, path) :
+				   strdup(source);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_ancestor(struct rs *s, const struct mbi_mentry *e)
+{
+	char *f = full_name(e->source, e->path);
+	bool hit = f && bsearch(&f, s->ancestors, s->nancestors,
+				sizeof(*s->ancestors), cmp_strp);
+	size_t i;
+
+	/* not when it was selected itself */
+	for (i = 0; hit && i < s->n; i++)
+		if (s->v[i].type == 'd' && !strcmp(s->v[i].source, e->source) &&
+		    !strcmp(s->v[i].path, e->path))
+			hit = false;
+	free(f);
+	return hit;
+}
+
+/* The directories above a partial selection, so that they come back with
+ * their own owner, mode and time rather than as new 0700 directories. */
+static int collect_ancestors(struct rs *s, const struct mbi_manifest *m)
+{
+	size_t i, n = 0, cap = 0, k;
+	char **v = NULL;
+	int rc = MB_OK;
+
+	for (i = 0; !rc && i < s->n; i++) {
+		char *f = full_name(s->v[i].source, s->v[i].path), *slash;
+
+		while (f && (slash = strrchr(f, '/'))) {
+			*slash = '\0';
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = realloc(v, cap * sizeof(*v));
+				if (!v) {
+					rc = MB_E_NOMEM;
+					break;
+				}
+			}
+			v[n] = strdup(f);
+			if (!v[n]) {
+				rc = MB_E_NOMEM;
+				break;
+			}
+			n++;
+		}
+		if (!f)
+			rc = MB_E_NOMEM;
+		free(f);
+	}
+	if (!rc && n) {
+		qsort(v, n, sizeof(*v), cmp_strp);
+		for (i = k = 0; i < n; i++) {
+			if (k && !strcmp(v[k - 1], v[i])) {
+				free(v[i]);
+				continue;
+			}
+			v[k++] = v[i];
+		}
+		n = k;
+		s->ancestors = v;
+		s->nancestors = n;
+		rc = mbi_manifest_foreach(s->ctx, m, collect, s);
+		s->ancestors = NULL;
+		s->nancestors = 0;
+	}
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+	return rc;
+}
+
 static int collect(void *ud, struct mbi_mentry *e)
 {
 	struct rs *s = ud;
@@ -101,7 +187,8 @@ static int collect(void *ud, struct mbi_mentry *e)
 	if (strchr(e->source, '/') || !mbi_path_is_safe(e->source))
 		return mbi_error(s->ctx, MB_E_VERIFY, 0,
 				 "manifest names a bad source '%s'", e->source);
-	if (!wanted(s, e))
+	if (s->ancestors ? !(e->type == 'd' && is_ancestor(s, e)) :
+			   !wanted(s, e))
 		return MB_OK;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 1024;
@@ -447,6 +534,7 @@ static void *pack_worker(void *arg)
 			s->res.packs++;
 		pthread_mutex_unlock(&s->mu);
 	}
+	free(mc.buf);
 	return NULL;
 }
 
@@ -740,6 +828,9 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 			       si.id);
 		goto out;
 	}
+	if ((opts->mailbox || opts->path_glob) &&
+	    (rc = collect_ancestors(&s, &m)))
+		goto out;
 	if ((rc = mbi_index_load(&s.ix, s.r, false)))
 		goto out;
 	if (mbi_mkdir_p(opts->target, 0700)) {

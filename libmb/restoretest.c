@@ -460,6 +460,10 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 	t.as_root = geteuid() == 0;
 	if ((rc = mbi_need_config(ctx)))
 		return rc;
+	if (o->db_prefix && !*o->db_prefix)
+		/* P + name must never be the live database */
+		return mbi_error(ctx, MB_E_INVAL, 0,
+				 "restore-test --db-prefix needs a non-empty prefix: the databases it loads are overwritten");
 	{
 		const struct mbi_section *opt = NULL;
 		size_t i;
