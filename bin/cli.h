@@ -73,5 +73,7 @@ void out_msg(enum mb_log_level level, const char *fmt, ...)
  * write is a warning. Counts the snapshots when the command did not. */
 void out_metrics(struct cli *cli, int rc);
 double out_now(void);
+/* bytes as "512 B", "1.5 KiB", "3.2 GiB" */
+void out_bytes(char *buf, size_t n, uint64_t bytes);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd-backup.c: mailbackup backup. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,106 @@ static int parse_time(const char *s, int64_t *out)
 	return 0;
 }
 
+/* The environment of post_backup and on_failure: see hooks/README.md. */
+struct hook_env {
+	char buf[9][160];
+	char error[1200];
+	const char *v[11];
+	size_t n;
+};
+
+static void he_add(struct hook_env *he, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void he_add(struct hook_env *he, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(he->buf[he->n], sizeof(he->buf[he->n]), fmt, ap);
+	va_end(ap);
+	he->v[he->n] = he->buf[he->n];
+	he->n++;
+}
+
+static const char *const *hook_env(struct hook_env *he, const char *status,
+				   int exit_code,
+				   const struct mb_backup_result *res,
+				   double seconds, const char *error)
+{
+	static const struct mb_backup_result none;
+
+	if (!res)
+		res = &none;
+	he->n = 0;
+	he_add(he, "MAILBACKUP_STATUS=%s", status);
+	he_add(he, "MAILBACKUP_EXIT_CODE=%d", exit_code);
+	he_add(he, "MAILBACKUP_SECONDS=%.0f", seconds);
+	he_add(he, "MAILBACKUP_SNAPSHOT_ID=%s", res->id);
+	he_add(he, "MAILBACKUP_FILES=%llu", (unsigned long long)res->files);
+	he_add(he, "MAILBACKUP_BYTES_NEW=%llu",
+	       (unsigned long long)res->bytes_new);
+	he_add(he, "MAILBACKUP_BYTES_STORED=%llu",
+	       (unsigned long long)res->bytes_stored);
+	he_add(he, "MAILBACKUP_WARNINGS=%llu",
+	       (unsigned long long)res->warnings);
+	snprintf(he->error, sizeof(he->error), "MAILBACKUP_ERROR=%s",
+		 error ? error : "");
+	he->v[he->n++] = he->error;
+	he->v[he->n] = NULL;
+	return he->v;
+}
+
+/* A hook's failure after the backup is a warning: the run's outcome
+ * stands. */
+static void run_hook(struct cli *cli, const char *name,
+		     const char *const *env)
+{
+	if (mb_hooks_run(cli->ctx, name, env, NULL))
+		out_msg(MB_LOG_WARNING, "%s", mb_ctx_errmsg(cli->ctx));
+}
+
+/* The end of a failed run: metrics, then on_failure with the error. res is
+ * NULL when nothing was backed up. */
+static int backup_failed(struct cli *cli, int exit_code, const char *error,
+			 const struct mb_backup_result *res, bool json)
+{
+	struct hook_env he;
+	double secs = out_now() - cli->t0;
+
+	if (json) {
+		printf("{\"status\":\"failed\",\"exit_code\":%d,\"error\":",
+		       exit_code);
+		out_json_str(stdout, error);
+		printf("}\n");
+	}
+
+	out_metrics(cli, exit_code);
+	run_hook(cli, "on_failure",
+		 hook_env(&he, "failed", exit_code, res, secs, error));
+	return exit_code;
+}
+
+static void print_json(const struct mb_backup_result *res, const char *status)
+{
+	printf("{\"id\":\"%s\",\"snapshot\":", res->id);
+	out_json_str(stdout, res->name);
+	printf(",\"files\":%llu,\"dirs\":%llu,\"bytes_total\":%llu,"
+	       "\"bytes_read\":%llu,\"bytes_new\":%llu,"
+	       "\"files_new\":%llu,\"bytes_stored\":%llu,"
+	       "\"packs\":%llu,\"warnings\":%llu,\"seconds\":%.3f,"
+	       "\"status\":\"%s\"}\n",
+	       (unsigned long long)res->files,
+	       (unsigned long long)res->dirs,
+	       (unsigned long long)res->bytes_total,
+	       (unsigned long long)res->bytes_read,
+	       (unsigned long long)res->bytes_new,
+	       (unsigned long long)res->files_new,
+	       (unsigned long long)res->bytes_stored,
+	       (unsigned long long)res->packs,
+	       (unsigned long long)res->warnings, res->seconds, status);
+}
+
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -38,9 +139,11 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	struct mb_backup_opts bo = { 0 };
 	struct mb_backup_result res;
 	const char **sources = calloc((size_t)argc + 1, sizeof(*sources));
+	char error[1024];
+	struct hook_env he;
 	size_t ns = 0;
 	bool json = false, prune = false;
-	int opt, rc;
+	int opt, rc, ec;
 
 	if (!sources)
 		return 1;
@@ -76,47 +179,68 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	}
 	if (ns)
 		bo.sources = sources;
+
+	rc = mb_hooks_run(cli->ctx, "pre_backup", NULL, NULL);
+	if (rc) {
+		free(sources);
+		snprintf(error, sizeof(error), "%s: backup not started",
+			 mb_ctx_errmsg(cli->ctx));
+		out_msg(MB_LOG_ERROR, "%s", error);
+		ec = mb_status_exit(rc);
+		return backup_failed(cli, ec, error, NULL, json);
+	}
 	rc = mb_backup(cli->ctx, &bo, &res);
 	free(sources);
-	if (rc && rc != MB_E_PARTIAL)
-		return out_fail(cli, rc);
-	if (json) {
-		printf("{\"id\":\"%s\",\"snapshot\":", res.id);
-		out_json_str(stdout, res.name);
-		printf(",\"files\":%llu,\"dirs\":%llu,\"bytes_total\":%llu,"
-		       "\"bytes_read\":%llu,\"bytes_new\":%llu,"
-		       "\"files_new\":%llu,\"bytes_stored\":%llu,"
-		       "\"packs\":%llu,\"warnings\":%llu,\"seconds\":%.3f}\n",
-		       (unsigned long long)res.files,
-		       (unsigned long long)res.dirs,
-		       (unsigned long long)res.bytes_total,
-		       (unsigned long long)res.bytes_read,
-		       (unsigned long long)res.bytes_new,
-		       (unsigned long long)res.files_new,
-		       (unsigned long long)res.bytes_stored,
-		       (unsigned long long)res.packs,
-		       (unsigned long long)res.warnings, res.seconds);
-	} else if (cli->verbosity > 0) {
-		fprintf(stderr,
-			"snapshot %s saved: %llu files, %.1f MiB read, %.1f MiB new, %.1f MiB stored in %.1f s\n",
+	if (rc && rc != MB_E_PARTIAL) {
+		snprintf(error, sizeof(error), "%s", *mb_ctx_errmsg(cli->ctx) ?
+			 mb_ctx_errmsg(cli->ctx) : mb_strstatus(rc));
+		ec = out_fail(cli, rc);
+		return backup_failed(cli, ec, error, NULL, json);
+	}
+	cli->metrics.files = (int64_t)res.files;
+	cli->metrics.bytes_new = (int64_t)res.bytes_new;
+	cli->metrics.bytes_stored = (int64_t)res.bytes_stored;
+	if (json)
+		print_json(&res, rc ? "partial" : "ok");
+	else if (cli->verbosity > 0)
+		out_msg(MB_LOG_INFO,
+			"snapshot %s saved: %llu files, %.1f MiB read, %.1f MiB new, %.1f MiB stored in %.1f s",
 			res.id, (unsigned long long)res.files,
 			(double)res.bytes_read / 1048576.0,
 			(double)res.bytes_new / 1048576.0,
 			(double)res.bytes_stored / 1048576.0, res.seconds);
-	}
-	if (rc == MB_E_PARTIAL)
-		return out_fail(cli, rc); /* not a clean run: nothing removed */
-	if (prune) {
+	*error = '\0';
+	ec = 0;
+	if (rc == MB_E_PARTIAL) {
+		/* not a clean run: nothing removed */
+		ec = out_fail(cli, rc);
+		snprintf(error, sizeof(error),
+			 "%llu item(s) could not be read",
+			 (unsigned long long)res.warnings);
+	} else if (prune) {
 		struct mb_forget_result fr;
 
 		rc = mb_forget(cli->ctx, NULL, NULL, NULL, &fr);
-		if (rc)
-			return out_fail(cli, rc);
-		if (cli->verbosity > 0)
-			fprintf(stderr, "%llu snapshots kept, %llu removed\n",
-				(unsigned long long)fr.kept,
-				(unsigned long long)fr.removed);
-		return prune_run(cli, 10, false, false);
+		if (rc) {
+			ec = out_fail(cli, rc);
+		} else {
+			if (cli->verbosity > 0)
+				out_msg(MB_LOG_INFO,
+					"%llu snapshots kept, %llu removed",
+					(unsigned long long)fr.kept,
+					(unsigned long long)fr.removed);
+			ec = prune_run(cli, 10, false, false);
+		}
+		if (ec) {
+			/* the snapshot is saved, but the run failed */
+			snprintf(error, sizeof(error), "%s",
+				 mb_ctx_errmsg(cli->ctx));
+			return backup_failed(cli, ec, error, &res, false);
+		}
 	}
-	return 0;
+	out_metrics(cli, ec);
+	run_hook(cli, "post_backup",
+		 hook_env(&he, ec ? "partial" : "ok", ec, &res,
+			  out_now() - cli->t0, error));
+	return ec;
 }

@@ -44,6 +44,8 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 	if (optind != argc)
 		return out_usage("check", "unexpected argument");
 	rc = mb_check(cli->ctx, &co, &res);
+	if (!rc || rc == MB_E_VERIFY)
+		cli->metrics.snapshots = (int64_t)res.snapshots;
 	if (json)
 		printf("{\"ok\":%s,\"snapshots\":%llu,\"indexes\":%llu,"
 		       "\"packs\":%llu,\"packs_read\":%llu,\"blobs\":%llu,"

@@ -221,16 +221,18 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 
 int cmd_unlock(struct cli *cli, int argc, char **argv)
 {
+	bool json = argc == 2 && !strcmp(argv[1], "--json");
 	size_t removed;
 	int rc;
 
-	(void)argv;
-	if (argc != 1)
-		return out_usage("unlock", "unlock takes no arguments");
+	if (argc != 1 && !json)
+		return out_usage("unlock", "unlock takes no arguments but --json");
 	rc = mb_unlock(cli->ctx, &removed);
 	if (rc)
 		return out_fail(cli, rc);
-	if (cli->verbosity > 0)
+	if (json)
+		printf("{\"removed\":%zu}\n", removed);
+	else if (cli->verbosity > 0)
 		fprintf(stderr, "%zu stale lock(s) removed\n", removed);
 	return 0;
 }

@@ -3,20 +3,23 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
 int cmd_init(struct cli *cli, int argc, char **argv)
 {
+	bool json = argc == 2 && !strcmp(argv[1], "--json");
 	int rc;
 
-	(void)argv;
-	if (argc != 1)
-		return out_usage("init", "init takes no arguments");
+	if (argc != 1 && !json)
+		return out_usage("init", "init takes no arguments but --json");
 	rc = mb_repo_init(cli->ctx);
 	if (rc)
 		return out_fail(cli, rc);
-	if (cli->verbosity > 0)
+	if (json)
+		printf("{\"status\":\"ok\",\"created\":true}\n");
+	else if (cli->verbosity > 0)
 		fprintf(stderr, "mailbackup: repository created\n");
 	return 0;
 }
@@ -26,10 +29,12 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "gnupg-home", required_argument, NULL, 'g' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *home = NULL, *name = NULL;
 	char *fpr = NULL;
+	bool json = false;
 	int opt, rc;
 
 	optind = 0;
@@ -41,6 +46,9 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
 		case 'n':
 			name = optarg;
 			break;
+		case 'j':
+			json = true;
+			break;
 		default:
 			return out_usage("keygen", "bad option");
 		}
@@ -50,7 +58,10 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
 	rc = mb_keygen(cli->ctx, home, name, &fpr);
 	if (rc)
 		return out_fail(cli, rc);
-	printf("%s\n", fpr);
+	if (json)
+		printf("{\"fingerprint\":\"%s\"}\n", fpr);
+	else
+		printf("%s\n", fpr);
 	free(fpr);
 	return 0;
 }

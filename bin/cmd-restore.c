@@ -15,11 +15,12 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		{ "overwrite", no_argument, NULL, 'o' },
 		{ "load", no_argument, NULL, 'L' },
 		{ "db-prefix", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_restore_opts ro = { 0 };
 	struct mb_restore_result res;
-	int opt, rc;
+	int opt, rc, json = 0;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -45,6 +46,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		case 'd':
 			ro.db_prefix = optarg;
 			break;
+		case 'j':
+			json = 1;
+			break;
 		default:
 			return out_usage("restore", "bad option");
 		}
@@ -59,7 +63,17 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	rc = mb_restore(cli->ctx, &ro, &res);
 	if (rc && rc != MB_E_PARTIAL)
 		return out_fail(cli, rc);
-	if (cli->verbosity > 0)
+	if (json)
+		printf("{\"status\":\"%s\",\"files\":%llu,\"dirs\":%llu,"
+		       "\"links\":%llu,\"bytes\":%llu,\"packs\":%llu,"
+		       "\"warnings\":%llu,\"seconds\":%.3f}\n",
+		       rc ? "partial" : "ok", (unsigned long long)res.files,
+		       (unsigned long long)res.dirs,
+		       (unsigned long long)res.links,
+		       (unsigned long long)res.bytes,
+		       (unsigned long long)res.packs,
+		       (unsigned long long)res.warnings, res.seconds);
+	else if (cli->verbosity > 0)
 		fprintf(stderr,
 			"restored %llu files, %llu directories, %llu symlinks (%.1f MiB from %llu packs) in %.1f s\n",
 			(unsigned long long)res.files,

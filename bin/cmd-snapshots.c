@@ -64,12 +64,36 @@ int cmd_snapshots(struct cli *cli, int argc, char **argv)
 
 struct ls_opts {
 	bool longfmt;
+	bool json, first;
 };
+
+static void json_entry(struct ls_opts *o, const struct mb_entry *e)
+{
+	printf("%s{\"source\":", o->first ? "" : ",");
+	out_json_str(stdout, e->source);
+	printf(",\"path\":");
+	out_json_str(stdout, e->path);
+	printf(",\"type\":\"%c\",\"mode\":%u,\"uid\":%u,\"gid\":%u,"
+	       "\"mtime_ns\":%lld,\"size\":%llu", e->type, e->mode, e->uid,
+	       e->gid, (long long)e->mtime_ns, (unsigned long long)e->size);
+	if (e->sha256)
+		printf(",\"sha256\":\"%s\"", e->sha256);
+	if (e->link) {
+		printf(",\"link\":");
+		out_json_str(stdout, e->link);
+	}
+	putchar('}');
+	o->first = false;
+}
 
 static int print_entry(void *ud, const struct mb_entry *e)
 {
 	struct ls_opts *o = ud;
 
+	if (o->json) {
+		json_entry(o, e);
+		return 0;
+	}
 	if (o->longfmt) {
 		char t[32];
 
@@ -92,22 +116,30 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "long", no_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ls_opts o = { false };
+	struct ls_opts o = { false, false, true };
 	int opt, rc;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "l", opts, NULL)) != -1) {
-		if (opt != 'l')
+		if (opt == 'l')
+			o.longfmt = true;
+		else if (opt == 'j')
+			o.json = true;
+		else
 			return out_usage("ls", "bad option");
-		o.longfmt = true;
 	}
 	if (argc - optind < 1 || argc - optind > 2)
 		return out_usage("ls", "ls needs SNAPSHOT [PATH]");
+	if (o.json)
+		putchar('[');
 	rc = mb_ls(cli->ctx, argv[optind],
 		   argc - optind == 2 ? argv[optind + 1] : NULL, print_entry,
 		   &o);
+	if (o.json)
+		printf("]\n");
 	if (rc)
 		return out_fail(cli, rc);
 	return 0;

@@ -10,15 +10,15 @@
 #include "cli.h"
 
 const struct cmd mb_commands[] = {
-	{ "init", cmd_init, CMD_CONFIG, "mailbackup [-c FILE] init",
+	{ "init", cmd_init, CMD_CONFIG, "mailbackup [-c FILE] init [--json]",
 	  "Create the repository named by [repository] url: writes the signed\n"
 	  "mailbackup.repo. Refuses when a repository is there already.\n" },
 	{ "keygen", cmd_keygen, 0,
-	  "mailbackup keygen --gnupg-home DIR --name NAME",
+	  "mailbackup keygen --gnupg-home DIR --name NAME [--json]",
 	  "Create an OpenPGP key pair (ed25519 signing, cv25519 encryption)\n"
 	  "without passphrase in DIR and print its fingerprint. Use it for the\n"
 	  "host key (signing_key) or, on an offline machine, a recovery key.\n" },
-	{ "backup", cmd_backup, CMD_CONFIG,
+	{ "backup", cmd_backup, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]... [--prune]",
 	  "Take a snapshot of the configured sources.\n\n"
 	  "  --json            print a JSON summary on stdout\n"
@@ -27,17 +27,20 @@ const struct cmd mb_commands[] = {
 	  "  --source NAME     only this source (repeatable)\n"
 	  "  --prune           after a clean backup, apply [retention] and prune\n\n"
 	  "Exit 0 on success, 3 when committed but some files could not be read,\n"
-	  "1 on failure (no snapshot committed), 5 when locked.\n" },
+	  "1 on failure (no snapshot committed), 5 when locked.\n\n"
+	  "[hooks] pre_backup runs first (its failure stops the backup, exit 1),\n"
+	  "post_backup after a committed backup, on_failure after a failed one.\n" },
 	{ "snapshots", cmd_snapshots, CMD_CONFIG,
 	  "mailbackup [-c FILE] snapshots [--json]",
 	  "List the snapshots, oldest first: id, time (UTC) and host.\n" },
 	{ "ls", cmd_ls, CMD_CONFIG,
-	  "mailbackup [-c FILE] ls [-l] SNAPSHOT [PATH]",
+	  "mailbackup [-c FILE] ls [-l] [--json] SNAPSHOT [PATH]",
 	  "List the entries of a snapshot as SOURCE/PATH, or those under PATH.\n"
 	  "SNAPSHOT is an id, a unique id prefix or 'latest'.\n\n"
-	  "  -l   long listing: type, mode, owner, size, time, hash\n" },
+	  "  -l       long listing: type, mode, owner, size, time, hash\n"
+	  "  --json   a JSON array of the entries with all their fields\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
-	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]]",
+	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--json]",
 	  "Restore a snapshot, or part of it, into DIR: source NAME's files go to\n"
 	  "DIR/NAME/. Every file is checked against the hash recorded at backup\n"
 	  "time before it becomes visible. DIR must be empty unless --overwrite.\n\n"
@@ -46,15 +49,16 @@ const struct cmd mb_commands[] = {
 	  "  --path GLOB            only paths (within the source) matching GLOB\n"
 	  "  --overwrite            allow a non-empty DIR and replace files\n"
 	  "  --load                 load mariadb sources into their server\n"
-	  "  --db-prefix P          with --load: name the databases P + name\n" },
-	{ "check", cmd_check, CMD_CONFIG,
+	  "  --db-prefix P          with --load: name the databases P + name\n"
+	  "  --json                 print a JSON summary on stdout\n" },
+	{ "check", cmd_check, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] check [--read-data[=PERCENT]] [--json]",
 	  "Verify the repository: signatures of mailbackup.repo, every index\n"
 	  "object and manifest; that every pack a snapshot needs exists with its\n"
 	  "recorded size. --read-data also downloads the packs (PERCENT of them),\n"
 	  "checks their hashes, decrypts them and hashes every member.\n"
 	  "Exit 4 when a problem was found.\n" },
-	{ "forget", cmd_forget, CMD_CONFIG,
+	{ "forget", cmd_forget, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] forget [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--dry-run] [--json] [--prune [--max-unused PCT]]",
 	  "Apply a retention policy (the --keep-* rules, or [retention] of the\n"
 	  "configuration) and remove the snapshots it does not keep. Each rule\n"
@@ -64,13 +68,13 @@ const struct cmd mb_commands[] = {
 	  "The newest snapshot of a group is never removed; an empty policy is\n"
 	  "refused. --dry-run lists every snapshot with keep/remove and the rules\n"
 	  "that keep it. --prune runs prune afterwards.\n" },
-	{ "prune", cmd_prune, CMD_CONFIG,
+	{ "prune", cmd_prune, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] prune [--max-unused PCT] [--dry-run] [--json]",
 	  "Delete packs and index objects that no snapshot needs, and repack packs\n"
 	  "with more than PCT (default 10) percent unused content when this host\n"
 	  "can decrypt them. The new index is written before anything is deleted.\n"
 	  "Takes an exclusive repository lock: exit 5 while a backup runs.\n" },
-	{ "restore-test", cmd_restore_test, CMD_CONFIG,
+	{ "restore-test", cmd_restore_test, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] restore-test [SNAPSHOT] [--json] [--report FILE] [--db-prefix P] [--keep]",
 	  "Restore SNAPSHOT (default: latest) into scratch space ([options]\n"
 	  "scratch_dir, default $TMPDIR or /var/tmp) and compare every entry with\n"
@@ -82,9 +86,25 @@ const struct cmd mb_commands[] = {
 	  "are parsed and matched with their public keys. --json prints the\n"
 	  "report, --report FILE writes it. Exit 0 when everything matches, 4\n"
 	  "when something differs.\n" },
-	{ "unlock", cmd_unlock, CMD_CONFIG, "mailbackup [-c FILE] unlock",
+	{ "unlock", cmd_unlock, CMD_CONFIG, "mailbackup [-c FILE] unlock [--json]",
 	  "Remove stale repository locks: those of processes that are gone on\n"
 	  "this host, and those not refreshed within [options] lock_timeout.\n" },
+	{ "stats", cmd_stats, CMD_CONFIG, "mailbackup [-c FILE] stats [--json]",
+	  "Repository statistics: object sizes by kind (packs, index, snapshots),\n"
+	  "the number of snapshots, packs and unique contents, the plaintext size\n"
+	  "of the unique contents, the logical size of all snapshots (the sum of\n"
+	  "their file sizes), the dedup ratio (logical / unique) and the\n"
+	  "compression ratio (unique plaintext / pack bytes). Reads every\n"
+	  "manifest.\n" },
+	{ "diff", cmd_diff, CMD_CONFIG,
+	  "mailbackup [-c FILE] diff [--summary] [--json] SNAPSHOT-A SNAPSHOT-B",
+	  "What changed from snapshot A to snapshot B: one line per entry,\n"
+	  "'+' new, '-' removed, 'M' changed (content, type, link, mode or\n"
+	  "owner; not an mtime alone), 'F' a Maildir message whose flags changed\n"
+	  "(renamed with the same unique name and content), then counts and bytes\n"
+	  "per source and, for maildir sources, per mailbox (<domain>/<user>).\n\n"
+	  "  --summary  only the counts\n"
+	  "  --json     one JSON document with the entries and the counts\n" },
 	{ NULL, NULL, 0, NULL, NULL },
 };
 
@@ -179,14 +199,21 @@ int main(int argc, char **argv)
 		if (!path)
 			path = "/etc/mailbackup/mailbackup.conf";
 		rc = mb_ctx_load_config(cli.ctx, path);
-		if (rc) {
+		if (!rc)
+			rc = out_log_setup(&cli);
+		else
 			rc = out_fail(&cli, rc);
+		if (rc) {
 			mb_ctx_free(cli.ctx);
 			return rc;
 		}
 	}
 	optind++;
+	mb_metrics_run_init(&cli.metrics, c->name);
+	cli.t0 = out_now();
 	rc = c->fn(&cli, argc - optind + 1, argv + optind - 1);
+	if (c->flags & CMD_METRICS)
+		out_metrics(&cli, rc);
 	mb_ctx_free(cli.ctx);
 	if (out_flush() && !rc)
 		rc = MB_EXIT_FAILURE;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* output.c: the CLI's log handler, progress line, JSON strings and errors. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <stdlib.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -14,6 +16,8 @@ extern const struct cmd mb_commands[];
 
 static double last_draw;
 static bool drawn;
+/* log = syslog: messages go there, and to stderr only on a terminal */
+static bool use_syslog, use_stderr = true;
 
 static double now(void)
 {
@@ -31,14 +35,105 @@ static void clear_progress(void)
 	}
 }
 
-static void on_log(void *ud, enum mb_log_level level, const char *msg)
+static void emit(enum mb_log_level level, bool prefix, const char *msg)
 {
 	static const char *const names[] = { "error", "warning", "info",
 					     "debug" };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
+				    LOG_DEBUG };
 
-	(void)ud;
+	if (use_syslog)
+		syslog(prio[level], "%s", msg);
+	if (!use_stderr)
+		return;
 	clear_progress();
-	fprintf(stderr, "mailbackup: %s: %s\n", names[level], msg);
+	if (prefix)
+		fprintf(stderr, "mailbackup: %s: %s\n", names[level], msg);
+	else
+		fprintf(stderr, "%s\n", msg);
+}
+
+static void on_log(void *ud, enum mb_log_level level, const char *msg)
+{
+	(void)ud;
+	emit(level, true, msg);
+}
+
+void out_msg(enum mb_log_level level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	emit(level, level != MB_LOG_INFO, msg);
+}
+
+int out_log_setup(struct cli *cli)
+{
+	const char *target;
+	int rc = mb_ctx_log_target(cli->ctx, &target);
+
+	if (rc)
+		return out_fail(cli, rc);
+	if (!strcmp(target, "syslog")) {
+		openlog("mailbackup", LOG_PID, LOG_DAEMON);
+		use_syslog = true;
+		use_stderr = isatty(2);
+	}
+	return 0;
+}
+
+void out_bytes(char *buf, size_t n, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					     "PiB" };
+	double v = (double)bytes;
+	size_t u = 0;
+
+	while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u)
+		snprintf(buf, n, "%.1f %s", v, units[u]);
+	else
+		snprintf(buf, n, "%llu B", (unsigned long long)bytes);
+}
+
+double out_now(void)
+{
+	return now();
+}
+
+void out_metrics(struct cli *cli, int rc)
+{
+	struct mb_metrics_run *m = &cli->metrics;
+
+	if (cli->metrics_done || !mb_metrics_enabled(cli->ctx))
+		return;
+	cli->metrics_done = true;
+	m->status = rc == MB_EXIT_OK ? MB_RUN_OK :
+		    rc == MB_EXIT_PARTIAL ? MB_RUN_PARTIAL : MB_RUN_FAILED;
+	if (m->seconds <= 0)
+		m->seconds = now() - cli->t0;
+	/* a usage error tested nothing */
+	if (m->command && !strcmp(m->command, "restore-test") &&
+	    m->restore_test_success < 0 && rc != MB_EXIT_USAGE)
+		m->restore_test_success = rc == MB_EXIT_OK;
+	if (m->snapshots < 0 && m->status != MB_RUN_FAILED) {
+		struct mb_snapshot_info *v;
+		size_t n;
+
+		if (!mb_snapshots(cli->ctx, &v, &n)) {
+			m->snapshots = (int64_t)n;
+			free(v);
+		}
+	}
+	if (mb_metrics_write(cli->ctx, m))
+		out_msg(MB_LOG_WARNING, "metrics not written: %s",
+			mb_ctx_errmsg(cli->ctx));
 }
 
 static int on_progress(void *ud, const char *phase, uint64_t items,
@@ -76,13 +171,11 @@ int out_fail(struct cli *cli, int status)
 {
 	const char *msg = mb_ctx_errmsg(cli->ctx);
 
-	clear_progress();
 	if (status == MB_E_PARTIAL)
-		fprintf(stderr,
-			"mailbackup: warning: completed, but some items were skipped (see the warnings above)\n");
+		out_msg(MB_LOG_WARNING,
+			"completed, but some items were skipped (see the warnings above)");
 	else
-		fprintf(stderr, "mailbackup: error: %s\n",
-			*msg ? msg : mb_strstatus(status));
+		out_msg(MB_LOG_ERROR, "%s", *msg ? msg : mb_strstatus(status));
 	return mb_status_exit(status);
 }
 
@@ -138,6 +231,8 @@ int out_flush(void)
 {
 	clear_progress();
 	if (fflush(stdout) || ferror(stdout)) {
+		if (errno == EPIPE)
+			return 1; /* the reader is gone (ls | head): say nothing */
 		fprintf(stderr, "mailbackup: error: cannot write to stdout\n");
 		return 1;
 	}

@@ -330,6 +330,8 @@ MB_EXPORT void mb_metrics_run_init(struct mb_metrics_run *r,
  * when it cannot be written. */
 MB_EXPORT int mb_metrics_write(struct mb_ctx *ctx,
 			       const struct mb_metrics_run *run);
+/* Non-zero when [options] metrics_file is set. */
+MB_EXPORT int mb_metrics_enabled(struct mb_ctx *ctx);
 /* Merge run into the text of a previous metrics file (old, len; NULL for
  * none); *out (caller frees) is the new text. now is used when run->time
  * is 0. MB_E_NOMEM only. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* store_s3.c: the S3-compatible backend: libcurl with SigV4, retries and multipart uploads. */
+/* store_s3.c: the S3 backend: SigV4 by libcurl, retries, multipart uploads. */
 #include "s3.h"
 
 #include <curl/curl.h>
@@ -80,6 +80,7 @@ struct req {
 	const char *content_type;
 	struct curl_slist *extra; /* more headers, owned by the caller */
 	bool error_in_200;    /* a 200 may carry an <Error> (Complete, Copy) */
+	bool quiet;           /* cleanup: keep the error already recorded */
 	size_t max_resp;
 
 	/* GET into a file */
@@ -765,6 +766,10 @@ static int report(struct s3 *s3, struct req *r)
 					 r->verb, what, s3->endpoint,
 					 s3->timeout, tries);
 		case CURLE_WRITE_ERROR:
+			if (r->resp_overflow)
+				return mbi_error(ctx, MB_E_STORE, 0,
+						 "cannot %s '%s': the server's answer is over %zu bytes",
+						 r->verb, what, r->max_resp);
 			if (!r->restart && r->fd >= 0)
 				return mbi_error(ctx, MB_E_IO, 0,
 						 "cannot %s '%s': cannot write the temporary file: check space in $TMPDIR or /var/tmp",
@@ -917,7 +922,8 @@ static int perform(struct s3 *s3, struct req *r)
 			break;
 		}
 		if (r->status == 404 && r->key && !r->resp.len && v == V_FAIL) {
-			rc = mbi_error(s3->ctx, MB_E_NOTFOUND, 0,
+			rc = r->quiet ? MB_E_NOTFOUND :
+			     mbi_error(s3->ctx, MB_E_NOTFOUND, 0,
 				       "'%s' not found", r->what);
 			break;
 		}
@@ -925,7 +931,9 @@ static int perform(struct s3 *s3, struct req *r)
 					  random_unit());
 		if (v == V_FAIL || r->attempts >= attempts ||
 		    mbi_now() - t0 + (double)delay / 1000 > s3->max_time) {
-			rc = report(s3, r);
+			rc = r->quiet ? MB_E_STORE : report(s3, r);
+			if (r->quiet && r->status == 404)
+				rc = MB_E_NOTFOUND;
 			break;
 		}
 		mbi_log(s3->ctx, MB_LOG_INFO,
@@ -1368,6 +1376,7 @@ static void abort_multipart(struct s3w *w)
 	struct mbi_s3_param p[] = { { "uploadId", w->upload_id } };
 	struct mbi_buf q = { 0 };
 	struct req r;
+	char st[400];
 
 	join_all(w);
 	if (mbi_s3_query(&q, p, 1))
@@ -1375,10 +1384,13 @@ static void abort_multipart(struct s3w *w)
 	req_init(&r, "DELETE", "abort the upload of", w->tmpkey,
 		 w->tmpkey + strlen(s3->prefix));
 	r.query = q.data;
+	r.quiet = true;
 	if (perform(s3, &r))
 		mbi_log(s3->ctx, MB_LOG_WARNING,
-			"s3: cannot abort the upload of '%s' (upload id %s): its parts stay stored until a lifecycle rule or you remove them",
-			r.what, w->upload_id);
+			"s3: cannot abort the upload of '%s' (upload id %s, %s): its parts stay stored until a lifecycle rule or you remove them",
+			r.what, w->upload_id,
+			r.status ? describe_status(&r, st, sizeof(st)) :
+			"no answer");
 	req_release(&r);
 	mbi_buf_release(&q);
 }
@@ -1393,6 +1405,7 @@ static void delete_tmp(struct s3 *s3, const char *key, const char *version)
 		return;
 	req_init(&r, "DELETE", "delete", key, key + strlen(s3->prefix));
 	r.query = q.data;
+	r.quiet = true;
 	if (perform(s3, &r) && r.status != 404)
 		mbi_log(s3->ctx, MB_LOG_WARNING,
 			"s3: cannot delete temporary object '%s': remove it by hand",
@@ -1431,6 +1444,9 @@ static int commit_single(struct s3w *w, const char *key,
 	free(iov);
 	return rc;
 }
+
+static int head_req(struct s3 *s3, const char *full, const char *key,
+		    struct rhdrs *out, bool quiet);
 
 static int complete_multipart(struct s3w *w, char *version,
 			      size_t vlen)
@@ -1473,6 +1489,19 @@ static int complete_multipart(struct s3w *w, char *version,
 	r.error_in_200 = true;
 	body_hashes(&r, &b);
 	rc = perform(s3, &r);
+	if (rc && r.attempts > 1) {
+		struct rhdrs h;
+
+		/* an earlier attempt completed it and its answer was lost:
+		 * then the upload is gone and the object is there (the
+		 * temporary name is ours alone) */
+		if (!head_req(s3, w->tmpkey, r.what, &h, true) &&
+		    h.content_length == w->total) {
+			snprintf(version, vlen, "%s", h.version);
+			rc = MB_OK;
+			goto out;
+		}
+	}
 	if (!rc) {
 		rc = mbi_s3xml_complete(r.resp.data, r.resp.len, &etag, &err);
 		if (rc == MB_E_STORE)
@@ -1486,6 +1515,7 @@ static int complete_multipart(struct s3w *w, char *version,
 	}
 	if (!rc)
 		snprintf(version, vlen, "%s", r.h.version);
+out:
 	free(etag);
 	req_release(&r);
 	mbi_buf_release(&xml);
@@ -1493,13 +1523,14 @@ static int complete_multipart(struct s3w *w, char *version,
 	return rc;
 }
 
-static int head(struct s3 *s3, const char *full, const char *key,
-		struct rhdrs *out)
+static int head_req(struct s3 *s3, const char *full, const char *key,
+		    struct rhdrs *out, bool quiet)
 {
 	struct req r;
 	int rc;
 
 	req_init(&r, "HEAD", "stat", full, key);
+	r.quiet = quiet;
 	rc = perform(s3, &r);
 	if (!rc) {
 		*out = r.h;
@@ -1510,6 +1541,12 @@ static int head(struct s3 *s3, const char *full, const char *key,
 	}
 	req_release(&r);
 	return rc;
+}
+
+static int head(struct s3 *s3, const char *full, const char *key,
+		struct rhdrs *out)
+{
+	return head_req(s3, full, key, out, false);
 }
 
 /* The completed temporary object goes to its final name by a server-side
@@ -1812,14 +1849,24 @@ static int list_page(struct s3 *s3, const char *prefix, const char *token,
 	}
 	if (mbi_s3_query(&q, p, n))
 		return MB_E_NOMEM;
-	req_init(&r, "GET", "list", NULL, what);
-	r.query = q.data;
-	r.max_resp = MAX_LIST_BODY;
-	rc = perform(s3, &r);
-	if (!rc && mbi_s3xml_list(r.resp.data, r.resp.len, out))
-		rc = mbi_error(s3->ctx, MB_E_STORE, 0,
-			       "cannot list '%s': the server's answer is not a ListBucketResult",
-			       what);
+	/* a body garbled on the way is asked for again, a few times */
+	for (n = 0;; n++) {
+		req_init(&r, "GET", "list", NULL, what);
+		r.query = q.data;
+		r.max_resp = MAX_LIST_BODY;
+		rc = perform(s3, &r);
+		if (rc || !mbi_s3xml_list(r.resp.data, r.resp.len, out))
+			break;
+		req_release(&r);
+		if (n == 3) {
+			rc = mbi_error(s3->ctx, MB_E_STORE, 0,
+				       "cannot list '%s': the server's answer is not a ListBucketResult",
+				       what);
+			break;
+		}
+		mbi_log(s3->ctx, MB_LOG_INFO,
+			"s3: list '%s': garbled answer, asking again", what);
+	}
 	req_release(&r);
 	mbi_buf_release(&q);
 	return rc;

@@ -409,7 +409,7 @@ static int walk_entry(struct mbi_walker *w, int dirfd, const char *name,
 
 static bool has_name(char **names, size_t n, const char *name)
 {
-	return bsearch(&name, names, n, sizeof(*names), cmp_names) != NULL;
+	return n && bsearch(&name, names, n, sizeof(*names), cmp_names);
 }
 
 static int walk_dir(struct mbi_walker *w, int dirfd, size_t plen)
