@@ -61,7 +61,8 @@ struct bk {
 	pthread_mutex_t plock;
 	pthread_cond_t pfull, pempty;
 	struct blob *phead, *ptail;
-	uint64_t pbytes;
+	uint64_t pbytes;           /* bytes of buffered blobs queued */
+	uint64_t pqueued;          /* bytes of all blobs queued */
 	bool pclosed;
 
 	int fatal;                 /* first fatal error, sticky */
@@ -158,23 +159,34 @@ static void push_blob(struct bk *b, struct blob *bl)
 		b->phead = bl;
 	b->ptail = bl;
 	b->pbytes += cost;
-	pthread_cond_signal(&b->pempty);
+	b->pqueued += bl->size;
+	pthread_cond_broadcast(&b->pempty);
 	pthread_mutex_unlock(&b->plock);
 }
 
-static struct blob *pop_blob(struct bk *b)
+/* The second packer starts a pack only when there is this much to do: a
+ * nightly run with a little new mail makes one small pack, not two. */
+#define SECOND_PACK_MIN (8u << 20)
+
+static struct blob *pop_blob(struct bk *b, bool helper)
 {
 	struct blob *bl;
 
 	pthread_mutex_lock(&b->plock);
-	while (!b->phead && !b->pclosed)
+	while ((!b->phead || (helper && b->pqueued < SECOND_PACK_MIN)) &&
+	       !b->pclosed)
 		pthread_cond_wait(&b->pempty, &b->plock);
+	if (helper && b->pqueued < SECOND_PACK_MIN) {
+		pthread_mutex_unlock(&b->plock);
+		return NULL; /* the rest is the first packer's */
+	}
 	bl = b->phead;
 	if (bl) {
 		b->phead = bl->next;
 		if (!b->phead)
 			b->ptail = NULL;
 		b->pbytes -= bl->buf ? bl->size : 0;
+		b->pqueued -= bl->size;
 		pthread_cond_broadcast(&b->pfull);
 	}
 	pthread_mutex_unlock(&b->plock);
@@ -232,14 +244,21 @@ static int finish_pack(struct bk *b, struct open_pack *op)
 	return MB_OK;
 }
 
+struct packer_arg {
+	struct bk *b;
+	bool helper;   /* not the first packer */
+};
+
 static void *packer_main(void *arg)
 {
-	struct bk *b = arg;
+	struct packer_arg *pa = arg;
+	struct bk *b = pa->b;
 	struct open_pack op = { 0 };
 	struct blob *bl;
 	int rc;
 
-	while ((bl = pop_blob(b))) {
+	/* a helper with a pack open takes whatever comes, to fill it */
+	while ((bl = pop_blob(b, pa->helper && !op.pw))) {
 		if (get_fatal(b)) {
 			set_blob_pack(b, bl->sha, FAILED);
 			blob_free(bl);
@@ -925,6 +944,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 {
 	struct bk b;
 	pthread_t readers[8], packers[4];
+	struct packer_arg pargs[4];
 	int nreaders = 2, i, lockfd = -1, rc, started = 0;
 	int npackers = 2, packers_started = 0;
 	double t0 = mbi_now();
@@ -1010,7 +1030,9 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	}
 	/* two packs in flight: both cores compress, two gpg encrypt */
 	for (i = 0; started && i < npackers; i++) {
-		if (pthread_create(&packers[i], NULL, packer_main, &b))
+		pargs[i].b = &b;
+		pargs[i].helper = i > 0;
+		if (pthread_create(&packers[i], NULL, packer_main, &pargs[i]))
 			break;
 		packers_started++;
 	}
