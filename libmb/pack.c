@@ -399,6 +399,7 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 {
 	struct mbi_packr pr;
 	struct dec_thread d;
+	char saved[1024] = "";
 	pthread_t th;
 	bool started = false;
 	char key[96];
@@ -506,6 +507,10 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 			break;
 	}
 out:
+	/* gpg, cut off by an early stop, records its own error in the same
+	 * context: keep the message of the failure that stopped us */
+	if (rc)
+		snprintf(saved, sizeof(saved), "%s", mb_ctx_errmsg(r->ctx));
 	if (pr.a)
 		archive_read_free(pr.a);
 	if (pr.fd >= 0)
@@ -515,10 +520,15 @@ out:
 		/* when gpg failed (no secret key, a damaged packet) the
 		 * reader only saw the stream end early: gpg's error is the
 		 * cause to report */
-		if (d.rc && (!rc || rc == MB_E_VERIFY)) {
+		/* gpg's error is the cause when it ended the stream (no
+		 * secret key, a damaged packet); when we stopped first, gpg
+		 * only saw a broken pipe */
+		if (d.rc && (!rc || (rc == MB_E_VERIFY && pr.eof))) {
 			if (rc)
 				mbi_error(r->ctx, d.rc, 0, "%s", d.msg);
 			rc = d.rc;
+		} else if (rc && d.rc) {
+			mbi_error(r->ctx, rc, 0, "%s", saved);
 		}
 	}
 	if (pfd[1] >= 0)

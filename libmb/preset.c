@@ -406,6 +406,50 @@ static int expand_dms(struct mb_ctx *ctx, const char *file,
 	return rc;
 }
 
+/* A copy of a section: expanding a preset appends sections, which moves
+ * cfg->secs, so the preset's own section must not be read from there. */
+static void section_free(struct mbi_section *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkv; i++) {
+		free(s->kv[i].key);
+		if (s->kv[i].value)
+			explicit_bzero(s->kv[i].value, strlen(s->kv[i].value));
+		free(s->kv[i].value);
+	}
+	free(s->kv);
+	free(s->kind);
+	free(s->name);
+	memset(s, 0, sizeof(*s));
+}
+
+static int section_dup(const struct mbi_section *from, struct mbi_section *to)
+{
+	size_t i;
+
+	memset(to, 0, sizeof(*to));
+	to->kind = strdup(from->kind);
+	to->name = mbi_strdup(from->name);
+	to->line = from->line;
+	to->kv = calloc(from->nkv + 1, sizeof(*to->kv));
+	if (!to->kind || !to->kv || (from->name && !to->name)) {
+		section_free(to);
+		return MB_E_NOMEM;
+	}
+	for (i = 0; i < from->nkv; i++) {
+		to->kv[i].key = strdup(from->kv[i].key);
+		to->kv[i].value = strdup(from->kv[i].value);
+		to->kv[i].line = from->kv[i].line;
+		to->nkv++;
+		if (!to->kv[i].key || !to->kv[i].value) {
+			section_free(to);
+			return MB_E_NOMEM;
+		}
+	}
+	return MB_OK;
+}
+
 int mbi_presets_expand(struct mb_ctx *ctx, const char *file,
 		       struct mbi_config *cfg)
 {
@@ -413,6 +457,7 @@ int mbi_presets_expand(struct mb_ctx *ctx, const char *file,
 	int rc = MB_OK;
 
 	for (i = 0; !rc && i < n; i++) {
+		struct mbi_section sec;
 		const char *type;
 
 		if (strcmp(cfg->secs[i].kind, "source"))
@@ -420,14 +465,18 @@ int mbi_presets_expand(struct mb_ctx *ctx, const char *file,
 		type = mbi_section_get(&cfg->secs[i], "type");
 		if (!type || strncmp(type, "preset:", 7))
 			continue;
+		if ((rc = section_dup(&cfg->secs[i], &sec)))
+			break;
+		type = mbi_section_get(&sec, "type");
 		if (!strcmp(type, "preset:mailcow"))
-			rc = expand_mailcow(ctx, file, cfg, &cfg->secs[i]);
+			rc = expand_mailcow(ctx, file, cfg, &sec);
 		else if (!strcmp(type, "preset:docker-mailserver"))
-			rc = expand_dms(ctx, file, cfg, &cfg->secs[i]);
+			rc = expand_dms(ctx, file, cfg, &sec);
 		else
 			rc = mbi_error(ctx, MB_E_CONFIG, 0,
 				       "%s:%d: unknown preset '%s' (preset:mailcow, preset:docker-mailserver)",
-				       file, cfg->secs[i].line, type + 7);
+				       file, sec.line, type + 7);
+		section_free(&sec);
 		if (!rc) {
 			/* the preset itself is no source: mark it so */
 			free(cfg->secs[i].kind);

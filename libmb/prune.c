@@ -157,7 +157,14 @@ int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 		if (items[i].reasons)
 			continue;
 		snprintf(key, sizeof(key), "snapshots/%s", snaps[i].name);
-		if ((rc = r->store->ops->del(r->store, key)))
+		rc = r->store->ops->del(r->store, key);
+		if (rc == MB_E_LOCKED) {
+			/* object lock: it goes when its retention ends */
+			mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
+			rc = MB_OK;
+			continue;
+		}
+		if (rc)
 			goto out;
 		mbi_log(ctx, MB_LOG_INFO, "removed snapshot %s", snaps[i].id);
 	}
@@ -410,6 +417,46 @@ out:
 	return rc;
 }
 
+/* Add the packs that index object key names to ix (as kept packs, with
+ * no blobs of their own), so that the deletion pass leaves them alone. */
+static int keep_packs_of(struct mbi_repo *r, const char *key,
+			 struct mbi_index *ix)
+{
+	struct mbi_index one;
+	struct mbi_buf z = { 0 }, plain = { 0 };
+	uint64_t size;
+	size_t i;
+	int fd, rc;
+
+	if ((rc = mbi_index_init(&one, r->ctx)))
+		return rc;
+	rc = r->store->ops->get(r->store, key, &fd, &size);
+	if (!rc) {
+		rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z, true, key);
+		close(fd);
+	}
+	if (!rc)
+		rc = mbi_zstd_decompress_buf(r->ctx, z.data, z.len, &plain,
+					     1u << 30, key);
+	if (!rc)
+		rc = mbi_index_parse(&one, plain.data, plain.len, key);
+	for (i = 0; !rc && i < one.npacks; i++) {
+		uint32_t p;
+		size_t k;
+		bool known = false;
+
+		for (k = 0; k < ix->npacks && !known; k++)
+			known = !strcmp(ix->packs[k].name, one.packs[i].name);
+		if (!known)
+			rc = mbi_index_add_pack(ix, one.packs[i].name,
+						one.packs[i].size, &p);
+	}
+	mbi_buf_release(&z);
+	mbi_buf_release(&plain);
+	mbi_index_release(&one);
+	return rc;
+}
+
 static void forget_cached_index(const char *cdir, const char *key)
 {
 	const char *base = strrchr(key, '/');
@@ -432,6 +479,7 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	struct mb_snapshot_info *snaps = NULL;
 	size_t nsnaps = 0, i;
 	uint64_t *live = NULL, *total = NULL;
+	uint32_t *nlive = NULL; /* live blobs: an empty file has no bytes */
 	unsigned char *fate = NULL; /* 0 keep, 1 delete, 2 repack */
 	struct repack rp;
 	char *cdir = NULL;
@@ -486,7 +534,8 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	live = calloc(old.npacks + 1, sizeof(*live));
 	total = calloc(old.npacks + 1, sizeof(*total));
 	fate = calloc(old.npacks + 1, 1);
-	if (!live || !total || !fate) {
+	nlive = calloc(old.npacks + 1, sizeof(*nlive));
+	if (!live || !total || !fate || !nlive) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
@@ -497,14 +546,16 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 		if (!memcmp(k, zero, MBI_SHA256_LEN) || v->pack >= old.npacks)
 			continue;
 		total[v->pack] += v->size;
-		if (set_has(&used, k))
+		if (set_has(&used, k)) {
 			live[v->pack] += v->size;
+			nlive[v->pack]++;
+		}
 	}
 	can_repack = mbi_crypt_can_decrypt_packs(r->crypt);
 	pr.packs_total = old.npacks;
 	for (i = 0; i < old.npacks; i++) {
 		pr.bytes_before += old.packs[i].size;
-		if (!live[i] && old.packs[i].nblobs) {
+		if (!nlive[i] && old.packs[i].nblobs) {
 			fate[i] = 1;
 		} else if (total[i] && live[i] < total[i] &&
 			   (total[i] - live[i]) * 100 > total[i] *
@@ -513,7 +564,7 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 				fate[i] = 2;
 			else
 				pr.repack_skipped++;
-		} else if (!live[i] && !old.packs[i].nblobs) {
+		} else if (!nlive[i] && !old.packs[i].nblobs) {
 			fate[i] = 1;
 		}
 	}
@@ -521,8 +572,24 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 		mbi_log(ctx, MB_LOG_WARNING,
 			"%d sparse pack(s) kept as they are: this host holds no recipient's secret key, so it cannot repack (only wholly unused packs are deleted)",
 			pr.repack_skipped);
-	if (dry)
+	if (dry) {
+		/* what a real run would repack (how many packs it would write
+		 * is only known by packing) */
+		for (i = 0; i < old.npacks; i++)
+			if (fate[i] == 2)
+				pr.packs_repacked++;
 		goto count;
+	}
+	{
+		/* nothing to delete, repack or tidy: leave the repository as
+		 * it is rather than rewrite its index */
+		bool work = packs.n != old.npacks;
+
+		for (i = 0; !work && i < old.npacks; i++)
+			work = fate[i] != 0;
+		if (!work)
+			goto out;
+	}
 
 	/* 1. the new index: kept packs as they are, then repacked content */
 	for (i = 0; i < old.npacks; i++) {
@@ -613,7 +680,17 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	/* 2. only now delete: old index objects first, then packs, so that no
 	 * index object ever names a missing pack */
 	for (i = 0; i < idx.n; i++) {
-		if ((rc = r->store->ops->del(r->store, idx.keys[i])))
+		rc = r->store->ops->del(r->store, idx.keys[i]);
+		if (rc == MB_E_LOCKED) {
+			/* under object lock: it stays, and so must every pack
+			 * it names, or it would name a missing pack */
+			mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
+			rc = keep_packs_of(r, idx.keys[i], &nix);
+			if (rc)
+				goto out;
+			continue;
+		}
+		if (rc)
 			goto out;
 		forget_cached_index(cdir, idx.keys[i]);
 		pr.index_objects_deleted++;
@@ -629,11 +706,12 @@ count:
 			if (!strcmp(nix.packs[k].name, base))
 				del = false;
 		if (dry) {
-			/* in a dry run nix is empty: judge by fate */
+			/* in a dry run nix is empty: judge by fate; a pack
+			 * that two index objects list is kept if one keeps it */
 			del = true;
 			for (k = 0; k < old.npacks; k++)
 				if (!strcmp(old.packs[k].name, base))
-					del = fate[k] != 0;
+					del = del && fate[k] != 0;
 		}
 		if (!del)
 			continue;
@@ -661,6 +739,7 @@ out:
 	free(rp.done.keys);
 	free(used.keys);
 	free(live);
+	free(nlive);
 	free(total);
 	free(fate);
 	free(snaps);

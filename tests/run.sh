@@ -24,7 +24,14 @@ packages=(meson ninja-build pkg-config gcc libarchive-dev libgpgme-dev
 
 install_packages() {
 	local missing=() p sudo=
+	# a node and npm from elsewhere (e.g. NodeSource, which ships npm
+	# inside its nodejs and conflicts with Debian's npm) are fine
+	if command -v node >/dev/null && command -v npm >/dev/null; then
+		packages=("${packages[@]/#nodejs/}")
+		packages=("${packages[@]/#npm/}")
+	fi
 	for p in "${packages[@]}"; do
+		[ -n "$p" ] || continue
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 			grep -q "install ok installed" || missing+=("$p")
 	done
