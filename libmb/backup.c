@@ -1105,7 +1105,17 @@ join:
 	if ((rc = mbi_lock_check(b.lock)) || (rc = write_index(&b)))
 		goto out;
 	when = opts && opts->time ? opts->time : (int64_t)time(NULL);
-	mbi_random_hex(id, 8);
+	{
+		/* the id starts with the fraction of the second, so that
+		 * names (time, host, id) sort two snapshots of one second in
+		 * the order they were made, and "latest" is the last one */
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(id, 9, "%08x", (unsigned)(((uint64_t)now.tv_nsec <<
+						   32) / 1000000000u));
+		mbi_random_hex(id + 8, 4);
+	}
 	mbi_time_format(when, ts, sizeof(ts), true);
 	snprintf(key, sizeof(key), "snapshots/%s-%s-%s", ts,
 		 ctx->cfg->host, id);
