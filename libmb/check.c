@@ -53,7 +53,16 @@ static int on_pack_obj(void *ud, const char *key, uint64_t size)
 		int d = strcmp(c->ix.packs[pl->order[mid]].name, base);
 
 		if (!d) {
-			c->present[pl->order[mid]] = size + 1;
+			/* two index objects may list one pack (a prune that
+			 * stopped before deleting the old ones): mark all */
+			size_t k = mid;
+
+			while (k > 0 && !strcmp(c->ix.packs[pl->order[k - 1]].name,
+						base))
+				k--;
+			for (; k < c->ix.npacks &&
+			       !strcmp(c->ix.packs[pl->order[k]].name, base); k++)
+				c->present[pl->order[k]] = size + 1;
 			break;
 		}
 		if (d < 0)

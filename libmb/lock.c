@@ -24,7 +24,31 @@ struct mbi_lock {
 	pthread_cond_t cv;
 	bool stop;
 	int refresh_rc;
+	int64_t last_ok;  /* CLOCK_BOOTTIME of the last write that counted */
 };
+
+/* Seconds on a clock that also runs while the process is stopped. */
+static int64_t boot_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* A lock not refreshed for lock_timeout may have been taken as stale by
+ * another host, whatever happens after: it is lost for good. */
+static void note_refresh(struct mbi_lock *l, bool ok)
+{
+	int64_t now = boot_now();
+
+	if (now - l->last_ok >= l->r->ctx->cfg->lock_timeout)
+		l->refresh_rc = MB_E_LOCKED;
+	if (!ok)
+		l->refresh_rc = MB_E_LOCKED;
+	else if (!l->refresh_rc)
+		l->last_ok = now;
+}
 
 struct lockinfo {
 	char key[160];
@@ -65,10 +89,16 @@ static void *refresher(void *arg)
 		ts.tv_sec += (time_t)every;
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT &&
 		    !l->stop) {
-			pthread_mutex_unlock(&l->mu);
-			if (put_lock(l))
+			int64_t before = boot_now();
+			bool ok;
+
+			/* a gap before the write counts as much as after */
+			if (before - l->last_ok >= l->r->ctx->cfg->lock_timeout)
 				l->refresh_rc = MB_E_LOCKED;
+			pthread_mutex_unlock(&l->mu);
+			ok = put_lock(l) == MB_OK;
 			pthread_mutex_lock(&l->mu);
+			note_refresh(l, ok);
 		}
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -176,9 +206,15 @@ void mbi_lock_release(struct mbi_lock *l)
 
 int mbi_lock_check(struct mbi_lock *l)
 {
+	if (l) {
+		pthread_mutex_lock(&l->mu);
+		if (boot_now() - l->last_ok >= l->r->ctx->cfg->lock_timeout)
+			l->refresh_rc = MB_E_LOCKED;
+		pthread_mutex_unlock(&l->mu);
+	}
 	if (l && l->refresh_rc)
 		return mbi_error(l->r->ctx, MB_E_LOCKED, 0,
-				 "the repository lock '%s' could not be refreshed: not committing",
+				 "the repository lock '%s' was not refreshed within lock_timeout (the process was stopped or the store failed): another host may have taken it as stale, so nothing more is written or deleted",
 				 l->key);
 	return MB_OK;
 }
@@ -204,6 +240,7 @@ int mbi_lock_acquire(struct mbi_repo *r, bool exclusive, struct mbi_lock **out)
 		 rnd);
 	/* write first, then look: of two runs that start together at least
 	 * one sees the other */
+	l->last_ok = boot_now();
 	if ((rc = put_lock(l))) {
 		pthread_mutex_destroy(&l->mu);
 		pthread_cond_destroy(&l->cv);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -680,6 +681,8 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	/* 2. only now delete: old index objects first, then packs, so that no
 	 * index object ever names a missing pack */
 	for (i = 0; i < idx.n; i++) {
+		if ((rc = mbi_lock_check(lock)))
+			goto out;
 		rc = r->store->ops->del(r->store, idx.keys[i]);
 		if (rc == MB_E_LOCKED) {
 			/* under object lock: it stays, and so must every pack
@@ -716,7 +719,11 @@ count:
 		if (!del)
 			continue;
 		if (!dry) {
-			int drc = r->store->ops->del(r->store, packs.keys[i]);
+			int drc;
+
+			if ((rc = mbi_lock_check(lock)))
+				goto out;
+			drc = r->store->ops->del(r->store, packs.keys[i]);
 
 			if (drc) {
 				mbi_log(ctx, MB_LOG_WARNING,
@@ -727,6 +734,29 @@ count:
 		}
 		pr.packs_deleted++;
 		pr.bytes_freed += packs.sizes[i];
+	}
+	if (!dry && !rc) {
+		/* what runs that died left half-written: under the exclusive
+		 * lock no live run owns anything in tmp/ */
+		struct list_acc tmp = { 0 };
+
+		rc = r->store->ops->list(r->store, "tmp/", collect, &tmp);
+		for (i = 0; !rc && i < tmp.n; i++) {
+			const char *b = tmp.keys[i] + 4;
+			char *end;
+			long pid = strtol(b, &end, 10);
+
+			/* a local writer's file names its process: keep those
+			 * of live ones (our own lock refresh among them) */
+			if (end != b && *end == '.' && pid > 0 &&
+			    (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+				continue;
+			if ((rc = mbi_lock_check(lock)))
+				break;
+			if (!r->store->ops->del(r->store, tmp.keys[i]))
+				pr.bytes_freed += tmp.sizes[i];
+		}
+		acc_release(&tmp);
 	}
 out:
 	pr.seconds = mbi_now() - t0;

@@ -48,7 +48,8 @@ static int l_writer_open(struct mbi_store *s, struct mbi_store_writer **out)
 		return MB_E_NOMEM;
 	mbi_random_hex(rnd, 8);
 	w->s = w->base.s = s;
-	w->tmp = mbi_asprintf("%s/tmp/%s", l->dir, rnd);
+	/* tmp/<pid>.<random>: prune leaves the files of live processes */
+	w->tmp = mbi_asprintf("%s/tmp/%d.%s", l->dir, (int)getpid(), rnd);
 	if (!w->tmp) {
 		free(w);
 		return MB_E_NOMEM;

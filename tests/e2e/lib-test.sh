@@ -169,6 +169,7 @@ trap mbt_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+trap 'exit 141' PIPE # (a reader like "| head" went away: still clean up)
 
 cd "$SCRATCH" || exit 1
 
