@@ -206,19 +206,28 @@ int mbi_cache_save(struct mbi_cache *c)
 		if (!k || cmp_rec(&v[k - 1], &v[i]))
 			v[k++] = v[i];
 	{
-		struct mbi_buf b = { 0 };
+		/* the records are written from where they are sorted: a
+		 * second copy would double the peak for a million files */
+		char *tmp = mbi_asprintf("%s.tmp-%d", c->path, (int)getpid());
+		int out = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC |
+				     O_CLOEXEC, 0600) : -1;
 
-		if (mbi_buf_add(&b, CACHE_MAGIC, 8) ||
-		    mbi_buf_add(&b, v, k * sizeof(*v))) {
-			mbi_buf_release(&b);
-			rc = MB_E_NOMEM;
-			goto out;
+		if (out < 0 || mbi_write_all(out, CACHE_MAGIC, 8) ||
+		    mbi_write_all(out, v, k * sizeof(*v)) || fsync(out)) {
+			rc = mbi_error(c->ctx, MB_E_IO, errno,
+				       "cannot write cache '%s'", c->path);
 		}
-		free(v);
-		v = NULL;
-		rc = mbi_write_file_atomic(c->ctx, c->path, b.data, b.len,
-					   0600);
-		mbi_buf_release(&b);
+		if (out >= 0 && close(out) && !rc)
+			rc = mbi_error(c->ctx, MB_E_IO, errno,
+				       "cannot write cache '%s'", c->path);
+		if (!rc && rename(tmp, c->path))
+			rc = mbi_error(c->ctx, MB_E_IO, errno,
+				       "cannot rename '%s'", tmp);
+		if (rc && tmp)
+			unlink(tmp);
+		if (!rc)
+			mbi_fsync_dir(c->dir);
+		free(tmp);
 	}
 out:
 	if (fd >= 0)
