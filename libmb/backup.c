@@ -762,24 +762,13 @@ static int meta_close(struct bk *b, struct meta_out *mo, const char *key,
 
 static int write_index(struct bk *b)
 {
-	struct mbi_buf text = { 0 }, z = { 0 };
-	char id[33], key[64];
+	uint64_t size = 0;
 	int rc;
 
 	if (b->ix.npacks <= b->first_new_pack)
 		return MB_OK;
-	mbi_random_hex(id, 16);
-	snprintf(key, sizeof(key), "index/%s", id);
-	rc = mbi_index_format(&b->ix, b->first_new_pack, &text);
-	if (!rc)
-		rc = mbi_zstd_compress_buf(b->ctx, text.data, text.len, 3, &z);
-	if (!rc)
-		rc = mbi_crypt_put_meta(b->r->crypt, b->r->store, key, z.data,
-					z.len);
-	if (!rc)
-		b->res.bytes_stored += z.len;
-	mbi_buf_release(&text);
-	mbi_buf_release(&z);
+	rc = mbi_index_write(&b->ix, b->r, b->first_new_pack, &size);
+	b->res.bytes_stored += size;
 	return rc;
 }
 

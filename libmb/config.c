@@ -457,12 +457,12 @@ out:
 	return rc;
 }
 
-static const struct mbi_section *find_section(const struct mbi_config *cfg,
-					      const char *kind)
+const struct mbi_section *mbi_config_section(const struct mbi_config *cfg,
+					    const char *kind)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->nsecs; i++)
+	for (i = 0; cfg && i < cfg->nsecs; i++)
 		if (!strcmp(cfg->secs[i].kind, kind))
 			return &cfg->secs[i];
 	return NULL;
@@ -609,7 +609,7 @@ static int load_sources(struct mb_ctx *ctx, const char *name,
 static int load_retention(struct mb_ctx *ctx, const char *name,
 			  struct mbi_config *cfg)
 {
-	const struct mbi_section *sec = find_section(cfg, "retention");
+	const struct mbi_section *sec = mbi_config_section(cfg, "retention");
 	struct mbi_retention *r = &cfg->retention;
 	const char *v;
 	int rc;
@@ -643,9 +643,9 @@ int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 	rc = parse_ini(ctx, name, buf, len, cfg);
 	if (rc)
 		goto out;
-	repo = find_section(cfg, "repository");
-	keys = find_section(cfg, "keys");
-	opts = find_section(cfg, "options");
+	repo = mbi_config_section(cfg, "repository");
+	keys = mbi_config_section(cfg, "keys");
+	opts = mbi_config_section(cfg, "options");
 
 	if ((rc = dup_opt(repo, "url", NULL, NULL, &cfg->url)) ||
 	    (rc = dup_opt(repo, "endpoint", NULL, NULL, &cfg->endpoint)) ||

@@ -139,12 +139,7 @@ static char *public_url(const char *url)
 
 static const struct mbi_section *hooks_section(struct mb_ctx *ctx)
 {
-	size_t i;
-
-	for (i = 0; ctx->cfg && i < ctx->cfg->nsecs; i++)
-		if (!strcmp(ctx->cfg->secs[i].kind, "hooks"))
-			return &ctx->cfg->secs[i];
-	return NULL;
+	return mbi_config_section(ctx->cfg, "hooks");
 }
 
 int mb_hooks_configured(struct mb_ctx *ctx, const char *name)

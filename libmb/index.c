@@ -277,6 +277,27 @@ bad:
 			 lineno);
 }
 
+int mbi_index_write(struct mbi_index *ix, struct mbi_repo *r,
+		    uint32_t first_pack, uint64_t *stored)
+{
+	struct mbi_buf text = { 0 }, z = { 0 };
+	char id[33], key[64];
+	int rc;
+
+	mbi_random_hex(id, 16);
+	snprintf(key, sizeof(key), "index/%s", id);
+	rc = mbi_index_format(ix, first_pack, &text);
+	if (!rc)
+		rc = mbi_zstd_compress_buf(r->ctx, text.data, text.len, 3, &z);
+	if (!rc)
+		rc = mbi_crypt_put_meta(r->crypt, r->store, key, z.data, z.len);
+	if (!rc && stored)
+		*stored = z.len;
+	mbi_buf_release(&text);
+	mbi_buf_release(&z);
+	return rc;
+}
+
 struct list_acc {
 	char **names;
 	size_t n, cap;

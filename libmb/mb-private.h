@@ -91,6 +91,10 @@ MBI_HIDDEN int mbi_config_parse(struct mb_ctx *ctx, const char *name,
 				const char *buf, size_t len,
 				struct mbi_config **out);
 MBI_HIDDEN void mbi_config_free(struct mbi_config *cfg);
+/* The unnamed section [kind] (each appears at most once), or NULL; cfg may
+ * be NULL. */
+MBI_HIDDEN const struct mbi_section *mbi_config_section(
+	const struct mbi_config *cfg, const char *kind);
 /* The value of key in sec, or NULL. */
 MBI_HIDDEN const char *mbi_section_get(const struct mbi_section *sec,
 				       const char *key);
@@ -408,6 +412,10 @@ MBI_HIDDEN int mbi_index_add_blob(struct mbi_index *ix,
 /* Serialize the packs from first_pack on as one index object text. */
 MBI_HIDDEN int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 				struct mbi_buf *out);
+/* Write the packs from first_pack on as a new signed index object;
+ * *stored (if not NULL) gets its compressed size. */
+MBI_HIDDEN int mbi_index_write(struct mbi_index *ix, struct mbi_repo *r,
+			       uint32_t first_pack, uint64_t *stored);
 /* Parse one decoded index object text into ix. */
 MBI_HIDDEN int mbi_index_parse(struct mbi_index *ix, const char *text,
 			       size_t len, const char *what);

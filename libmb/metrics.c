@@ -327,12 +327,7 @@ out:
 
 static const char *option(struct mb_ctx *ctx, const char *key)
 {
-	size_t i;
-
-	for (i = 0; ctx->cfg && i < ctx->cfg->nsecs; i++)
-		if (!strcmp(ctx->cfg->secs[i].kind, "options"))
-			return mbi_section_get(&ctx->cfg->secs[i], key);
-	return NULL;
+	return mbi_section_get(mbi_config_section(ctx->cfg, "options"), key);
 }
 
 /* Like mbi_write_file_atomic, but with the mode set whatever the umask:

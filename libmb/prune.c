@@ -659,25 +659,10 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 			goto out;
 		}
 	}
-	{
-		struct mbi_buf text = { 0 }, z = { 0 };
-		char id[33], key[64];
-
-		mbi_random_hex(id, 16);
-		snprintf(key, sizeof(key), "index/%s", id);
-		rc = mbi_index_format(&nix, 0, &text);
-		if (!rc)
-			rc = mbi_zstd_compress_buf(ctx, text.data, text.len, 3,
-						   &z);
-		if (!rc && (rc = mbi_lock_check(lock)) == MB_OK)
-			rc = mbi_crypt_put_meta(r->crypt, r->store, key,
-						z.data, z.len);
-		mbi_buf_release(&text);
-		mbi_buf_release(&z);
-		if (rc)
-			goto out;
-		pr.index_objects_written++;
-	}
+	if ((rc = mbi_lock_check(lock)) ||
+	    (rc = mbi_index_write(&nix, r, 0, NULL)))
+		goto out;
+	pr.index_objects_written++;
 	/* 2. only now delete: old index objects first, then packs, so that no
 	 * index object ever names a missing pack */
 	for (i = 0; i < idx.n; i++) {

@@ -464,16 +464,10 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 		/* P + name must never be the live database */
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "restore-test --db-prefix needs a non-empty prefix: the databases it loads are overwritten");
-	{
-		const struct mbi_section *opt = NULL;
-		size_t i;
-
-		for (i = 0; i < ctx->cfg->nsecs; i++)
-			if (!strcmp(ctx->cfg->secs[i].kind, "options"))
-				opt = &ctx->cfg->secs[i];
-		base = mbi_section_get(opt, "scratch_dir");
-		dbmode = mbi_section_get(opt, "scratch_db");
-	}
+	base = mbi_section_get(mbi_config_section(ctx->cfg, "options"),
+			       "scratch_dir");
+	dbmode = mbi_section_get(mbi_config_section(ctx->cfg, "options"),
+				 "scratch_db");
 	if (!base)
 		base = getenv("TMPDIR") && *getenv("TMPDIR") ?
 		       getenv("TMPDIR") : "/var/tmp";

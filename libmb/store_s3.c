@@ -2098,12 +2098,7 @@ static const struct mbi_store_ops s3_ops = {
 
 static const struct mbi_section *repo_section(const struct mbi_config *cfg)
 {
-	size_t i;
-
-	for (i = 0; i < cfg->nsecs; i++)
-		if (!strcmp(cfg->secs[i].kind, "repository"))
-			return &cfg->secs[i];
-	return NULL;
+	return mbi_config_section(cfg, "repository");
 }
 
 static int int_key(struct mb_ctx *ctx, const struct mbi_section *sec,
