@@ -34,16 +34,42 @@ static void init_gpgme(void)
 	gpgme_set_locale(NULL, LC_CTYPE, setlocale(LC_CTYPE, NULL));
 }
 
+/*
+ * Setting the engine of one context runs "gpg --version" each time (a fork
+ * and exec, dozens per backup). So the first home used in the process
+ * becomes GPGME's default, which new contexts copy for free; a context for
+ * another home still sets its own. (A program that uses GPGME itself next
+ * to libmb sees this default.)
+ */
+static pthread_mutex_t default_home_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *default_home;
+
+static bool is_default_home(const char *home)
+{
+	bool same;
+
+	pthread_mutex_lock(&default_home_lock);
+	if (!default_home &&
+	    !gpgme_set_engine_info(GPGME_PROTOCOL_OpenPGP, NULL, home))
+		default_home = strdup(home);
+	same = default_home && !strcmp(default_home, home);
+	pthread_mutex_unlock(&default_home_lock);
+	return same;
+}
+
 static int new_gctx(struct mbi_crypt *c, gpgme_ctx_t *out)
 {
 	gpgme_ctx_t g;
-	gpgme_error_t err = gpgme_new(&g);
+	gpgme_error_t err;
+	bool dflt = is_default_home(c->home); /* before gpgme_new copies it */
 
+	err = gpgme_new(&g);
 	if (err)
 		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
 				 "cannot start gpg: %s", gpgme_strerror(err));
-	err = gpgme_ctx_set_engine_info(g, GPGME_PROTOCOL_OpenPGP, NULL,
-					c->home);
+	if (!dflt)
+		err = gpgme_ctx_set_engine_info(g, GPGME_PROTOCOL_OpenPGP,
+						NULL, c->home);
 	if (!err)
 		err = gpgme_set_pinentry_mode(g, GPGME_PINENTRY_MODE_LOOPBACK);
 	if (err) {
@@ -58,6 +84,18 @@ static int new_gctx(struct mbi_crypt *c, gpgme_ctx_t *out)
 	return MB_OK;
 }
 
+/* A data object on a file descriptor. GPGME moves the bytes between it and
+ * gpg through its own pipes, 4 KiB at a time unless told otherwise: 1 MiB
+ * buffers cut the system calls of a pack by 250 times. */
+static gpgme_error_t fd_data(int fd, gpgme_data_t *out)
+{
+	gpgme_error_t err = gpgme_data_new_from_fd(out, fd);
+
+	if (!err)
+		gpgme_data_set_flag(*out, "io-buffer-size", "65536");
+	return err;
+}
+
 static void upcase(char *s)
 {
 	for (; *s; s++)
@@ -65,10 +103,38 @@ static void upcase(char *s)
 			*s = (char)(*s - 'a' + 'A');
 }
 
-static int get_key(struct mbi_crypt *c, gpgme_ctx_t g, const char *fpr,
-		   int secret, const char *role, gpgme_key_t *out)
+/* gpgme_get_key(), without the "gpg --version" it runs for the context it
+ * clones: one key listing, in a context of its own (so that a verification
+ * result in the caller's context stays valid). */
+static gpgme_error_t lookup_key(struct mbi_crypt *c, const char *fpr,
+				int secret, gpgme_key_t *out)
 {
-	gpgme_error_t err = gpgme_get_key(g, fpr, out, secret);
+	gpgme_ctx_t g;
+	gpgme_key_t k = NULL, more = NULL;
+	gpgme_error_t err;
+
+	*out = NULL;
+	if (new_gctx(c, &g))
+		return gpg_error(GPG_ERR_GENERAL);
+	err = gpgme_op_keylist_start(g, fpr, secret);
+	if (!err)
+		err = gpgme_op_keylist_next(g, &k);
+	if (!err && !gpgme_op_keylist_next(g, &more)) {
+		gpgme_key_unref(more);
+		gpgme_key_unref(k);
+		k = NULL;
+		err = gpg_error(GPG_ERR_AMBIGUOUS_NAME);
+	}
+	gpgme_op_keylist_end(g);
+	gpgme_release(g);
+	*out = k;
+	return err;
+}
+
+static int get_key(struct mbi_crypt *c, const char *fpr, int secret,
+		   const char *role, gpgme_key_t *out)
+{
+	gpgme_error_t err = lookup_key(c, fpr, secret, out);
 
 	if (err)
 		return mbi_error(c->ctx, MB_E_CRYPTO, 0,
@@ -102,7 +168,6 @@ int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
 {
 	struct mbi_config *cfg = ctx->cfg;
 	struct mbi_crypt *c;
-	gpgme_ctx_t g = NULL;
 	struct stat st;
 	size_t i, n = 0;
 	int rc;
@@ -133,10 +198,8 @@ int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
 		rc = MB_E_NOMEM;
 		goto out;
 	}
-	if ((rc = new_gctx(c, &g)))
-		goto out;
 	for (i = 0; i < cfg->nrecipients; i++) {
-		rc = get_key(c, g, cfg->recipients[i], 0, "recipient",
+		rc = get_key(c, cfg->recipients[i], 0, "recipient",
 			     &c->recipients[i]);
 		if (rc)
 			goto out;
@@ -150,7 +213,7 @@ int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
 		c->meta_rcpts[n++] = c->recipients[i];
 	}
 	if (cfg->signing_key) {
-		rc = get_key(c, g, cfg->signing_key, 0, "signing", &c->signer);
+		rc = get_key(c, cfg->signing_key, 0, "signing", &c->signer);
 		if (rc)
 			goto out;
 		if (c->signer->can_encrypt) {
@@ -163,7 +226,7 @@ int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
 
 		/* a trusted signer is named by the fingerprint of its primary
 		 * key; resolve what the config says to that */
-		if (gpgme_get_key(g, cfg->trusted_signers[i], &k, 0) == 0) {
+		if (lookup_key(c, cfg->trusted_signers[i], 0, &k) == 0) {
 			c->trusted[c->ntrusted] = strdup(k->fpr);
 			gpgme_key_unref(k);
 		} else {
@@ -177,8 +240,6 @@ int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
 		upcase(c->trusted[c->ntrusted++]);
 	}
 out:
-	if (g)
-		gpgme_release(g);
 	if (rc) {
 		mbi_crypt_free(c);
 		return rc;
@@ -189,20 +250,16 @@ out:
 
 bool mbi_crypt_can_decrypt_packs(struct mbi_crypt *c)
 {
-	gpgme_ctx_t g;
 	gpgme_key_t k;
 	size_t i;
 	bool can = false;
 
-	if (new_gctx(c, &g))
-		return false;
 	for (i = 0; !can && c->recipients[i]; i++) {
-		if (gpgme_get_key(g, c->recipients[i]->fpr, &k, 1) == 0) {
+		if (lookup_key(c, c->recipients[i]->fpr, 1, &k) == 0) {
 			can = true;
 			gpgme_key_unref(k);
 		}
 	}
-	gpgme_release(g);
 	return can;
 }
 
@@ -234,9 +291,9 @@ static void *enc_main(void *arg)
 		j->enc_err = gpg_error(GPG_ERR_GENERAL);
 		goto out;
 	}
-	err = gpgme_data_new_from_fd(&din, j->in_rd);
+	err = fd_data(j->in_rd, &din);
 	if (!err)
-		err = gpgme_data_new_from_fd(&dout, j->out_wr);
+		err = fd_data(j->out_wr, &dout);
 	if (!err && j->mode == MBI_CRYPT_META) {
 		if (!j->c->signer)
 			err = gpg_error(GPG_ERR_NO_SECKEY);
@@ -429,7 +486,7 @@ int mbi_crypt_encrypt_end(struct mbi_encjob *j,
 
 /* ------------------------------------------------------------ decryption */
 
-static bool trusted_fpr(struct mbi_crypt *c, gpgme_ctx_t g, const char *fpr)
+static bool trusted_fpr(struct mbi_crypt *c, const char *fpr)
 {
 	gpgme_key_t k;
 	size_t i;
@@ -439,7 +496,7 @@ static bool trusted_fpr(struct mbi_crypt *c, gpgme_ctx_t g, const char *fpr)
 		return false;
 	/* the signature names the signing (sub)key; trust is pinned on the
 	 * primary key */
-	if (gpgme_get_key(g, fpr, &k, 0) == 0) {
+	if (lookup_key(c, fpr, 0, &k) == 0) {
 		for (i = 0; i < c->ntrusted && !ok; i++)
 			ok = !strcasecmp(k->fpr, c->trusted[i]);
 		gpgme_key_unref(k);
@@ -458,7 +515,7 @@ static int check_sigs(struct mbi_crypt *c, gpgme_ctx_t g, const char *what)
 
 	for (s = vr ? vr->signatures : NULL; s; s = s->next) {
 		if (gpgme_err_code(s->status) == GPG_ERR_NO_ERROR) {
-			if (trusted_fpr(c, g, s->fpr))
+			if (trusted_fpr(c, s->fpr))
 				return MB_OK;
 			problem = "is signed by a key outside trusted_signers";
 			snprintf(detail, sizeof(detail), " (%s)",
@@ -494,7 +551,7 @@ static int decrypt_data(struct mbi_crypt *c, int cipher_fd, gpgme_data_t dout,
 			       what);
 		goto out;
 	}
-	err = gpgme_data_new_from_fd(&din, cipher_fd);
+	err = fd_data(cipher_fd, &din);
 	if (!err)
 		err = verify ? gpgme_op_decrypt_verify(g, din, dout) :
 			       gpgme_op_decrypt(g, din, dout);
@@ -516,7 +573,7 @@ int mbi_crypt_decrypt_fd(struct mbi_crypt *c, int cipher_fd, int out_fd,
 	gpgme_data_t dout;
 	int rc;
 
-	if (gpgme_data_new_from_fd(&dout, out_fd))
+	if (fd_data(out_fd, &dout))
 		return MB_E_NOMEM;
 	rc = decrypt_data(c, cipher_fd, dout, verify, what);
 	gpgme_data_release(dout);
