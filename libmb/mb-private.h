@@ -340,11 +340,17 @@ MBI_HIDDEN int mbi_zstd_decompress_buf(struct mb_ctx *ctx, const void *p,
 
 /* ------------------------------------------------------------------- repo */
 
+struct mbi_pack_scratch;
+
 struct mbi_repo {
 	struct mb_ctx *ctx;
 	struct mbi_store *store;
 	struct mbi_crypt *crypt;
 	char id[33];
+	/* pack writers' compression contexts and buffers, kept for the next
+	 * pack: a fresh 32 MiB window per pack costs page faults */
+	pthread_mutex_t scratch_lock;
+	struct mbi_pack_scratch *scratch;
 };
 
 /* Open the configured repository and verify mailbackup.repo. */
@@ -514,6 +520,8 @@ MBI_HIDDEN uint64_t mbi_packw_in_bytes(struct mbi_packw *p);
 MBI_HIDDEN int mbi_packw_close(struct mbi_packw *p,
 			       char name[MBI_SHA256_HEX], uint64_t *size);
 MBI_HIDDEN void mbi_packw_abort(struct mbi_packw *p);
+/* Free the scratch space kept by closed pack writers (mbi_repo_close). */
+MBI_HIDDEN void mbi_pack_scratch_free(struct mbi_repo *r);
 
 /* Read a pack: verify its name (hash of the bytes) and size, decrypt,
  * decompress and call fn for each member. The member's data is read with

@@ -17,17 +17,27 @@
 #define SHA_XATTR "user.mailbackup.sha256"
 #define IO_CHUNK (1 << 20)
 
+/* What a pack writer needs for compression, kept from pack to pack. */
+struct mbi_pack_scratch {
+	struct mbi_pack_scratch *next;
+	ZSTD_CCtx *z;
+	char *zbuf;
+	size_t zcap;
+	char *iobuf;
+};
+
 struct mbi_packw {
 	struct mbi_repo *r;
 	struct archive *a;
 	struct archive_entry *ent;
-	ZSTD_CCtx *z;
+	struct mbi_pack_scratch *sc;
+	ZSTD_CCtx *z;         /* sc's */
 	struct mbi_store_writer *w;
 	struct mbi_encjob *job;
 	int plain_fd;
-	char *zbuf;
+	char *zbuf;           /* sc's */
 	size_t zcap;
-	char *iobuf;
+	char *iobuf;          /* sc's */
 	uint64_t in_bytes, out_bytes;
 	int err;      /* sticky: the first failure */
 	int err_errno;
@@ -101,6 +111,64 @@ static int a_close(struct archive *a, void *ud)
 	return ARCHIVE_OK;
 }
 
+static void scratch_release(struct mbi_pack_scratch *sc)
+{
+	if (!sc)
+		return;
+	ZSTD_freeCCtx(sc->z);
+	free(sc->zbuf);
+	free(sc->iobuf);
+	free(sc);
+}
+
+static struct mbi_pack_scratch *scratch_get(struct mbi_repo *r)
+{
+	struct mbi_pack_scratch *sc;
+
+	pthread_mutex_lock(&r->scratch_lock);
+	sc = r->scratch;
+	if (sc)
+		r->scratch = sc->next;
+	pthread_mutex_unlock(&r->scratch_lock);
+	if (sc)
+		return sc;
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return NULL;
+	sc->zcap = ZSTD_CStreamOutSize() * 4;
+	sc->zbuf = malloc(sc->zcap);
+	sc->iobuf = malloc(IO_CHUNK);
+	sc->z = ZSTD_createCCtx();
+	if (!sc->zbuf || !sc->iobuf || !sc->z) {
+		scratch_release(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+/* Back to the repository for the next pack, ready for a new frame. */
+static void scratch_put(struct mbi_repo *r, struct mbi_pack_scratch *sc)
+{
+	if (!sc)
+		return;
+	ZSTD_CCtx_reset(sc->z, ZSTD_reset_session_only);
+	pthread_mutex_lock(&r->scratch_lock);
+	sc->next = r->scratch;
+	r->scratch = sc;
+	pthread_mutex_unlock(&r->scratch_lock);
+}
+
+void mbi_pack_scratch_free(struct mbi_repo *r)
+{
+	struct mbi_pack_scratch *sc = r->scratch, *next;
+
+	for (; sc; sc = next) {
+		next = sc->next;
+		scratch_release(sc);
+	}
+	r->scratch = NULL;
+}
+
 void mbi_packw_abort(struct mbi_packw *p)
 {
 	unsigned char sha[MBI_SHA256_LEN];
@@ -116,9 +184,7 @@ void mbi_packw_abort(struct mbi_packw *p)
 		mbi_crypt_encrypt_end(p->job, sha, &size);
 	mbi_writer_abort(p->w);
 	archive_entry_free(p->ent);
-	ZSTD_freeCCtx(p->z);
-	free(p->zbuf);
-	free(p->iobuf);
+	scratch_put(p->r, p->sc);
 	free(p);
 }
 
@@ -131,16 +197,17 @@ int mbi_packw_open(struct mbi_repo *r, int zstd_level, struct mbi_packw **out)
 		return MB_E_NOMEM;
 	p->r = r;
 	p->plain_fd = -1;
-	p->zcap = ZSTD_CStreamOutSize() * 4;
-	p->zbuf = malloc(p->zcap);
-	p->iobuf = malloc(IO_CHUNK);
-	p->z = ZSTD_createCCtx();
+	p->sc = scratch_get(r);
 	p->ent = archive_entry_new();
 	p->a = archive_write_new();
-	if (!p->zbuf || !p->iobuf || !p->z || !p->ent || !p->a) {
+	if (!p->sc || !p->ent || !p->a) {
 		rc = MB_E_NOMEM;
 		goto fail;
 	}
+	p->z = p->sc->z;
+	p->zbuf = p->sc->zbuf;
+	p->zcap = p->sc->zcap;
+	p->iobuf = p->sc->iobuf;
 	ZSTD_CCtx_setParameter(p->z, ZSTD_c_compressionLevel, zstd_level);
 	ZSTD_CCtx_setParameter(p->z, ZSTD_c_checksumFlag, 1);
 	ZSTD_CCtx_setParameter(p->z, ZSTD_c_enableLongDistanceMatching, 1);

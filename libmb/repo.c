@@ -17,6 +17,8 @@ void mbi_repo_close(struct mbi_repo *r)
 {
 	if (!r)
 		return;
+	mbi_pack_scratch_free(r);
+	pthread_mutex_destroy(&r->scratch_lock);
 	mbi_crypt_free(r->crypt);
 	mbi_store_close(r->store);
 	free(r);
@@ -48,6 +50,7 @@ static int repo_alloc(struct mb_ctx *ctx, struct mbi_repo **out)
 	if (!r)
 		return MB_E_NOMEM;
 	r->ctx = ctx;
+	pthread_mutex_init(&r->scratch_lock, NULL);
 	if ((rc = mbi_store_open(ctx, &r->store)) ||
 	    (rc = mbi_crypt_open(ctx, &r->crypt))) {
 		mbi_repo_close(r);
