@@ -19,6 +19,7 @@
 #define SMALL_FILE (8u << 20) /* read whole into memory below this */
 #define QUEUE_JOBS 512
 #define PACK_QUEUE_BYTES (64u << 20)
+#define FILE_POOL_IDLE (32u << 20) /* file buffers kept for reuse */
 
 /* A regular file to read and hash (walker -> readers). */
 struct job {
@@ -64,6 +65,7 @@ struct bk {
 	uint64_t pbytes;           /* bytes of buffered blobs queued */
 	uint64_t pqueued;          /* bytes of all blobs queued */
 	bool pclosed;
+	struct mbi_pool pool;      /* file buffers */
 
 	int fatal;                 /* first fatal error, sticky */
 	struct mb_backup_result res;
@@ -133,11 +135,11 @@ static int write_entry(struct bk *b, const char *source, const char *path,
 
 /* -------------------------------------------------------------- packer */
 
-static void blob_free(struct blob *bl)
+static void blob_free(struct bk *b, struct blob *bl)
 {
 	if (!bl)
 		return;
-	free(bl->buf);
+	mbi_pool_put(&b->pool, bl->buf);
 	if (bl->fd >= 0)
 		close(bl->fd);
 	free(bl->name);
@@ -268,7 +270,7 @@ static void *packer_main(void *arg)
 	while ((bl = pop_blob(b, pa->helper && !op.pw))) {
 		if (get_fatal(b)) {
 			set_blob_pack(b, bl->sha, FAILED);
-			blob_free(bl);
+			blob_free(b, bl);
 			continue;
 		}
 		if (!op.pw) {
@@ -277,7 +279,7 @@ static void *packer_main(void *arg)
 			if (rc) {
 				set_fatal(b, rc);
 				set_blob_pack(b, bl->sha, FAILED);
-				blob_free(bl);
+				blob_free(b, bl);
 				continue;
 			}
 		}
@@ -287,7 +289,7 @@ static void *packer_main(void *arg)
 
 			if (!ns) {
 				set_fatal(b, MB_E_NOMEM);
-				blob_free(bl);
+				blob_free(b, bl);
 				continue;
 			}
 			op.shas = ns;
@@ -306,7 +308,7 @@ static void *packer_main(void *arg)
 		} else {
 			memcpy(op.shas[op.n++], bl->sha, MBI_SHA256_LEN);
 		}
-		blob_free(bl);
+		blob_free(b, bl);
 		if (op.pw && !get_fatal(b) &&
 		    mbi_packw_out_bytes(op.pw) >= b->ctx->cfg->pack_size) {
 			rc = finish_pack(b, &op);
@@ -362,7 +364,7 @@ static void process_job(struct bk *b, struct job *j)
 	if (size <= SMALL_FILE) {
 		ssize_t n;
 
-		buf = malloc(size ? size : 1);
+		buf = mbi_pool_get(&b->pool, size ? size : 1);
 		if (!buf) {
 			set_fatal(b, MB_E_NOMEM);
 			goto out;
@@ -448,7 +450,7 @@ static void process_job(struct bk *b, struct job *j)
 		pthread_mutex_unlock(&b->mlock);
 	}
 out:
-	free(buf);
+	mbi_pool_put(&b->pool, buf);
 }
 
 static void job_free(struct job *j)
@@ -977,6 +979,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	pthread_mutex_init(&b.mlock, NULL);
 	pthread_mutex_init(&b.qlock, NULL);
 	pthread_mutex_init(&b.plock, NULL);
+	mbi_pool_init(&b.pool, FILE_POOL_IDLE);
 	pthread_cond_init(&b.qfull, NULL);
 	pthread_cond_init(&b.qempty, NULL);
 	pthread_cond_init(&b.pfull, NULL);
@@ -1172,6 +1175,7 @@ out:
 	pthread_mutex_destroy(&b.mlock);
 	pthread_mutex_destroy(&b.qlock);
 	pthread_mutex_destroy(&b.plock);
+	mbi_pool_release(&b.pool);
 	pthread_cond_destroy(&b.qfull);
 	pthread_cond_destroy(&b.qempty);
 	pthread_cond_destroy(&b.pfull);

@@ -338,6 +338,29 @@ MBI_HIDDEN int mbi_zstd_decompress_buf(struct mb_ctx *ctx, const void *p,
 				       size_t n, struct mbi_buf *out,
 				       size_t max, const char *what);
 
+/* ----------------------------------------------------------- no-fork memory */
+
+/* Memory that a fork (GPGME starting gpg) neither copies nor makes
+ * copy-on-write: for large buffers; small sizes come from malloc. */
+MBI_HIDDEN void *mbi_nofork_alloc(size_t n);
+MBI_HIDDEN void mbi_nofork_free(void *p);
+struct ZSTD_CCtx_s;
+/* A zstd compression context whose window and tables are such memory. */
+MBI_HIDDEN struct ZSTD_CCtx_s *mbi_nofork_zstd_cctx(void);
+
+/* A pool of such buffers by power-of-two class (64 KiB to 16 MiB), for
+ * buffers of varying size allocated and freed by different threads. */
+#define MBI_POOL_CLASSES 9
+struct mbi_pool {
+	pthread_mutex_t lock;
+	void *free[MBI_POOL_CLASSES];
+	size_t idle, max_idle;
+};
+MBI_HIDDEN void mbi_pool_init(struct mbi_pool *pl, size_t max_idle);
+MBI_HIDDEN void *mbi_pool_get(struct mbi_pool *pl, size_t n);
+MBI_HIDDEN void mbi_pool_put(struct mbi_pool *pl, void *p);
+MBI_HIDDEN void mbi_pool_release(struct mbi_pool *pl);
+
 /* ------------------------------------------------------------------- repo */
 
 struct mbi_pack_scratch;

@@ -389,6 +389,110 @@ static void test_standard_tools(struct mbi_repo *r)
 	free(out);
 }
 
+/* Base64 of pseudo-random bytes: what an attachment looks like. */
+static char *b64_random(size_t raw, unsigned seed, size_t *len)
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = raw / 3 * 4, i, o = 0;
+	char *s = malloc(n + n / 76 + 2);
+	uint64_t x = 0x9e3779b97f4a7c15ULL * (seed + 1);
+
+	for (i = 0; i < n; i++) {
+		x ^= x >> 12; /* xorshift64*: no period within megabytes */
+		x ^= x << 25;
+		x ^= x >> 27;
+		s[o++] = al[((x * 0x2545f4914f6cdd1dULL) >> 58) & 63];
+		if (i % 76 == 75)
+			s[o++] = '\n';
+	}
+	*len = o;
+	return s;
+}
+
+/* The same attachment in two messages (other headers) far apart in a pack,
+ * with 6 MiB of other data between them, is stored about once. */
+static void test_near_duplicates(struct mbi_repo *r)
+{
+	struct mbi_packw *p;
+	char name[MBI_SHA256_HEX];
+	unsigned char sha[MBI_SHA256_LEN];
+	size_t alen, olen, mlen;
+	char *att = b64_random(1500000, 1, &alen);
+	char *other = b64_random(4500000, 2, &olen);
+	char *m1 = malloc(alen + 64), *m2 = malloc(alen + 64);
+	uint64_t size, one, all;
+	int rc = MB_OK;
+
+	mlen = (size_t)snprintf(m1, 64, "Delivered-To: a@example.org\n\n");
+	memcpy(m1 + mlen, att, alen);
+	snprintf(m2, 64, "Delivered-To: b@example.org\n\n");
+	memcpy(m2 + mlen, att, alen);
+	mlen += alen;
+	if (mbi_packw_open(r, 3, &p)) {
+		ok(0, "packw_open: %s", mb_ctx_errmsg(ctx));
+		goto out;
+	}
+	mbi_sha256_buf(m1, mlen, sha);
+	rc = mbi_packw_add(p, "s/m1", sha, mlen, 0600, 0, m1, -1);
+	one = mbi_packw_out_bytes(p);
+	mbi_sha256_buf(other, olen, sha);
+	if (!rc)
+		rc = mbi_packw_add(p, "s/other", sha, olen, 0600, 0, other, -1);
+	mbi_sha256_buf(m2, mlen, sha);
+	if (!rc)
+		rc = mbi_packw_add(p, "s/m2", sha, mlen, 0600, 0, m2, -1);
+	if (rc) {
+		ok(0, "add: %s", mb_ctx_errmsg(ctx));
+		mbi_packw_abort(p);
+		goto out;
+	}
+	is_int(mbi_packw_close(p, name, &size), MB_OK, "packw_close");
+	/* base64 of random bytes compresses to about 3/4; the second copy of
+	 * the attachment must cost far less than the first */
+	all = size;
+	ok(all < (uint64_t)(olen + mlen) * 3 / 4 * 103 / 100,
+	   "a repeated attachment 6 MiB later is stored once (%llu bytes in all, message %zu, other %zu)",
+	   (unsigned long long)all, mlen, olen);
+	(void)one;
+out:
+	free(att);
+	free(other);
+	free(m1);
+	free(m2);
+}
+
+/* No-fork memory and its pool: sizes round to classes, buffers come back
+ * for the next file, nothing above max_idle is kept. */
+static void test_pool(void)
+{
+	struct mbi_pool pl;
+	char *a, *b, *c, *small;
+
+	mbi_pool_init(&pl, 3u << 20);
+	a = mbi_pool_get(&pl, 100000);
+	ok(a != NULL, "pool: a 100 kB buffer");
+	memset(a, 'x', 100000);
+	mbi_pool_put(&pl, a);
+	b = mbi_pool_get(&pl, 120000);
+	ok(b == a, "pool: a buffer of the same class comes back");
+	c = mbi_pool_get(&pl, 5u << 20);
+	ok(c != NULL && c != a, "pool: a 5 MiB buffer of its own");
+	memset(c, 'y', 5u << 20);
+	mbi_pool_put(&pl, b);
+	mbi_pool_put(&pl, c);
+	is_int(pl.idle, 128u << 10, "pool: a buffer over max_idle is freed, not kept");
+	small = mbi_pool_get(&pl, 100);
+	ok(small != NULL, "pool: small sizes come from malloc");
+	memset(small, 'z', 100);
+	mbi_pool_put(&pl, small);
+	is_int(pl.idle, 128u << 10, "pool: small buffers are not kept");
+	mbi_pool_release(&pl);
+	a = mbi_nofork_alloc(1u << 20);
+	ok(a != NULL, "nofork_alloc 1 MiB");
+	memset(a, 1, 1u << 20);
+	mbi_nofork_free(a);
+}
+
 int main(void)
 {
 	const char *homes[2];
@@ -423,6 +527,8 @@ int main(void)
 	test_write_read(r);
 	test_add_errors(r);
 	test_standard_tools(r);
+	test_near_duplicates(r);
+	test_pool();
 	mbi_repo_close(r);
 
 	/* a repository file changed by hand fails its signature */
