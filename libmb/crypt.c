@@ -84,15 +84,18 @@ static int new_gctx(struct mbi_crypt *c, gpgme_ctx_t *out)
 	return MB_OK;
 }
 
-/* A data object on a file descriptor. GPGME moves the bytes between it and
- * gpg through its own pipes, 4 KiB at a time unless told otherwise: 1 MiB
- * buffers cut the system calls of a pack by 250 times. */
+/* GPGME moves data between its data objects and gpg's pipes 4 KiB at a
+ * time unless told otherwise. 64 KiB buffers cut the system calls of a
+ * backup by five; larger ones are slower, as GPGME 1.18 formats the whole
+ * buffer for its trace at every partial write to a pipe. */
+#define GPGME_IO_BUFFER "65536"
+
 static gpgme_error_t fd_data(int fd, gpgme_data_t *out)
 {
 	gpgme_error_t err = gpgme_data_new_from_fd(out, fd);
 
 	if (!err)
-		gpgme_data_set_flag(*out, "io-buffer-size", "65536");
+		gpgme_data_set_flag(*out, "io-buffer-size", GPGME_IO_BUFFER);
 	return err;
 }
 
@@ -269,14 +272,33 @@ struct mbi_encjob {
 	struct mbi_crypt *c;
 	enum mbi_crypt_mode mode;
 	struct mbi_store_writer *w;
-	int in_rd, out_rd, out_wr;
-	pthread_t enc_thread, pump_thread;
+	int in_rd;
+	pthread_t enc_thread;
 	gpgme_error_t enc_err;
-	int pump_rc;
+	int out_rc;       /* the first failure to store the output */
 	struct mbi_sha256 sha;
-	unsigned char digest[MBI_SHA256_LEN];
 	uint64_t size;
 };
+
+/* gpg's output, as GPGME reads it: hashed (the object's name) and handed
+ * to the store in the same thread, with no pipe of ours in between. */
+static ssize_t out_write(void *handle, const void *buf, size_t n)
+{
+	struct mbi_encjob *j = handle;
+
+	if (!j->out_rc) {
+		mbi_sha256_update(&j->sha, buf, n);
+		j->size += n;
+		j->out_rc = mbi_writer_write(j->w, buf, n);
+	}
+	if (j->out_rc) {
+		errno = EIO; /* GPGME stops gpg and fails the operation */
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+static struct gpgme_data_cbs out_cbs = { NULL, out_write, NULL, NULL };
 
 static void *enc_main(void *arg)
 {
@@ -293,7 +315,9 @@ static void *enc_main(void *arg)
 	}
 	err = fd_data(j->in_rd, &din);
 	if (!err)
-		err = fd_data(j->out_wr, &dout);
+		err = gpgme_data_new_from_cbs(&dout, &out_cbs, j);
+	if (!err)
+		gpgme_data_set_flag(dout, "io-buffer-size", GPGME_IO_BUFFER);
 	if (!err && j->mode == MBI_CRYPT_META) {
 		if (!j->c->signer)
 			err = gpg_error(GPG_ERR_NO_SECKEY);
@@ -317,45 +341,9 @@ out:
 	gpgme_data_release(dout);
 	if (g)
 		gpgme_release(g);
-	/* end of both streams: the producer sees EPIPE, the pump EOF */
+	/* end of the input: the producer sees EPIPE if it still writes */
 	close(j->in_rd);
 	j->in_rd = -1;
-	close(j->out_wr);
-	j->out_wr = -1;
-	return NULL;
-}
-
-static void *pump_main(void *arg)
-{
-	struct mbi_encjob *j = arg;
-	static char sink[4096];
-	char *buf = malloc(1 << 20);
-	size_t cap = buf ? 1 << 20 : sizeof(sink);
-
-	if (!buf) {
-		j->pump_rc = MB_E_NOMEM;
-		buf = sink;
-	}
-	for (;;) {
-		ssize_t r = read(j->out_rd, buf, cap);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r < 0 && !j->pump_rc)
-				j->pump_rc = mbi_error(j->c->ctx, MB_E_IO,
-						       errno,
-						       "cannot read from gpg");
-			break;
-		}
-		if (j->pump_rc)
-			continue; /* drain so that gpg can finish */
-		mbi_sha256_update(&j->sha, buf, (size_t)r);
-		j->size += (uint64_t)r;
-		j->pump_rc = mbi_writer_write(j->w, buf, (size_t)r);
-	}
-	if (buf != sink)
-		free(buf);
 	return NULL;
 }
 
@@ -364,7 +352,7 @@ int mbi_crypt_encrypt_begin(struct mbi_crypt *c, enum mbi_crypt_mode mode,
 			    struct mbi_encjob **out, int *plain_fd)
 {
 	struct mbi_encjob *j = calloc(1, sizeof(*j));
-	int in[2] = { -1, -1 }, o[2] = { -1, -1 };
+	int in[2] = { -1, -1 };
 
 	if (!j)
 		return MB_E_NOMEM;
@@ -373,15 +361,10 @@ int mbi_crypt_encrypt_begin(struct mbi_crypt *c, enum mbi_crypt_mode mode,
 	j->w = w;
 	/* a socket, not a pipe, so the producer can write with MSG_NOSIGNAL
 	 * and get EPIPE instead of SIGPIPE when gpg dies */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) ||
-	    pipe2(o, O_CLOEXEC)) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in)) {
 		int rc = mbi_error(c->ctx, MB_E_IO, errno,
 				   "cannot create a pipe for gpg");
 
-		if (in[0] >= 0) {
-			close(in[0]);
-			close(in[1]);
-		}
 		free(j);
 		return rc;
 	}
@@ -393,36 +376,17 @@ int mbi_crypt_encrypt_begin(struct mbi_crypt *c, enum mbi_crypt_mode mode,
 
 		setsockopt(in[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		setsockopt(in[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-		fcntl(o[1], F_SETPIPE_SZ, 1 << 20);
 	}
 	j->in_rd = in[0];
-	j->out_rd = o[0];
-	j->out_wr = o[1];
 	if (mbi_sha256_init(&j->sha)) {
 		close(in[0]);
 		close(in[1]);
-		close(o[0]);
-		close(o[1]);
 		free(j);
 		return MB_E_NOMEM;
 	}
-	if (pthread_create(&j->pump_thread, NULL, pump_main, j)) {
-		close(in[0]);
-		close(in[1]);
-		close(o[0]);
-		close(o[1]);
-		mbi_sha256_release(&j->sha);
-		free(j);
-		return mbi_error(c->ctx, MB_E_NOMEM, 0,
-				 "cannot start a thread for gpg");
-	}
 	if (pthread_create(&j->enc_thread, NULL, enc_main, j)) {
-		/* the pump ends when the write side closes */
 		close(in[0]);
 		close(in[1]);
-		close(o[1]);
-		pthread_join(j->pump_thread, NULL);
-		close(o[0]);
 		mbi_sha256_release(&j->sha);
 		free(j);
 		return mbi_error(c->ctx, MB_E_NOMEM, 0,
@@ -468,13 +432,11 @@ int mbi_crypt_encrypt_end(struct mbi_encjob *j,
 	int rc = MB_OK;
 
 	pthread_join(j->enc_thread, NULL);
-	pthread_join(j->pump_thread, NULL);
-	close(j->out_rd);
-	if (j->enc_err)
+	if (j->out_rc) /* the store's error is the cause of GPGME's */
+		rc = j->out_rc;
+	else if (j->enc_err)
 		rc = gpg_err_to_rc(j->c, j->enc_err, "new object",
 				   "encrypt");
-	else if (j->pump_rc)
-		rc = j->pump_rc;
 	if (!rc) {
 		mbi_sha256_final(&j->sha, sha256);
 		*size = j->size;
