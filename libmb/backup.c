@@ -68,6 +68,7 @@ struct bk {
 	struct mbi_pool pool;      /* file buffers */
 
 	int fatal;                 /* first fatal error, sticky */
+	uint64_t nfailed;          /* blobs marked FAILED */
 	struct mb_backup_result res;
 	uint64_t items;
 	uint64_t progress_bytes;
@@ -207,6 +208,8 @@ static void set_blob_pack(struct bk *b, const unsigned char *sha,
 {
 	struct mbi_blobref *ref;
 
+	if (pack == FAILED)
+		add_stat(&b->nfailed, 1);
 	pthread_mutex_lock(&b->ix.lock);
 	ref = (struct mbi_blobref *)mbi_index_find(&b->ix, sha);
 	if (ref) {
@@ -784,6 +787,7 @@ static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
 	char *line = NULL;
 	size_t cap = 0, n = 0;
 	ssize_t len;
+	bool check = __atomic_load_n(&b->nfailed, __ATOMIC_SEQ_CST) > 0;
 	int rc;
 
 	(void)opts;
@@ -802,7 +806,9 @@ static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
 		struct mbi_mentry e;
 		char *copy;
 
-		if (line[0] == 'e' && line[1] == ' ' &&
+		/* entries whose content did not make it into a pack are
+		 * left out; when none failed, there is nothing to look up */
+		if (check && line[0] == 'e' && line[1] == ' ' &&
 		    strstr(line, " f ")) {
 			copy = strndup(line, (size_t)len - 1);
 			if (!copy) {

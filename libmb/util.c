@@ -97,17 +97,32 @@ static int hexval(char c)
 	return -1;
 }
 
+/* hexval() as a table, for the hashes of a whole index or manifest: the
+ * value of each hex digit, 0x10 and up for anything else */
+static unsigned char hex_table[256];
+static pthread_once_t hex_once = PTHREAD_ONCE_INIT;
+
+static void hex_table_init(void)
+{
+	int c;
+
+	for (c = 0; c < 256; c++) {
+		int v = hexval((char)c);
+
+		hex_table[c] = (unsigned char)(v < 0 ? 0xff : v);
+	}
+}
+
 int mbi_unhex(const char *in, size_t n, unsigned char *out)
 {
+	const unsigned char *p = (const unsigned char *)in;
 	size_t i;
 
+	pthread_once(&hex_once, hex_table_init);
 	for (i = 0; i < n; i++) {
-		int hi = hexval(in[2 * i]), lo;
+		unsigned hi = hex_table[p[2 * i]], lo = hex_table[p[2 * i + 1]];
 
-		if (hi < 0)
-			return MB_E_INVAL;
-		lo = hexval(in[2 * i + 1]);
-		if (lo < 0)
+		if ((hi | lo) & 0xf0)
 			return MB_E_INVAL;
 		out[i] = (unsigned char)(hi << 4 | lo);
 	}
@@ -198,18 +213,34 @@ void mbi_strv_free(char **v, size_t n)
 
 int mbi_escape(struct mbi_buf *b, const char *s, size_t n)
 {
-	size_t i;
+	static const char hx[] = "0123456789ABCDEF";
+	size_t i = 0;
 
 	if (mbi_buf_reserve(b, n))
 		return MB_E_NOMEM;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	while (i < n) {
+		size_t run = 0;
+		unsigned char c;
 
-		if (c <= 0x20 || c == '%' || c == 0x7f) {
-			if (mbi_buf_printf(b, "%%%02X", c))
-				return MB_E_NOMEM;
-		} else if (mbi_buf_add(b, &s[i], 1)) {
+		/* a run of bytes that stand for themselves, copied at once */
+		while (i + run < n) {
+			c = (unsigned char)s[i + run];
+			if (c <= 0x20 || c == '%' || c == 0x7f)
+				break;
+			run++;
+		}
+		if (run && mbi_buf_add(b, s + i, run))
 			return MB_E_NOMEM;
+		i += run;
+		if (i < n) {
+			char esc[3];
+
+			c = (unsigned char)s[i++];
+			esc[0] = '%';
+			esc[1] = hx[c >> 4];
+			esc[2] = hx[c & 15];
+			if (mbi_buf_add(b, esc, 3))
+				return MB_E_NOMEM;
 		}
 	}
 	return MB_OK;
