@@ -593,6 +593,13 @@ struct mbi_walker;
 typedef int (*mbi_walk_fn)(void *ud, struct mbi_walker *w,
 			   const struct mbi_walk_item *it);
 
+/* Threads that stat a tree's entries ahead of its walker, to keep the
+ * disk busy on a cold cache (prefetch.c); NULL if they cannot start. */
+struct mbi_prefetch;
+MBI_HIDDEN struct mbi_prefetch *mbi_prefetch_start(int root_fd);
+MBI_HIDDEN void mbi_prefetch_walked(struct mbi_prefetch *pf, uint64_t n);
+MBI_HIDDEN void mbi_prefetch_stop(struct mbi_prefetch *pf);
+
 /* Walk a source's tree (files or maildir rules). Calls fn for each item;
  * items that vanish or cannot be read are warned about and skipped. */
 MBI_HIDDEN int mbi_walk_source(struct mb_ctx *ctx,

@@ -36,6 +36,7 @@ struct mbi_walker {
 	char **only;     /* names kept at the root ("only" key), or NULL */
 	size_t nonly;
 	int rc;
+	struct mbi_prefetch *pf;
 };
 
 static uint64_t str_hash(const char *s, size_t n)
@@ -193,6 +194,7 @@ static int emit(struct mbi_walker *w, const char *path, int dirfd,
 		.link = link, .maildir_msg = msg,
 	};
 
+	mbi_prefetch_walked(w->pf, 1);
 	return w->fn(w->ud, w, &it);
 }
 
@@ -571,9 +573,11 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 		return MB_E_NOMEM;
 	}
 	w.path.data[0] = '\0';
+	w.pf = mbi_prefetch_start(fd);
 	rc = emit(&w, ".", fd, ".", &st, NULL, false);
 	if (!rc)
 		rc = walk_dir(&w, fd, 0);
+	mbi_prefetch_stop(w.pf);
 	close(fd);
 	mbi_strv_free(w.only, w.nonly);
 	mbi_buf_release(&w.path);
