@@ -345,8 +345,10 @@ MBI_HIDDEN int mbi_zstd_decompress_buf(struct mb_ctx *ctx, const void *p,
 MBI_HIDDEN void *mbi_nofork_alloc(size_t n);
 MBI_HIDDEN void mbi_nofork_free(void *p);
 struct ZSTD_CCtx_s;
-/* A zstd compression context whose window and tables are such memory. */
+struct ZSTD_DCtx_s;
+/* zstd contexts whose windows and tables are such memory. */
 MBI_HIDDEN struct ZSTD_CCtx_s *mbi_nofork_zstd_cctx(void);
+MBI_HIDDEN struct ZSTD_DCtx_s *mbi_nofork_zstd_dctx(void);
 
 /* A pool of such buffers by power-of-two class (64 KiB to 16 MiB), for
  * buffers of varying size allocated and freed by different threads. */

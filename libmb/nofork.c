@@ -100,6 +100,13 @@ ZSTD_CCtx *mbi_nofork_zstd_cctx(void)
 	return ZSTD_createCCtx_advanced(mem);
 }
 
+ZSTD_DCtx *mbi_nofork_zstd_dctx(void)
+{
+	ZSTD_customMem mem = { zstd_alloc, zstd_free, NULL };
+
+	return ZSTD_createDCtx_advanced(mem);
+}
+
 /* ---------------------------------------------------------------- pools */
 
 /* Classes of powers of two from NOFORK_MIN up: a buffer is reused for any

@@ -21,6 +21,7 @@
 struct mbi_pack_scratch {
 	struct mbi_pack_scratch *next;
 	ZSTD_CCtx *z;
+	ZSTD_DCtx *dz;        /* made by the first pack reader */
 	char *zbuf;
 	size_t zcap;
 	char *iobuf;
@@ -116,6 +117,7 @@ static void scratch_release(struct mbi_pack_scratch *sc)
 	if (!sc)
 		return;
 	ZSTD_freeCCtx(sc->z);
+	ZSTD_freeDCtx(sc->dz);
 	mbi_nofork_free(sc->zbuf);
 	mbi_nofork_free(sc->iobuf);
 	free(sc);
@@ -152,6 +154,8 @@ static void scratch_put(struct mbi_repo *r, struct mbi_pack_scratch *sc)
 	if (!sc)
 		return;
 	ZSTD_CCtx_reset(sc->z, ZSTD_reset_session_only);
+	if (sc->dz)
+		ZSTD_DCtx_reset(sc->dz, ZSTD_reset_session_only);
 	pthread_mutex_lock(&r->scratch_lock);
 	sc->next = r->scratch;
 	r->scratch = sc;
@@ -468,6 +472,7 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 		  uint64_t expect_size, mbi_member_fn fn, void *ud)
 {
 	struct mbi_packr pr;
+	struct mbi_pack_scratch *sc = NULL;
 	struct dec_thread d;
 	char saved[1024] = "";
 	pthread_t th;
@@ -527,16 +532,20 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 	}
 	started = true;
 	pr.fd = pfd[0];
-	pr.incap = ZSTD_DStreamInSize();
-	pr.outcap = ZSTD_DStreamOutSize() * 4;
-	pr.in = malloc(pr.incap);
-	pr.out = malloc(pr.outcap);
-	pr.z = ZSTD_createDCtx();
+	/* the buffers and the 32 MiB window of the last pack read */
+	sc = scratch_get(r);
+	if (sc && !sc->dz)
+		sc->dz = mbi_nofork_zstd_dctx();
 	pr.a = archive_read_new();
-	if (!pr.in || !pr.out || !pr.z || !pr.a) {
+	if (!sc || !sc->dz || !pr.a) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
+	pr.in = sc->zbuf;
+	pr.incap = sc->zcap;
+	pr.out = sc->iobuf;
+	pr.outcap = IO_CHUNK;
+	pr.z = sc->dz;
 	ZSTD_DCtx_setParameter(pr.z, ZSTD_d_windowLogMax, 27);
 	archive_read_support_format_tar(pr.a);
 	if (archive_read_open(pr.a, &pr, NULL, r_read, NULL)) {
@@ -605,8 +614,6 @@ out:
 		close(pfd[1]);
 	if (fd >= 0)
 		close(fd);
-	ZSTD_freeDCtx(pr.z);
-	free(pr.in);
-	free(pr.out);
+	scratch_put(r, sc);
 	return rc;
 }

@@ -504,7 +504,7 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 static void *pack_worker(void *arg)
 {
 	struct rs *s = arg;
-	struct member_ctx mc = { s, malloc(1 << 20), NULL };
+	struct member_ctx mc = { s, mbi_nofork_alloc(1 << 20), NULL };
 
 	if (!mc.buf) {
 		pthread_mutex_lock(&s->mu);
@@ -534,7 +534,7 @@ static void *pack_worker(void *arg)
 			s->res.packs++;
 		pthread_mutex_unlock(&s->mu);
 	}
-	free(mc.buf);
+	mbi_nofork_free(mc.buf);
 	return NULL;
 }
 
