@@ -726,7 +726,8 @@ static int meta_open(struct bk *b, struct meta_out *mo)
 	mo->z = ZSTD_createCCtx();
 	if (!mo->zbuf || !mo->z)
 		return MB_E_NOMEM;
-	ZSTD_CCtx_setParameter(mo->z, ZSTD_c_compressionLevel, 3);
+	/* level 1: as small as 3 on manifests (hashes and paths), faster */
+	ZSTD_CCtx_setParameter(mo->z, ZSTD_c_compressionLevel, 1);
 	ZSTD_CCtx_setParameter(mo->z, ZSTD_c_checksumFlag, 1);
 	if ((rc = b->r->store->ops->writer_open(b->r->store, &mo->w)))
 		return rc;

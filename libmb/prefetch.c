@@ -23,6 +23,11 @@
  */
 #define PREFETCH_THREADS 4
 #define PREFETCH_LEAD 65536 /* entries ahead of the walker, at most */
+/* A warm cache answers a stat in a microsecond or two, a cold one waits for
+ * the disk: after this many stats at this average the prefetchers stop,
+ * as they would only take the walker's CPU. */
+#define PREFETCH_PROBE 1024
+#define PREFETCH_WARM_NS 10000
 
 struct mbi_prefetch {
 	int root_fd;
@@ -34,6 +39,7 @@ struct mbi_prefetch {
 	size_t busy;          /* threads listing a directory */
 	bool stop;
 	uint64_t done;        /* entries seen by the prefetchers */
+	uint64_t stat_ns;     /* time their stats took */
 	uint64_t walked;      /* entries seen by the walker */
 	pthread_t th[PREFETCH_THREADS];
 	int nth;
@@ -58,8 +64,16 @@ static bool push_dir(struct mbi_prefetch *pf, char *path)
 
 /* List one directory and stat its entries; returns its subdirectories
  * (a NULL-terminated array, or NULL) and how many entries it had. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static char **list_dir(struct mbi_prefetch *pf, const char *path,
-		       uint64_t *entries)
+		       uint64_t *entries, uint64_t *spent)
 {
 	int fd = openat(pf->root_fd, path, O_RDONLY | O_DIRECTORY |
 			O_NOFOLLOW | O_CLOEXEC);
@@ -69,6 +83,7 @@ static char **list_dir(struct mbi_prefetch *pf, const char *path,
 	DIR *d;
 
 	*entries = 0;
+	*spent = 0;
 	if (fd < 0)
 		return NULL;
 	d = fdopendir(fd);
@@ -79,13 +94,17 @@ static char **list_dir(struct mbi_prefetch *pf, const char *path,
 	while (!__atomic_load_n(&pf->stop, __ATOMIC_RELAXED) &&
 	       (de = readdir(d))) {
 		struct stat st;
+		uint64_t t0;
 		char *sub;
+		int bad;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		t0 = now_ns();
 		(*entries)++;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
-		    !S_ISDIR(st.st_mode) || st.st_dev != pf->dev)
+		bad = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW);
+		*spent += now_ns() - t0;
+		if (bad || !S_ISDIR(st.st_mode) || st.st_dev != pf->dev)
 			continue;
 		if (ns + 2 > cap) {
 			size_t nc = cap ? cap * 2 : 16;
@@ -115,7 +134,7 @@ static void *prefetch_main(void *arg)
 	pthread_mutex_lock(&pf->lock);
 	for (;;) {
 		char *path, **subs;
-		uint64_t entries;
+		uint64_t entries, ns;
 		size_t i;
 
 		if (pf->stop || (!pf->n && !pf->busy))
@@ -139,11 +158,16 @@ static void *prefetch_main(void *arg)
 		path = pf->dirs[--pf->n];
 		pf->busy++;
 		pthread_mutex_unlock(&pf->lock);
-		subs = list_dir(pf, path, &entries);
+		subs = list_dir(pf, path, &entries, &ns);
 		free(path);
 		pthread_mutex_lock(&pf->lock);
 		pf->busy--;
 		pf->done += entries;
+		pf->stat_ns += ns;
+		if (pf->done >= PREFETCH_PROBE && pf->done - entries <
+		    PREFETCH_PROBE &&
+		    pf->stat_ns / pf->done < PREFETCH_WARM_NS)
+			__atomic_store_n(&pf->stop, true, __ATOMIC_RELAXED);
 		/* pushed in reverse, so the first is listed next */
 		for (i = 0; subs && subs[i]; i++)
 			;
