@@ -23,6 +23,17 @@ struct mbi_crypt {
 	char **trusted;           /* primary fingerprints, upper case */
 	size_t ntrusted;
 	pthread_mutex_t lock;
+	struct key_memo *memo;    /* key listings of this run, by lock */
+	size_t nmemo;
+};
+
+/* A key listing and what it found: every listing is a gpg process, and the
+ * same fingerprints come back (recipient, signer, trusted signer, each
+ * verified signature). Keys do not change within a run. */
+struct key_memo {
+	char *pattern;
+	int secret;
+	gpgme_key_t key;          /* NULL: not found */
 };
 
 static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
@@ -115,8 +126,22 @@ static gpgme_error_t lookup_key(struct mbi_crypt *c, const char *fpr,
 	gpgme_ctx_t g;
 	gpgme_key_t k = NULL, more = NULL;
 	gpgme_error_t err;
+	struct key_memo *m;
+	size_t i;
 
 	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->nmemo; i++) {
+		m = &c->memo[i];
+		if (m->secret == secret && !strcmp(m->pattern, fpr)) {
+			if (m->key)
+				gpgme_key_ref(m->key);
+			*out = m->key;
+			pthread_mutex_unlock(&c->lock);
+			return m->key ? 0 : gpg_error(GPG_ERR_EOF);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
 	if (new_gctx(c, &g))
 		return gpg_error(GPG_ERR_GENERAL);
 	err = gpgme_op_keylist_start(g, fpr, secret);
@@ -131,6 +156,23 @@ static gpgme_error_t lookup_key(struct mbi_crypt *c, const char *fpr,
 	gpgme_op_keylist_end(g);
 	gpgme_release(g);
 	*out = k;
+	if (!err || gpgme_err_code(err) == GPG_ERR_EOF) {
+		pthread_mutex_lock(&c->lock);
+		m = realloc(c->memo, (c->nmemo + 1) * sizeof(*m));
+		if (m) {
+			c->memo = m;
+			m = &c->memo[c->nmemo];
+			m->pattern = strdup(fpr);
+			m->secret = secret;
+			m->key = k;
+			if (m->pattern) {
+				if (k)
+					gpgme_key_ref(k);
+				c->nmemo++;
+			}
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
 	return err;
 }
 
@@ -153,6 +195,12 @@ void mbi_crypt_free(struct mbi_crypt *c)
 
 	if (!c)
 		return;
+	for (i = 0; i < c->nmemo; i++) {
+		free(c->memo[i].pattern);
+		if (c->memo[i].key)
+			gpgme_key_unref(c->memo[i].key);
+	}
+	free(c->memo);
 	for (i = 0; c->recipients && c->recipients[i]; i++)
 		gpgme_key_unref(c->recipients[i]);
 	for (i = 0; c->meta_rcpts && c->meta_rcpts[i]; i++)
