@@ -1102,6 +1102,11 @@ join:
 	pthread_mutex_unlock(&b.plock);
 	for (i = 0; i < packers_started; i++)
 		pthread_join(packers[i], NULL);
+	/* the packs are written: their compression windows and the file
+	 * buffers go before the index, manifest and cache are written */
+	mbi_pack_scratch_free(b.r);
+	mbi_pool_release(&b.pool);
+	mbi_pool_init(&b.pool, FILE_POOL_IDLE);
 	if (!rc)
 		rc = get_fatal(&b);
 	if (rc)
