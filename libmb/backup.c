@@ -1105,8 +1105,7 @@ join:
 	/* the packs are written: their compression windows and the file
 	 * buffers go before the index, manifest and cache are written */
 	mbi_pack_scratch_free(b.r);
-	mbi_pool_release(&b.pool);
-	mbi_pool_init(&b.pool, FILE_POOL_IDLE);
+	mbi_pool_drain(&b.pool);
 	if (!rc)
 		rc = get_fatal(&b);
 	if (rc)

@@ -361,6 +361,8 @@ struct mbi_pool {
 MBI_HIDDEN void mbi_pool_init(struct mbi_pool *pl, size_t max_idle);
 MBI_HIDDEN void *mbi_pool_get(struct mbi_pool *pl, size_t n);
 MBI_HIDDEN void mbi_pool_put(struct mbi_pool *pl, void *p);
+/* Free the buffers kept for reuse; the pool stays usable. */
+MBI_HIDDEN void mbi_pool_drain(struct mbi_pool *pl);
 MBI_HIDDEN void mbi_pool_release(struct mbi_pool *pl);
 
 /* ------------------------------------------------------------------- repo */

@@ -179,19 +179,25 @@ void mbi_pool_put(struct mbi_pool *pl, void *p)
 	mbi_nofork_free(p);
 }
 
-void mbi_pool_release(struct mbi_pool *pl)
+void mbi_pool_drain(struct mbi_pool *pl)
 {
+	struct nf_hdr *h, *next;
 	unsigned c;
 
+	pthread_mutex_lock(&pl->lock);
 	for (c = 0; c < MBI_POOL_CLASSES; c++) {
-		struct nf_hdr *h = pl->free[c], *next;
-
-		for (; h; h = next) {
+		for (h = pl->free[c]; h; h = next) {
 			next = h->next;
 			mbi_nofork_free((char *)h + HDR);
 		}
 		pl->free[c] = NULL;
 	}
 	pl->idle = 0;
+	pthread_mutex_unlock(&pl->lock);
+}
+
+void mbi_pool_release(struct mbi_pool *pl)
+{
+	mbi_pool_drain(pl);
 	pthread_mutex_destroy(&pl->lock);
 }

@@ -17,7 +17,8 @@
 #define SHA_XATTR "user.mailbackup.sha256"
 #define IO_CHUNK (1 << 20)
 
-/* What a pack writer needs for compression, kept from pack to pack. */
+/* What pack writers and readers need: zstd contexts and buffers, kept from
+ * pack to pack. */
 struct mbi_pack_scratch {
 	struct mbi_pack_scratch *next;
 	ZSTD_CCtx *z;
@@ -31,14 +32,10 @@ struct mbi_packw {
 	struct mbi_repo *r;
 	struct archive *a;
 	struct archive_entry *ent;
-	struct mbi_pack_scratch *sc;
-	ZSTD_CCtx *z;         /* sc's */
+	struct mbi_pack_scratch *sc; /* compression context and buffers */
 	struct mbi_store_writer *w;
 	struct mbi_encjob *job;
 	int plain_fd;
-	char *zbuf;           /* sc's */
-	size_t zcap;
-	char *iobuf;          /* sc's */
 	uint64_t in_bytes, out_bytes;
 	int err;      /* sticky: the first failure */
 	int err_errno;
@@ -73,15 +70,15 @@ static int z_push(struct mbi_packw *p, const void *src, size_t n,
 	size_t left;
 
 	do {
-		ZSTD_outBuffer out = { p->zbuf, p->zcap, 0 };
+		ZSTD_outBuffer out = { p->sc->zbuf, p->sc->zcap, 0 };
 
-		left = ZSTD_compressStream2(p->z, &out, &in, mode);
+		left = ZSTD_compressStream2(p->sc->z, &out, &in, mode);
 		if (ZSTD_isError(left)) {
 			mbi_error(p->r->ctx, MB_E_IO, 0, "zstd: %s",
 				  ZSTD_getErrorName(left));
 			return -1;
 		}
-		if (out.pos && send_all(p, p->zbuf, out.pos))
+		if (out.pos && send_all(p, p->sc->zbuf, out.pos))
 			return -1;
 		p->out_bytes += out.pos;
 	} while (mode == ZSTD_e_end ? left != 0 : in.pos < in.size);
@@ -164,13 +161,16 @@ static void scratch_put(struct mbi_repo *r, struct mbi_pack_scratch *sc)
 
 void mbi_pack_scratch_free(struct mbi_repo *r)
 {
-	struct mbi_pack_scratch *sc = r->scratch, *next;
+	struct mbi_pack_scratch *sc, *next;
 
+	pthread_mutex_lock(&r->scratch_lock);
+	sc = r->scratch;
+	r->scratch = NULL;
+	pthread_mutex_unlock(&r->scratch_lock);
 	for (; sc; sc = next) {
 		next = sc->next;
 		scratch_release(sc);
 	}
-	r->scratch = NULL;
 }
 
 void mbi_packw_abort(struct mbi_packw *p)
@@ -208,17 +208,13 @@ int mbi_packw_open(struct mbi_repo *r, int zstd_level, struct mbi_packw **out)
 		rc = MB_E_NOMEM;
 		goto fail;
 	}
-	p->z = p->sc->z;
-	p->zbuf = p->sc->zbuf;
-	p->zcap = p->sc->zcap;
-	p->iobuf = p->sc->iobuf;
-	ZSTD_CCtx_setParameter(p->z, ZSTD_c_compressionLevel, zstd_level);
-	ZSTD_CCtx_setParameter(p->z, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(p->sc->z, ZSTD_c_compressionLevel, zstd_level);
+	ZSTD_CCtx_setParameter(p->sc->z, ZSTD_c_checksumFlag, 1);
 	/* A 32 MiB window, about a pack: the same attachment in two
 	 * messages of a pack (a mail to several local users: same body,
 	 * other headers) is found and stored once. Long-distance matching
 	 * found nothing more on mail and cost 20% of the compression time. */
-	ZSTD_CCtx_setParameter(p->z, ZSTD_c_windowLog, 25);
+	ZSTD_CCtx_setParameter(p->sc->z, ZSTD_c_windowLog, 25);
 	if (archive_write_set_format_pax(p->a) ||
 	    archive_write_set_format_option(p->a, "pax", "xattrheader",
 					    "SCHILY") ||
@@ -299,7 +295,7 @@ int mbi_packw_add(struct mbi_packw *p, const char *name,
 		while (off < size) {
 			size_t want = size - off > IO_CHUNK ? IO_CHUNK :
 				      (size_t)(size - off);
-			ssize_t n = pread(fd, p->iobuf, want, (off_t)off);
+			ssize_t n = pread(fd, p->sc->iobuf, want, (off_t)off);
 
 			if (n < 0 && errno == EINTR)
 				continue;
@@ -310,8 +306,8 @@ int mbi_packw_add(struct mbi_packw *p, const char *name,
 						 "'%s' shrank while it was read",
 						 name);
 			}
-			mbi_sha256_update(&s, p->iobuf, (size_t)n);
-			if (archive_write_data(p->a, p->iobuf, (size_t)n) !=
+			mbi_sha256_update(&s, p->sc->iobuf, (size_t)n);
+			if (archive_write_data(p->a, p->sc->iobuf, (size_t)n) !=
 			    n) {
 				mbi_sha256_release(&s);
 				return afail(p, name);

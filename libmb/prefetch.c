@@ -27,7 +27,7 @@
  * the disk: after this many stats at this average the prefetchers stop,
  * as they would only take the walker's CPU. */
 #define PREFETCH_PROBE 1024
-#define PREFETCH_WARM_NS 10000
+#define PREFETCH_WARM_S 10e-6
 
 struct mbi_prefetch {
 	int root_fd;
@@ -39,7 +39,7 @@ struct mbi_prefetch {
 	size_t busy;          /* threads listing a directory */
 	bool stop;
 	uint64_t done;        /* entries seen by the prefetchers */
-	uint64_t stat_ns;     /* time their stats took */
+	double stat_s;        /* seconds their stats took */
 	uint64_t walked;      /* entries seen by the walker */
 	pthread_t th[PREFETCH_THREADS];
 	int nth;
@@ -63,17 +63,10 @@ static bool push_dir(struct mbi_prefetch *pf, char *path)
 }
 
 /* List one directory and stat its entries; returns its subdirectories
- * (a NULL-terminated array, or NULL) and how many entries it had. */
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
+ * (an array of *nsubs, or NULL), how many entries it had and the seconds
+ * their stats took. */
 static char **list_dir(struct mbi_prefetch *pf, const char *path,
-		       uint64_t *entries, uint64_t *spent)
+		       size_t *nsubs, uint64_t *entries, double *spent)
 {
 	int fd = openat(pf->root_fd, path, O_RDONLY | O_DIRECTORY |
 			O_NOFOLLOW | O_CLOEXEC);
@@ -82,6 +75,7 @@ static char **list_dir(struct mbi_prefetch *pf, const char *path,
 	struct dirent *de;
 	DIR *d;
 
+	*nsubs = 0;
 	*entries = 0;
 	*spent = 0;
 	if (fd < 0)
@@ -94,19 +88,19 @@ static char **list_dir(struct mbi_prefetch *pf, const char *path,
 	while (!__atomic_load_n(&pf->stop, __ATOMIC_RELAXED) &&
 	       (de = readdir(d))) {
 		struct stat st;
-		uint64_t t0;
+		double t0;
 		char *sub;
 		int bad;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		t0 = now_ns();
+		t0 = mbi_now();
 		(*entries)++;
 		bad = fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW);
-		*spent += now_ns() - t0;
+		*spent += mbi_now() - t0;
 		if (bad || !S_ISDIR(st.st_mode) || st.st_dev != pf->dev)
 			continue;
-		if (ns + 2 > cap) {
+		if (ns == cap) {
 			size_t nc = cap ? cap * 2 : 16;
 			char **n2 = realloc(subs, nc * sizeof(*n2));
 
@@ -121,9 +115,9 @@ static char **list_dir(struct mbi_prefetch *pf, const char *path,
 		if (!sub)
 			break;
 		subs[ns++] = sub;
-		subs[ns] = NULL;
 	}
 	closedir(d);
+	*nsubs = ns;
 	return subs;
 }
 
@@ -134,8 +128,9 @@ static void *prefetch_main(void *arg)
 	pthread_mutex_lock(&pf->lock);
 	for (;;) {
 		char *path, **subs;
-		uint64_t entries, ns;
-		size_t i;
+		uint64_t entries;
+		double spent;
+		size_t nsubs;
 
 		if (pf->stop || (!pf->n && !pf->busy))
 			break;
@@ -158,22 +153,20 @@ static void *prefetch_main(void *arg)
 		path = pf->dirs[--pf->n];
 		pf->busy++;
 		pthread_mutex_unlock(&pf->lock);
-		subs = list_dir(pf, path, &entries, &ns);
+		subs = list_dir(pf, path, &nsubs, &entries, &spent);
 		free(path);
 		pthread_mutex_lock(&pf->lock);
 		pf->busy--;
 		pf->done += entries;
-		pf->stat_ns += ns;
+		pf->stat_s += spent;
 		if (pf->done >= PREFETCH_PROBE && pf->done - entries <
 		    PREFETCH_PROBE &&
-		    pf->stat_ns / pf->done < PREFETCH_WARM_NS)
+		    pf->stat_s / (double)pf->done < PREFETCH_WARM_S)
 			__atomic_store_n(&pf->stop, true, __ATOMIC_RELAXED);
 		/* pushed in reverse, so the first is listed next */
-		for (i = 0; subs && subs[i]; i++)
-			;
-		while (subs && i--)
-			if (pf->stop || !push_dir(pf, subs[i]))
-				free(subs[i]);
+		while (nsubs--)
+			if (pf->stop || !push_dir(pf, subs[nsubs]))
+				free(subs[nsubs]);
 		free(subs);
 		pthread_cond_broadcast(&pf->cond);
 	}

@@ -486,6 +486,11 @@ static void test_pool(void)
 	memset(small, 'z', 100);
 	mbi_pool_put(&pl, small);
 	is_int(pl.idle, 128u << 10, "pool: small buffers are not kept");
+	mbi_pool_drain(&pl);
+	is_int(pl.idle, 0, "pool: drained, nothing kept");
+	a = mbi_pool_get(&pl, 100000);
+	ok(a != NULL, "pool: usable after a drain");
+	mbi_pool_put(&pl, a);
 	mbi_pool_release(&pl);
 	a = mbi_nofork_alloc(1u << 20);
 	ok(a != NULL, "nofork_alloc 1 MiB");
