@@ -174,7 +174,8 @@ MBI_HIDDEN bool mbi_path_is_safe(const char *p);
 MBI_HIDDEN int mbi_write_all(int fd, const void *p, size_t n);
 MBI_HIDDEN ssize_t mbi_read_full(int fd, void *p, size_t n);
 MBI_HIDDEN int mbi_mkdir_p(const char *path, mode_t mode);
-/* Write a whole file safely: temp file, fsync, rename, fsync dir. */
+/* Write a whole file safely: temp file, fsync, rename, fsync dir. The file
+ * gets mode as given, whatever the umask. */
 MBI_HIDDEN int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path,
 				     const void *p, size_t n, mode_t mode);
 MBI_HIDDEN int mbi_read_file(struct mb_ctx *ctx, const char *path,

@@ -330,54 +330,6 @@ static const char *option(struct mb_ctx *ctx, const char *key)
 	return mbi_section_get(mbi_config_section(ctx->cfg, "options"), key);
 }
 
-/* Like mbi_write_file_atomic, but with the mode set whatever the umask:
- * node_exporter runs as another user and must read the file. */
-static int write_public(struct mb_ctx *ctx, const char *path, const char *p,
-			size_t n)
-{
-	char *tmp = mbi_asprintf("%s.tmp-%d", path, (int)getpid());
-	char *dir = NULL, *slash;
-	int fd, rc = MB_OK;
-
-	if (!tmp)
-		return MB_E_NOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0644);
-	if (fd < 0) {
-		rc = mbi_error(ctx, MB_E_IO, errno,
-			       "cannot create '%s': fix [options] metrics_file",
-			       tmp);
-		goto out;
-	}
-	if (fchmod(fd, 0644) || mbi_write_all(fd, p, n) || fsync(fd)) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
-		close(fd);
-		goto out;
-	}
-	if (close(fd)) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
-		goto out;
-	}
-	if (rename(tmp, path)) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot rename to '%s'",
-			       path);
-		goto out;
-	}
-	dir = strdup(path);
-	if (dir && (slash = strrchr(dir, '/'))) {
-		*slash = '\0';
-		mbi_fsync_dir(*dir ? dir : "/");
-	} else {
-		mbi_fsync_dir(".");
-	}
-out:
-	if (rc)
-		unlink(tmp);
-	free(tmp);
-	free(dir);
-	return rc;
-}
-
 int mb_metrics_enabled(struct mb_ctx *ctx)
 {
 	const char *path = option(ctx, "metrics_file");
@@ -419,8 +371,10 @@ int mb_metrics_write(struct mb_ctx *ctx, const struct mb_metrics_run *run)
 	}
 	rc = mb_metrics_format(old.data, old.len, run, (int64_t)time(NULL),
 			       &text);
-	if (!rc)
-		rc = write_public(ctx, path, text, strlen(text));
+	/* 0644: node_exporter runs as another user and must read it */
+	if (!rc && (rc = mbi_write_file_atomic(ctx, path, text, strlen(text),
+					       0644)))
+		mbi_error_prefix(ctx, rc, "[options] metrics_file");
 out:
 	if (dfd >= 0)
 		close(dfd); /* and unlock */

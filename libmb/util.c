@@ -366,12 +366,13 @@ int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path, const void *p,
 
 	if (!tmp)
 		return MB_E_NOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  mode);
 	if (fd < 0) {
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'", tmp);
 		goto out;
 	}
-	if (mbi_write_all(fd, p, n) || fsync(fd)) {
+	if (fchmod(fd, mode) || mbi_write_all(fd, p, n) || fsync(fd)) {
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
 		goto out;
 	}
