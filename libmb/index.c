@@ -357,22 +357,8 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 			rc = mbi_index_parse(ix, plain.data, plain.len,
 					     a.names[i]);
 		} else {
-			struct mbi_buf z = { 0 };
-			int fd;
-			uint64_t size;
-
-			rc = r->store->ops->get(r->store, a.names[i], &fd,
-						&size);
-			if (!rc) {
-				rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z,
-							   true, a.names[i]);
-				close(fd);
-			}
-			if (!rc)
-				rc = mbi_zstd_decompress_buf(r->ctx, z.data,
-							     z.len, &plain,
-							     1u << 30,
-							     a.names[i]);
+			rc = mbi_repo_get_meta(r, a.names[i], 1u << 30,
+					       &plain);
 			if (!rc)
 				rc = mbi_index_parse(ix, plain.data, plain.len,
 						     a.names[i]);
@@ -385,7 +371,6 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 							      plain.len, 0600);
 				free(d);
 			}
-			mbi_buf_release(&z);
 		}
 		mbi_buf_release(&plain);
 		free(cpath);

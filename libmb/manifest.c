@@ -406,21 +406,12 @@ int mbi_manifest_load(struct mbi_repo *r, const char *name,
 		      struct mbi_manifest *m)
 {
 	char *key = mbi_asprintf("snapshots/%s", name);
-	struct mbi_buf z = { 0 }, plain = { 0 };
-	uint64_t size;
-	int fd, rc;
+	struct mbi_buf plain = { 0 };
+	int rc;
 
 	if (!key)
 		return MB_E_NOMEM;
-	rc = r->store->ops->get(r->store, key, &fd, &size);
-	if (!rc) {
-		rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z, true, key);
-		close(fd);
-	}
-	if (!rc)
-		rc = mbi_zstd_decompress_buf(r->ctx, z.data, z.len, &plain,
-					     MANIFEST_MAX, key);
-	mbi_buf_release(&z);
+	rc = mbi_repo_get_meta(r, key, MANIFEST_MAX, &plain);
 	if (!rc) {
 		rc = mbi_manifest_parse(r->ctx, plain.data, plain.len, m, key);
 		if (!rc)

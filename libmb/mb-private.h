@@ -384,6 +384,10 @@ struct mbi_repo {
 /* Open the configured repository and verify mailbackup.repo. */
 MBI_HIDDEN int mbi_repo_open(struct mb_ctx *ctx, struct mbi_repo **out);
 MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
+/* Read a metadata object (index or manifest): fetch, decrypt, check its
+ * signature, decompress (at most max bytes) into *plain. */
+MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
+				 uint64_t max, struct mbi_buf *plain);
 
 /* ------------------------------------------------------------------- lock */
 

@@ -424,21 +424,13 @@ static int keep_packs_of(struct mbi_repo *r, const char *key,
 			 struct mbi_index *ix)
 {
 	struct mbi_index one;
-	struct mbi_buf z = { 0 }, plain = { 0 };
-	uint64_t size;
+	struct mbi_buf plain = { 0 };
 	size_t i;
-	int fd, rc;
+	int rc;
 
 	if ((rc = mbi_index_init(&one, r->ctx)))
 		return rc;
-	rc = r->store->ops->get(r->store, key, &fd, &size);
-	if (!rc) {
-		rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z, true, key);
-		close(fd);
-	}
-	if (!rc)
-		rc = mbi_zstd_decompress_buf(r->ctx, z.data, z.len, &plain,
-					     1u << 30, key);
+	rc = mbi_repo_get_meta(r, key, 1u << 30, &plain);
 	if (!rc)
 		rc = mbi_index_parse(&one, plain.data, plain.len, key);
 	for (i = 0; !rc && i < one.npacks; i++) {
@@ -452,7 +444,6 @@ static int keep_packs_of(struct mbi_repo *r, const char *key,
 			rc = mbi_index_add_pack(ix, one.packs[i].name,
 						one.packs[i].size, &p);
 	}
-	mbi_buf_release(&z);
 	mbi_buf_release(&plain);
 	mbi_index_release(&one);
 	return rc;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "banned.h"
 
@@ -22,6 +23,25 @@ void mbi_repo_close(struct mbi_repo *r)
 	mbi_crypt_free(r->crypt);
 	mbi_store_close(r->store);
 	free(r);
+}
+
+int mbi_repo_get_meta(struct mbi_repo *r, const char *key, uint64_t max,
+		      struct mbi_buf *plain)
+{
+	struct mbi_buf z = { 0 };
+	uint64_t size;
+	int fd, rc;
+
+	rc = r->store->ops->get(r->store, key, &fd, &size);
+	if (!rc) {
+		rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z, true, key);
+		close(fd);
+	}
+	if (!rc)
+		rc = mbi_zstd_decompress_buf(r->ctx, z.data, z.len, plain, max,
+					     key);
+	mbi_buf_release(&z);
+	return rc;
 }
 
 static int parse_repo_file(struct mb_ctx *ctx, struct mbi_repo *r,
