@@ -13,7 +13,6 @@
 
 #include "banned.h"
 
-#define STAGING ".mailbackup-restore"
 
 struct sel {
 	char *source, *path, *link;
@@ -26,13 +25,20 @@ struct sel {
 	bool claimed;     /* a worker is writing this content */
 };
 
+/* The parent directory of the last file: reused while it repeats. */
+struct dircache {
+	char *dir;
+	int fd;
+};
+
 struct rs {
 	struct mb_ctx *ctx;
 	struct mbi_repo *r;
 	const struct mb_restore_opts *opts;
 	struct mbi_index ix;
 	int root;              /* the target directory */
-	int staging;           /* target/.mailbackup-restore */
+	bool named_tmp;        /* no O_TMPFILE + link here: hidden names */
+	unsigned tmp_seq;
 	struct sel *v;
 	size_t n, cap;
 	size_t *by_sha;        /* indices of files, sorted by sha */
@@ -43,11 +49,9 @@ struct rs {
 	const struct mbi_manifest *m;
 	char **ancestors;      /* during collect_ancestors: sorted names */
 	size_t nancestors;
-	/* the parent directory of the last file: reused while it repeats */
-	char *last_dir;
-	int last_fd;
-	/* packs are read by two workers: this guards the selection's flags,
-	 * the result counters, the parent cache and the target itself */
+	struct dircache dc;    /* for the serial steps */
+	/* packs are read by two workers, each with its own directory cache:
+	 * this guards the selection's flags and the result counters */
 	pthread_mutex_t mu;
 	uint32_t *todo;        /* pack numbers to read */
 	size_t ntodo, next;
@@ -221,9 +225,20 @@ static int collect(void *ud, struct mbi_mentry *e)
 	return MB_OK;
 }
 
+static void dircache_drop(struct dircache *dc)
+{
+	if (dc->fd >= 0)
+		close(dc->fd);
+	free(dc->dir);
+	dc->dir = NULL;
+	dc->fd = -1;
+}
+
 /* Open (creating as needed) the directory source/dirname(path) below the
- * target, component by component, never following a symlink. */
-static int open_parent(struct rs *s, const struct sel *x, const char **base)
+ * target, component by component, never following a symlink. The fd stays
+ * in dc, for the next file of the same directory. */
+static int open_parent(struct rs *s, struct dircache *dc, const struct sel *x,
+		       const char **base)
 {
 	char *full = mbi_asprintf("%s/%s", x->source, x->path), *slash, *p;
 	char *walk;
@@ -237,9 +252,9 @@ static int open_parent(struct rs *s, const struct sel *x, const char **base)
 			   strrchr(x->path, '/') - x->path + 1 : 0);
 	if (!strcmp(x->path, "."))
 		*base = ".";
-	if (s->last_dir && !strcmp(s->last_dir, full)) {
+	if (dc->dir && !strcmp(dc->dir, full)) {
 		free(full);
-		return s->last_fd;
+		return dc->fd;
 	}
 	walk = strdup(full);
 	if (!walk) {
@@ -280,11 +295,9 @@ static int open_parent(struct rs *s, const struct sel *x, const char **base)
 			close(fd);
 		return rc ? rc : MB_E_IO;
 	}
-	if (s->last_fd >= 0)
-		close(s->last_fd);
-	free(s->last_dir);
-	s->last_dir = full;
-	s->last_fd = fd;
+	dircache_drop(dc);
+	dc->dir = full;
+	dc->fd = fd;
 	return fd;
 }
 
@@ -312,81 +325,137 @@ static void set_owner_mode_time(struct rs *s, int dirfd, const char *name,
 			 x->path, strerror(errno));
 }
 
-/* Move or copy the verified staging file into x's place. */
-static int place_file(struct rs *s, struct sel *x, int stfd,
-		      const char *stname, bool move)
+/* A file being restored: unnamed (O_TMPFILE) in its directory until it is
+ * verified, or, where the file system cannot link such a file, under a
+ * hidden temporary name that is renamed (and removed on failure). */
+struct tmpf {
+	int fd;
+	char name[48];         /* "" while unnamed */
+};
+
+static void tmp_name(struct rs *s, struct tmpf *t)
+{
+	snprintf(t->name, sizeof(t->name), ".mb-tmp-%d-%u", (int)getpid(),
+		 __atomic_add_fetch(&s->tmp_seq, 1, __ATOMIC_RELAXED));
+}
+
+static int tmp_create(struct rs *s, int dfd, const struct sel *x,
+		      struct tmpf *t)
+{
+	t->name[0] = '\0';
+	t->fd = -1;
+	if (!s->named_tmp)
+		t->fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (t->fd < 0) {
+		tmp_name(s, t);
+		t->fd = openat(dfd, t->name, O_RDWR | O_CREAT | O_EXCL |
+			       O_NOFOLLOW | O_CLOEXEC, 0600);
+	}
+	if (t->fd < 0)
+		return mbi_error(s->ctx, MB_E_IO, errno,
+				 "cannot create '%s/%s' in the target",
+				 x->source, x->path);
+	return MB_OK;
+}
+
+static void tmp_discard(int dfd, struct tmpf *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	if (t->name[0])
+		unlinkat(dfd, t->name, 0);
+}
+
+/* Link an unnamed file t as name in dfd (fails if name exists). */
+static int tmp_link(const struct tmpf *t, int dfd, const char *name)
+{
+	char proc[32];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
+	return linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW);
+}
+
+/* O_TMPFILE and linking it through /proc where the target is: else hidden
+ * temporary names. */
+static void probe_tmpfile(struct rs *s)
+{
+	struct tmpf t = { -1, "" };
+
+	t.fd = openat(s->root, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	tmp_name(s, &t);
+	s->named_tmp = t.fd < 0 || tmp_link(&t, s->root, t.name);
+	tmp_discard(s->root, &t);
+}
+
+/* Give the verified file t (its owner, mode and times set) x's name;
+ * replace a file only with --overwrite. Closes t. */
+static int tmp_publish(struct rs *s, int dfd, struct tmpf *t,
+		       const struct sel *x, const char *base)
+{
+	struct stat st;
+	bool exists = !fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW);
+	int rc = MB_OK;
+
+	if (exists && !s->opts->overwrite)
+		rc = mbi_error(s->ctx, MB_E_EXISTS, 0,
+			       "'%s/%s' exists: pass --overwrite to replace it",
+			       x->source, x->path);
+	else if (exists && S_ISDIR(st.st_mode))
+		rc = mbi_error(s->ctx, MB_E_EXISTS, 0,
+			       "'%s/%s' is a directory in the target",
+			       x->source, x->path);
+	else if (!t->name[0] && !exists) {
+		if (tmp_link(t, dfd, base))
+			rc = mbi_error(s->ctx, errno == EEXIST ? MB_E_EXISTS :
+				       MB_E_IO, errno, "cannot create '%s/%s'",
+				       x->source, x->path);
+	} else {
+		/* replacing: a name first, then an atomic rename over */
+		if (!t->name[0]) {
+			tmp_name(s, t);
+			if (tmp_link(t, dfd, t->name))
+				t->name[0] = '\0';
+		}
+		if (!t->name[0] || renameat(dfd, t->name, dfd, base))
+			rc = mbi_error(s->ctx, MB_E_IO, errno,
+				       "cannot create '%s/%s'", x->source,
+				       x->path);
+		else
+			t->name[0] = '\0';
+	}
+	tmp_discard(dfd, t);
+	return rc;
+}
+
+/* Another name of content that is restored already: a copy of it. */
+static int place_copy(struct rs *s, struct dircache *dc, const struct sel *x,
+		      int from)
 {
 	const char *base;
-	int dfd = open_parent(s, x, &base), fd, rc = MB_OK;
-	struct stat st;
+	int dfd = open_parent(s, dc, x, &base), rc;
+	struct tmpf t;
+	loff_t off = 0;
+	uint64_t left = x->size;
 
 	if (dfd < 0)
 		return dfd;
-	if (!fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW)) {
-		if (!s->opts->overwrite)
-			return mbi_error(s->ctx, MB_E_EXISTS, 0,
-					 "'%s/%s' exists: pass --overwrite to replace it",
-					 x->source, x->path);
-		if (S_ISDIR(st.st_mode))
-			return mbi_error(s->ctx, MB_E_EXISTS, 0,
-					 "'%s/%s' is a directory in the target",
-					 x->source, x->path);
-	}
-	if (move) {
-		if (renameat(s->staging, stname, dfd, base))
-			return mbi_error(s->ctx, MB_E_IO, errno,
-					 "cannot create '%s/%s'", x->source,
-					 x->path);
-		fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	} else {
-		/* the same content under another name: copy the file that is
-		 * in place already */
-		char tmp[64];
-		int in = openat(stfd, stname, O_RDONLY | O_NOFOLLOW |
-				O_CLOEXEC);
-		uint64_t left = x->size;
+	if ((rc = tmp_create(s, dfd, x, &t)))
+		return rc;
+	while (left) {
+		ssize_t n = copy_file_range(from, &off, t.fd, NULL, left, 0);
 
-		snprintf(tmp, sizeof(tmp), ".mb-tmp-%d", (int)getpid());
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-			    O_CLOEXEC, 0600);
-		while (in >= 0 && fd >= 0 && left) {
-			ssize_t n = copy_file_range(in, NULL, fd, NULL,
-						    left, 0);
-
-			if (n <= 0) {
-				rc = mbi_error(s->ctx, MB_E_IO, errno,
-					       "cannot copy into '%s/%s'",
-					       x->source, x->path);
-				break;
-			}
-			left -= (uint64_t)n;
-		}
-		if (in < 0 || fd < 0)
-			rc = mbi_error(s->ctx, MB_E_IO, errno,
-				       "cannot create '%s/%s'", x->source,
-				       x->path);
-		if (in >= 0)
-			close(in);
-		if (!rc && renameat(dfd, tmp, dfd, base))
-			rc = mbi_error(s->ctx, MB_E_IO, errno,
-				       "cannot create '%s/%s'", x->source,
-				       x->path);
-		if (rc) {
-			unlinkat(dfd, tmp, 0);
-			if (fd >= 0)
-				close(fd);
+		if (n <= 0) {
+			rc = mbi_error(s->ctx, MB_E_IO, n < 0 ? errno : 0,
+				       "cannot copy into '%s/%s' (disk full?)",
+				       x->source, x->path);
+			tmp_discard(dfd, &t);
 			return rc;
 		}
+		left -= (uint64_t)n;
 	}
-	if (fd < 0)
-		return mbi_error(s->ctx, MB_E_IO, errno, "cannot open '%s/%s'",
-				 x->source, x->path);
-	set_owner_mode_time(s, dfd, base, fd, x);
-	close(fd);
-	x->done = true;
-	s->res.files++;
-	s->res.bytes += x->size;
-	return MB_OK;
+	set_owner_mode_time(s, dfd, base, t.fd, x);
+	return tmp_publish(s, dfd, &t, x, base);
 }
 
 static int cmp_sha_idx(const void *a, const void *b, void *arg)
@@ -416,7 +485,22 @@ struct member_ctx {
 	struct rs *s;
 	char *buf;
 	const char *pack;
+	struct dircache dc;
 };
+
+/* x has its name: count it. */
+static int placed(struct rs *s, struct sel *x)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	x->done = true;
+	s->res.files++;
+	s->res.bytes += x->size;
+	rc = mbi_progress(s->ctx, "restore", s->res.files, s->res.bytes, 0, 0);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
 
 static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 		     const unsigned char *msha, bool has_sha, uint64_t size)
@@ -426,29 +510,31 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 	size_t k = has_sha ? first_of_sha(s, msha) : s->nfiles, j;
 	struct mbi_sha256 h;
 	unsigned char got[MBI_SHA256_LEN];
-	char stname[32];
-	int fd, rc = MB_OK;
+	struct sel *x;
+	struct tmpf t;
+	const char *base;
+	int dfd, hold = -1, rc = MB_OK;
 	uint64_t total = 0;
 
 	(void)name;
 	if (k >= s->nfiles ||
 	    memcmp(s->v[s->by_sha[k]].sha, msha, MBI_SHA256_LEN))
 		return MB_OK; /* not wanted here */
+	x = &s->v[s->by_sha[k]];
 	pthread_mutex_lock(&s->mu);
-	if (s->v[s->by_sha[k]].done || s->v[s->by_sha[k]].claimed) {
+	if (x->done || x->claimed) {
 		pthread_mutex_unlock(&s->mu);
 		return MB_OK; /* another pack had it too */
 	}
-	s->v[s->by_sha[k]].claimed = true;
+	x->claimed = true;
 	pthread_mutex_unlock(&s->mu);
-	snprintf(stname, sizeof(stname), "m%zu", k);
-	fd = openat(s->staging, stname, O_WRONLY | O_CREAT | O_TRUNC |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return mbi_error(s->ctx, MB_E_IO, errno,
-				 "cannot write in the target");
+	dfd = open_parent(s, &mc->dc, x, &base);
+	if (dfd < 0)
+		return dfd;
+	if ((rc = tmp_create(s, dfd, x, &t)))
+		return rc;
 	if (mbi_sha256_init(&h)) {
-		close(fd);
+		tmp_discard(dfd, &t);
 		return MB_E_NOMEM;
 	}
 	for (;;) {
@@ -462,49 +548,55 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 			break;
 		mbi_sha256_update(&h, mc->buf, (size_t)n);
 		total += (uint64_t)n;
-		if (mbi_write_all(fd, mc->buf, (size_t)n)) {
+		if (mbi_write_all(t.fd, mc->buf, (size_t)n)) {
 			rc = mbi_error(s->ctx, MB_E_IO, errno,
 				       "cannot write '%s/%s' (disk full?)",
-				       s->v[s->by_sha[k]].source,
-				       s->v[s->by_sha[k]].path);
+				       x->source, x->path);
 			break;
 		}
 	}
 	mbi_sha256_final(&h, got);
 	mbi_sha256_release(&h);
-	if (close(fd) && !rc)
-		rc = mbi_error(s->ctx, MB_E_IO, errno,
-			       "cannot write '%s/%s' (disk full?)",
-			       s->v[s->by_sha[k]].source,
-			       s->v[s->by_sha[k]].path);
 	if (!rc && (memcmp(got, msha, MBI_SHA256_LEN) || total != size))
 		rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
 			       "content of '%s/%s' in pack '%s' does not match its hash: the repository is damaged",
-			       s->v[s->by_sha[k]].source,
-			       s->v[s->by_sha[k]].path, mc->pack);
-	/* only verified content becomes visible: copies for the other names
-	 * of the same content first, then the staging file moves into place */
-	pthread_mutex_lock(&s->mu);
+			       x->source, x->path, mc->pack);
+	if (rc) {
+		tmp_discard(dfd, &t);
+		return rc;
+	}
+	/* only verified content gets a name: copies for the other names of
+	 * the same content first (they may move the cache: hold this
+	 * directory), then this file */
+	if (k + 1 < s->nfiles &&
+	    !memcmp(s->v[s->by_sha[k + 1]].sha, msha, MBI_SHA256_LEN)) {
+		if ((hold = dup(dfd)) < 0)
+			rc = mbi_error(s->ctx, MB_E_IO, errno,
+				       "cannot restore '%s/%s'", x->source,
+				       x->path);
+		else
+			dfd = hold;
+	}
 	for (j = k + 1; !rc && j < s->nfiles &&
 		    !memcmp(s->v[s->by_sha[j]].sha, msha, MBI_SHA256_LEN); j++)
-		rc = place_file(s, &s->v[s->by_sha[j]], s->staging, stname,
-				false);
-	if (!rc)
-		rc = place_file(s, &s->v[s->by_sha[k]], s->staging, stname,
-				true);
-	else
-		unlinkat(s->staging, stname, 0);
-	if (!rc)
-		rc = mbi_progress(s->ctx, "restore", s->res.files,
-				  s->res.bytes, 0, 0);
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+		if (!(rc = place_copy(s, &mc->dc, &s->v[s->by_sha[j]], t.fd)))
+			rc = placed(s, &s->v[s->by_sha[j]]);
+	if (!rc) {
+		set_owner_mode_time(s, dfd, base, t.fd, x);
+		rc = tmp_publish(s, dfd, &t, x, base);
+	} else {
+		tmp_discard(dfd, &t);
+	}
+	if (hold >= 0)
+		close(hold);
+	return rc ? rc : placed(s, x);
 }
 
 static void *pack_worker(void *arg)
 {
 	struct rs *s = arg;
-	struct member_ctx mc = { s, mbi_nofork_alloc(1 << 20), NULL };
+	struct member_ctx mc = { s, mbi_nofork_alloc(1 << 20), NULL,
+				 { NULL, -1 } };
 
 	if (!mc.buf) {
 		pthread_mutex_lock(&s->mu);
@@ -535,6 +627,7 @@ static void *pack_worker(void *arg)
 		pthread_mutex_unlock(&s->mu);
 	}
 	mbi_nofork_free(mc.buf);
+	dircache_drop(&mc.dc);
 	return NULL;
 }
 
@@ -627,7 +720,7 @@ static int restore_sel(struct rs *s)
 			goto out;
 		}
 		probe.path = full;
-		fd = open_parent(s, &probe, &base);
+		fd = open_parent(s, &s->dc, &probe, &base);
 		free(full);
 		if (fd < 0) {
 			rc = fd;
@@ -671,7 +764,7 @@ static int restore_sel(struct rs *s)
 		}
 		if (x->type == 'f' && x->size == 0) {
 			const char *base;
-			int dfd = open_parent(s, x, &base), fd;
+			int dfd = open_parent(s, &s->dc, x, &base), fd;
 
 			if (dfd < 0) {
 				rc = dfd;
@@ -698,7 +791,7 @@ static int restore_sel(struct rs *s)
 			s->res.files++;
 		} else if (x->type == 'l') {
 			const char *base;
-			int dfd = open_parent(s, x, &base);
+			int dfd = open_parent(s, &s->dc, x, &base);
 
 			if (dfd < 0) {
 				rc = dfd;
@@ -721,7 +814,7 @@ static int restore_sel(struct rs *s)
 	qsort(dirs, ndirs, sizeof(*dirs), cmp_depth_desc);
 	for (i = 0; i < ndirs; i++) {
 		const char *base;
-		int dfd = open_parent(s, dirs[i], &base);
+		int dfd = open_parent(s, &s->dc, dirs[i], &base);
 
 		if (dfd < 0) {
 			rc = dfd;
@@ -768,15 +861,9 @@ static void rs_release(struct rs *s)
 	free(s->todo);
 	free(s->mailbox_prefix);
 	pthread_mutex_destroy(&s->mu);
-	free(s->last_dir);
-	if (s->last_fd >= 0)
-		close(s->last_fd);
-	if (s->staging >= 0)
-		close(s->staging);
-	if (s->root >= 0) {
-		unlinkat(s->root, STAGING, AT_REMOVEDIR);
+	dircache_drop(&s->dc);
+	if (s->root >= 0)
 		close(s->root);
-	}
 	mbi_index_release(&s->ix);
 	mbi_repo_close(s->r);
 }
@@ -792,7 +879,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	int rc;
 
 	memset(&s, 0, sizeof(s));
-	s.root = s.staging = s.last_fd = -1;
+	s.root = s.dc.fd = -1;
 	pthread_mutex_init(&s.mu, NULL);
 	s.ctx = ctx;
 	s.opts = opts;
@@ -852,18 +939,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 		s.root = -1;
 		goto out;
 	}
-	if (mkdirat(s.root, STAGING, 0700) && errno != EEXIST) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s/%s'",
-			       opts->target, STAGING);
-		goto out;
-	}
-	s.staging = openat(s.root, STAGING, O_RDONLY | O_DIRECTORY |
-			   O_NOFOLLOW | O_CLOEXEC);
-	if (s.staging < 0) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot open '%s/%s'",
-			       opts->target, STAGING);
-		goto out;
-	}
+	probe_tmpfile(&s);
 	rc = restore_sel(&s);
 	if (!rc && opts->load) {
 		size_t k;
@@ -905,21 +981,6 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 out:
 	if (have_m)
 		mbi_manifest_release(&m);
-	if (s.staging >= 0) {
-		/* drop what a failure left in staging */
-		DIR *d;
-		int fd = dup(s.staging);
-		struct dirent *de;
-
-		if (fd >= 0 && (d = fdopendir(fd))) {
-			while ((de = readdir(d)))
-				if (de->d_name[0] != '.')
-					unlinkat(s.staging, de->d_name, 0);
-			closedir(d);
-		} else if (fd >= 0) {
-			close(fd);
-		}
-	}
 	s.res.warnings = ctx->warnings;
 	s.res.seconds = mbi_now() - t0;
 	if (res)

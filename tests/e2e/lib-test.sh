@@ -25,7 +25,7 @@
 #   test_skip DESC REASON                       an "ok N # skip" line
 #   test_skip_all REASON                        "1..0 # SKIP" and exit
 #   test_set_prereq NAME / test_have_prereq NAME
-#       built in: ROOT, NOT_ROOT, PYTHON3, JQ
+#       built in: ROOT, NOT_ROOT, PYTHON3, JQ, UNSHARE (root, mount namespaces)
 #   test_must_fail [--exit N] CMD...  CMD must fail (exit N if given), and not
 #                                     by a signal (a crash, a sanitizer abort)
 #   test_cmp EXPECTED ACTUAL          diff -u, to the log
@@ -211,6 +211,9 @@ else
 fi
 if command -v python3 >/dev/null 2>&1; then
 	test_set_prereq PYTHON3
+fi
+if test "$(id -u)" = 0 && unshare --mount true 2>/dev/null; then
+	test_set_prereq UNSHARE
 fi
 if command -v jq >/dev/null 2>&1; then
 	test_set_prereq JQ

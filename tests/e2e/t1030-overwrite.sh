@@ -100,4 +100,26 @@ test_expect_success '--overwrite: a directory where a file was is named in the e
 	fi
 '
 
+# Where an unnamed file cannot be linked (here: an empty /proc/self/fd),
+# restore writes under hidden names in the destination directory and
+# renames them.
+test_expect_success UNSHARE 'without /proc/self/fd: restore and --overwrite, no hidden file left' '
+	cat >noproc <<-\EOF &&
+	#!/bin/sh
+	exec unshare --mount sh -c "mount -t tmpfs none /proc/\$\$/fd && exec \"\$@\"" sh "$@"
+	EOF
+	chmod +x noproc &&
+	MB_BIN_WRAPPER=$SCRATCH/noproc mb restore latest --target "$SCRATCH/rn" &&
+	for s in vmail dkim conf; do
+		mb_compare_trees "tree/$s" "rn/$s" || return 1
+	done &&
+	f=$(cd rn && find vmail -path "*/cur/*" -type f | head -n 1) &&
+	echo changed >"rn/$f" &&
+	MB_BIN_WRAPPER=$SCRATCH/noproc mb restore latest --target "$SCRATCH/rn" \
+		--overwrite &&
+	cmp "tree/$f" "rn/$f" &&
+	find rn -name ".mb-tmp-*" >left &&
+	test_must_be_empty left
+'
+
 test_done
