@@ -158,7 +158,8 @@ struct mb_entry {
 typedef int (*mb_entry_fn)(void *userdata, const struct mb_entry *e);
 
 /* Call fn for each entry of snapshot spec whose path (as source/path)
- * equals or lies under prefix (NULL: all). */
+ * equals or lies under prefix (NULL: all). MB_E_NOTFOUND if a prefix
+ * matches nothing. */
 MB_EXPORT int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 		    mb_entry_fn fn, void *userdata);
 

@@ -159,6 +159,7 @@ struct ls_ctx {
 	void *ud;
 	char *full;
 	size_t cap;
+	uint64_t n;            /* entries passed to fn */
 };
 
 static int ls_one(void *ud, struct mbi_mentry *e)
@@ -202,6 +203,7 @@ static int ls_one(void *ud, struct mbi_mentry *e)
 		mbi_hex(e->sha, MBI_SHA256_LEN, hex);
 		pe.sha256 = hex;
 	}
+	l->n++;
 	return l->fn(l->ud, &pe);
 }
 
@@ -212,7 +214,7 @@ int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
 	struct ls_ctx l = { prefix && *prefix ? prefix : NULL, fn, userdata,
-			    NULL, 0 };
+			    NULL, 0, 0 };
 	int rc = mbi_repo_open(ctx, &r);
 
 	if (rc)
@@ -224,6 +226,10 @@ int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 		rc = mbi_manifest_foreach(ctx, &m, ls_one, &l);
 		mbi_manifest_release(&m);
 	}
+	if (!rc && l.prefix && !l.n)
+		rc = mbi_error(ctx, MB_E_NOTFOUND, 0,
+			       "nothing in snapshot '%s' is at or under '%s'",
+			       si.id, l.prefix);
 	free(l.full);
 	mbi_repo_close(r);
 	return rc;

@@ -71,6 +71,14 @@ test_expect_success '--mailbox: only that mailbox, every byte and attribute' '
 	done
 '
 
+test_expect_success 'ls of a path that is not in the snapshot fails and says so' '
+	test_must_fail --exit 1 mb ls "$id" vmail/no-such-domain >out 2>err &&
+	test_must_be_empty out &&
+	test_grep "no-such-domain" err &&
+	mb ls "$id" vmail >out &&
+	test -s out
+'
+
 test_expect_success '--mailbox restores only from the packs that hold the mailbox' '
 	m=$mbox2 && user=${m%@*} domain=${m#*@} &&
 	mb ls -l "$id" "vmail/$domain/$user" | awk "\$1 == \"f\" && \$4 > 0 { print \$6 }" |
