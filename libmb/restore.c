@@ -13,7 +13,6 @@
 
 #include "banned.h"
 
-
 struct sel {
 	char *source, *path, *link;
 	char type;
@@ -367,6 +366,17 @@ static void tmp_discard(int dfd, struct tmpf *t)
 		unlinkat(dfd, t->name, 0);
 }
 
+/* Close t, with the error a delayed write reports only then (NFS, quota). */
+static int tmp_close(struct rs *s, struct tmpf *t, const struct sel *x)
+{
+	int bad = close(t->fd);
+
+	t->fd = -1;
+	return bad ? mbi_error(s->ctx, MB_E_IO, errno,
+			       "cannot write '%s/%s' (disk full?)", x->source,
+			       x->path) : MB_OK;
+}
+
 /* Link an unnamed file t as name in dfd (fails if name exists). */
 static int tmp_link(const struct tmpf *t, int dfd, const char *name)
 {
@@ -406,29 +416,39 @@ static int tmp_publish(struct rs *s, int dfd, struct tmpf *t,
 			       "'%s/%s' is a directory in the target",
 			       x->source, x->path);
 	else if (!t->name[0] && !exists) {
+		/* an unnamed file can be closed only once it has its name */
 		if (tmp_link(t, dfd, base))
 			rc = mbi_error(s->ctx, errno == EEXIST ? MB_E_EXISTS :
 				       MB_E_IO, errno, "cannot create '%s/%s'",
 				       x->source, x->path);
+		else if ((rc = tmp_close(s, t, x)))
+			unlinkat(dfd, base, 0);
 	} else {
 		/* replacing: a name first, then an atomic rename over */
 		if (!t->name[0]) {
 			tmp_name(s, t);
-			if (tmp_link(t, dfd, t->name))
+			if (tmp_link(t, dfd, t->name)) {
 				t->name[0] = '\0';
+				rc = mbi_error(s->ctx, MB_E_IO, errno,
+					       "cannot create '%s/%s'",
+					       x->source, x->path);
+			}
 		}
-		if (!t->name[0] || renameat(dfd, t->name, dfd, base))
+		if (!rc)
+			rc = tmp_close(s, t, x);
+		if (!rc && renameat(dfd, t->name, dfd, base))
 			rc = mbi_error(s->ctx, MB_E_IO, errno,
 				       "cannot create '%s/%s'", x->source,
 				       x->path);
-		else
+		if (!rc)
 			t->name[0] = '\0';
 	}
 	tmp_discard(dfd, t);
 	return rc;
 }
 
-/* Another name of content that is restored already: a copy of it. */
+/* x as a copy of the file from (another name of content restored
+ * already), or, for an empty file, with nothing to copy. */
 static int place_copy(struct rs *s, struct dircache *dc, const struct sel *x,
 		      int from)
 {
@@ -763,32 +783,9 @@ static int restore_sel(struct rs *s)
 			goto out;
 		}
 		if (x->type == 'f' && x->size == 0) {
-			const char *base;
-			int dfd = open_parent(s, &s->dc, x, &base), fd;
-
-			if (dfd < 0) {
-				rc = dfd;
+			if ((rc = place_copy(s, &s->dc, x, -1)) ||
+			    (rc = placed(s, x)))
 				goto out;
-			}
-			if (!s->opts->overwrite &&
-			    !faccessat(dfd, base, F_OK, AT_SYMLINK_NOFOLLOW)) {
-				rc = mbi_error(s->ctx, MB_E_EXISTS, 0,
-					       "'%s/%s' exists: pass --overwrite to replace it",
-					       x->source, x->path);
-				goto out;
-			}
-			unlinkat(dfd, base, 0);
-			fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL |
-				    O_NOFOLLOW | O_CLOEXEC, 0600);
-			if (fd < 0) {
-				rc = mbi_error(s->ctx, MB_E_IO, errno,
-					       "cannot create '%s/%s'",
-					       x->source, x->path);
-				goto out;
-			}
-			set_owner_mode_time(s, dfd, base, fd, x);
-			close(fd);
-			s->res.files++;
 		} else if (x->type == 'l') {
 			const char *base;
 			int dfd = open_parent(s, &s->dc, x, &base);
