@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "banned.h"
@@ -208,26 +209,10 @@ int mbi_cache_save(struct mbi_cache *c)
 	{
 		/* the records are written from where they are sorted: a
 		 * second copy would double the peak for a million files */
-		char *tmp = mbi_asprintf("%s.tmp-%d", c->path, (int)getpid());
-		int out = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC |
-				     O_CLOEXEC, 0600) : -1;
+		struct iovec parts[2] = { { (void *)CACHE_MAGIC, 8 },
+					  { v, k * sizeof(*v) } };
 
-		if (out < 0 || mbi_write_all(out, CACHE_MAGIC, 8) ||
-		    mbi_write_all(out, v, k * sizeof(*v)) || fsync(out)) {
-			rc = mbi_error(c->ctx, MB_E_IO, errno,
-				       "cannot write cache '%s'", c->path);
-		}
-		if (out >= 0 && close(out) && !rc)
-			rc = mbi_error(c->ctx, MB_E_IO, errno,
-				       "cannot write cache '%s'", c->path);
-		if (!rc && rename(tmp, c->path))
-			rc = mbi_error(c->ctx, MB_E_IO, errno,
-				       "cannot rename '%s'", tmp);
-		if (rc && tmp)
-			unlink(tmp);
-		if (!rc)
-			mbi_fsync_dir(c->dir);
-		free(tmp);
+		rc = mbi_write_file_atomicv(c->ctx, c->path, parts, 2, 0600);
 	}
 out:
 	if (fd >= 0)

@@ -178,6 +178,11 @@ MBI_HIDDEN int mbi_mkdir_p(const char *path, mode_t mode);
  * gets mode as given, whatever the umask. */
 MBI_HIDDEN int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path,
 				     const void *p, size_t n, mode_t mode);
+/* The same, the file being the pieces of iov one after the other. */
+struct iovec;
+MBI_HIDDEN int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
+				      const struct iovec *iov, size_t niov,
+				      mode_t mode);
 MBI_HIDDEN int mbi_read_file(struct mb_ctx *ctx, const char *path,
 			     struct mbi_buf *out, size_t max);
 MBI_HIDDEN int mbi_fsync_dir(const char *dir);

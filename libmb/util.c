@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -360,9 +361,18 @@ int mbi_fsync_dir(const char *dir)
 int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path, const void *p,
 			  size_t n, mode_t mode)
 {
+	struct iovec one = { (void *)p, n };
+
+	return mbi_write_file_atomicv(ctx, path, &one, 1, mode);
+}
+
+int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
+			   const struct iovec *iov, size_t niov, mode_t mode)
+{
 	char *tmp = mbi_asprintf("%s.tmp-%d", path, (int)getpid());
 	char *dir = NULL, *slash;
 	int fd = -1, rc = MB_OK;
+	size_t i;
 
 	if (!tmp)
 		return MB_E_NOMEM;
@@ -372,7 +382,12 @@ int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path, const void *p,
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'", tmp);
 		goto out;
 	}
-	if (fchmod(fd, mode) || mbi_write_all(fd, p, n) || fsync(fd)) {
+	if (fchmod(fd, mode))
+		rc = MB_E_IO;
+	for (i = 0; !rc && i < niov; i++)
+		if (mbi_write_all(fd, iov[i].iov_base, iov[i].iov_len))
+			rc = MB_E_IO;
+	if (rc || fsync(fd)) {
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
 		goto out;
 	}
