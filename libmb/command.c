@@ -13,9 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "banned.h"
-
-extern char **environ;
 
 int mbi_command_source(struct mb_ctx *ctx, const struct mbi_source *src,
 		       struct mbi_emit *em)
@@ -23,6 +22,7 @@ int mbi_command_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	const char *cmd = mbi_section_get(src->sec, "command");
 	const char *fname = mbi_section_get(src->sec, "filename");
 	char *argv[] = { (char *)"/bin/sh", (char *)"-c", NULL, NULL };
+	char **envp;
 	posix_spawn_file_actions_t fa;
 	struct timespec now;
 	struct stat st;
@@ -46,11 +46,17 @@ int mbi_command_source(struct mb_ctx *ctx, const struct mbi_source *src,
 				 "source '%s': cannot create a spool file in '%s'",
 				 src->name, em->tmpdir);
 	argv[2] = (char *)cmd;
+	envp = mbi_env_child(NULL);
+	if (!envp) {
+		close(fd);
+		return MB_E_NOMEM;
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd, 1);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+	rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
+	mbi_env_free(envp);
 	if (rc) {
 		close(fd);
 		return mbi_error(ctx, MB_E_IO, rc,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "banned.h"
 
 /* Keys each section accepts; a typo is an error, not a silent default. */
@@ -491,7 +492,7 @@ static int get_int(struct mb_ctx *ctx, const char *name,
 static int dup_opt(const struct mbi_section *sec, const char *key,
 		   const char *env, const char *def, char **out)
 {
-	const char *v = env ? getenv(env) : NULL;
+	const char *v = env ? mbi_getenv(env) : NULL;
 
 	if (!v || !*v)
 		v = mbi_section_get(sec, key);

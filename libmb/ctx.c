@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "env.h"
 #include "banned.h"
 
 int mb_ctx_new(struct mb_ctx **out)
@@ -16,6 +17,8 @@ int mb_ctx_new(struct mb_ctx **out)
 
 	if (!ctx)
 		return MB_E_NOMEM;
+	/* before any thread or child: no secret outlives its reading */
+	mbi_env_take_secrets();
 	pthread_mutex_init(&ctx->lock, NULL);
 	ctx->log_level = MB_LOG_WARNING;
 	*out = ctx;

@@ -10,6 +10,7 @@
 #include <mysqld_error.h>
 #include <errmsg.h>
 
+#include "env.h"
 #include "banned.h"
 
 #define DEFAULT_SOCKET "/run/mysqld/mysqld.sock"
@@ -78,7 +79,7 @@ static int load_password(struct mb_ctx *ctx, const struct mbi_source *src,
 {
 	const char *pw = mbi_section_get(src->sec, "password");
 	const char *file = mbi_section_get(src->sec, "password_file");
-	const char *env = getenv("MAILBACKUP_DB_PASSWORD");
+	const char *env = mbi_getenv("MAILBACKUP_DB_PASSWORD");
 	int rc;
 
 	if (pw && file)

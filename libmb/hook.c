@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "banned.h"
 
 extern char **environ;
@@ -157,7 +158,7 @@ static int build_env(struct mb_ctx *ctx, const char *name,
 	int rc = MB_OK;
 
 	for (p = environ; !rc && p && *p; p++)
-		if (strchr(*p, '=') && !secret_name(*p))
+		if (mbi_env_allowed(*p) && !secret_name(*p))
 			rc = envv_set(e, *p);
 	if (rc)
 		return rc;

@@ -287,8 +287,8 @@ MB_EXPORT int mb_unlock(struct mb_ctx *ctx, size_t *removed);
  * ends in ".d", whose executable files run in name order. A hook runs with
  * stdin from /dev/null and stdout sent to stderr, in its own process group,
  * killed (SIGTERM, then SIGKILL) after [hooks] hook_timeout (default 1h).
- * Its environment is ours without any MAILBACKUP_* variable or variable
- * whose name suggests a secret (PASSWORD, SECRET, TOKEN, ...), plus
+ * Its environment is allow-listed: PATH, HOME, LANG, LANGUAGE, LC_*, TZ,
+ * USER, LOGNAME and TMPDIR of ours (none whose name suggests a secret), plus
  * MAILBACKUP_HOOK=NAME, MAILBACKUP_CONFIG and MAILBACKUP_REPOSITORY (the
  * url without user info or query), plus env: NULL-terminated "KEY=VALUE"
  * strings (may be NULL), which win over the others.

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "banned.h"
 
-extern char **environ;
 
 #define MAX_REPORTED 50
 
@@ -213,16 +213,20 @@ struct scratch_db {
 static int run_wait(char *const argv[], const char *log)
 {
 	posix_spawn_file_actions_t fa;
+	char **envp = mbi_env_child(NULL);
 	pid_t pid;
 	int st, rc;
 
+	if (!envp)
+		return -1;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT |
 					 O_APPEND, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
+	mbi_env_free(envp);
 	if (rc)
 		return -1;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -318,18 +322,24 @@ static int scratch_db_start(struct mb_ctx *ctx, const char *scratch,
 				 geteuid() == 0 ? (char *)"--user=root" : NULL,
 				 NULL };
 		const char *paths[] = { "/usr/sbin/mariadbd", "mariadbd" };
+		char **envp = mbi_env_child(NULL);
 
+		if (!envp) {
+			rc = MB_E_NOMEM;
+			goto out;
+		}
 		posix_spawn_file_actions_init(&fa);
 		posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY |
 						 O_CREAT | O_APPEND, 0600);
 		posix_spawn_file_actions_adddup2(&fa, 1, 2);
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
 						 O_RDONLY, 0);
-		rc = posix_spawn(&s->pid, paths[0], &fa, NULL, argv, environ);
+		rc = posix_spawn(&s->pid, paths[0], &fa, NULL, argv, envp);
 		if (rc)
 			rc = posix_spawnp(&s->pid, paths[1], &fa, NULL, argv,
-					  environ);
+					  envp);
 		posix_spawn_file_actions_destroy(&fa);
+		mbi_env_free(envp);
 		if (rc) {
 			s->pid = 0;
 			rc = mbi_error(ctx, MB_E_DB, rc,
