@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fsperm.h"
 #include "banned.h"
 
 #define CACHE_MAGIC "MBCACHE1"
@@ -53,6 +54,10 @@ char *mbi_cache_dir(struct mb_ctx *ctx, const char *repo_id)
 	if (dir && mbi_mkdir_p(dir, 0700)) {
 		mbi_error(ctx, MB_E_IO, errno,
 			  "cannot create cache directory '%s'", dir);
+		free(dir);
+		return NULL;
+	}
+	if (dir && mbi_fsperm_check(ctx, "cache directory", dir)) {
 		free(dir);
 		return NULL;
 	}

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "env.h"
+#include "fsperm.h"
 #include "banned.h"
 
 int mb_ctx_new(struct mb_ctx **out)
@@ -244,7 +245,8 @@ int mb_ctx_load_config(struct mb_ctx *ctx, const char *path)
 	if (b.data)
 		explicit_bzero(b.data, b.len);
 	mbi_buf_release(&b);
-	if (!rc && (rc = check_secret_mode(ctx, path))) {
+	if (!rc && ((rc = check_secret_mode(ctx, path)) ||
+		    (rc = mbi_fsperm_check_config(ctx)))) {
 		mbi_config_free(ctx->cfg);
 		ctx->cfg = NULL;
 	}

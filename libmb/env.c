@@ -18,7 +18,8 @@ static const char *const secret_vars[] = {
 
 /* the values taken out of environ; kept until exit, wiped there */
 static char *taken[MBI_ARRAY_SIZE(secret_vars)];
-static pthread_once_t take_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t take_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool at_exit_set;
 
 static void wipe_taken(void)
 {
@@ -32,27 +33,40 @@ static void wipe_taken(void)
 		}
 }
 
-static void take(void)
+/* Move secret i from environ into taken[i]: a variable set after the
+ * first look (by a caller of the library) is taken when it is read. */
+static void take_one(size_t i)
+{
+	char *v = getenv(secret_vars[i]);
+
+	if (!v)
+		return;
+	if (taken[i]) {
+		explicit_bzero(taken[i], strlen(taken[i]));
+		free(taken[i]);
+	}
+	/* out of memory: the variable is still removed, and the secret
+	 * looks unset (a clear error later beats a leak to children) */
+	taken[i] = strdup(v);
+	explicit_bzero(v, strlen(v));
+	unsetenv(secret_vars[i]);
+}
+
+static void take_all(void)
 {
 	size_t i;
 
-	for (i = 0; i < MBI_ARRAY_SIZE(secret_vars); i++) {
-		char *v = getenv(secret_vars[i]);
-
-		if (!v)
-			continue;
-		/* out of memory: the variable is still removed, and the
-		 * secret looks unset (a clear error later beats a leak) */
-		taken[i] = strdup(v);
-		explicit_bzero(v, strlen(v));
-		unsetenv(secret_vars[i]);
-	}
-	atexit(wipe_taken);
+	pthread_mutex_lock(&take_lock);
+	if (!at_exit_set)
+		at_exit_set = !atexit(wipe_taken);
+	for (i = 0; i < MBI_ARRAY_SIZE(secret_vars); i++)
+		take_one(i);
+	pthread_mutex_unlock(&take_lock);
 }
 
 void mbi_env_take_secrets(void)
 {
-	pthread_once(&take_once, take);
+	take_all();
 }
 
 const char *mbi_getenv(const char *name)
@@ -61,7 +75,7 @@ const char *mbi_getenv(const char *name)
 
 	for (i = 0; i < MBI_ARRAY_SIZE(secret_vars); i++)
 		if (!strcmp(name, secret_vars[i])) {
-			mbi_env_take_secrets();
+			take_all();
 			return taken[i];
 		}
 	return getenv(name);

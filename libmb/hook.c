@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "env.h"
+#include "fsperm.h"
 #include "banned.h"
 
 extern char **environ;
@@ -394,6 +395,29 @@ static char *command_label(const char *cmd)
 	return mbi_asprintf("(%.*s)", (int)l, cmd);
 }
 
+/* A command that starts with an absolute path to a file runs that file:
+ * it must be safe from others like a hook directory. */
+static int check_command_file(struct mb_ctx *ctx, const char *cmd)
+{
+	struct stat st;
+	char *prog;
+	size_t l;
+	int rc = MB_OK;
+
+	while (*cmd == ' ' || *cmd == '\t')
+		cmd++;
+	if (*cmd != '/')
+		return MB_OK;
+	l = strcspn(cmd, " \t;|&<>()");
+	prog = strndup(cmd, l);
+	if (!prog)
+		return MB_E_NOMEM;
+	if (!stat(prog, &st) && S_ISREG(st.st_mode))
+		rc = mbi_fsperm_check(ctx, "hook", prog);
+	free(prog);
+	return rc;
+}
+
 int mb_hooks_run(struct mb_ctx *ctx, const char *name,
 		 const char *const *env, int *exit_code)
 {
@@ -428,12 +452,18 @@ int mb_hooks_run(struct mb_ctx *ctx, const char *name,
 				       name, value, name);
 			goto out;
 		}
-		if ((rc = list_dir(ctx, name, value, &files, &nfiles)))
+		if ((rc = mbi_fsperm_check(ctx, "hook directory", value)) ||
+		    (rc = list_dir(ctx, name, value, &files, &nfiles)))
 			goto out;
 		for (i = 0; i < nfiles; i++) {
 			char *argv[] = { files[i], NULL };
-			char *what = mbi_asprintf("'%s'", files[i]);
+			char *what;
 
+			/* a file others can write is refused, not skipped:
+			 * the run stops as for a failed hook */
+			if ((rc = mbi_fsperm_check(ctx, "hook", files[i])))
+				goto out;
+			what = mbi_asprintf("'%s'", files[i]);
 			if (!what) {
 				rc = MB_E_NOMEM;
 				goto out;
@@ -462,8 +492,11 @@ int mb_hooks_run(struct mb_ctx *ctx, const char *name,
 	} else {
 		char *argv[] = { (char *)"/bin/sh", (char *)"-c",
 				 (char *)value, NULL };
-		char *what = command_label(value);
+		char *what;
 
+		if ((rc = check_command_file(ctx, value)))
+			goto out;
+		what = command_label(value);
 		if (!what) {
 			rc = MB_E_NOMEM;
 			goto out;

@@ -65,7 +65,8 @@ static void test_environment(void)
 	setenv("SMTP_Password", "pw", 1);
 	setenv("GITHUB_TOKEN", "tok", 1);
 	setenv("SOME_PRIVATE_KEY", "pk", 1);
-	setenv("PLAIN_SETTING", "kept", 1);
+	setenv("PLAIN_SETTING", "dropped", 1);
+	setenv("LC_TIME", "C.UTF-8", 1);
 	is_int(mb_hooks_configured(ctx, "pre_backup"), 1, "pre_backup set");
 	is_int(mb_hooks_configured(ctx, "post_backup"), 0,
 	       "post_backup not set");
@@ -80,7 +81,9 @@ static void test_environment(void)
 	is_str(env_value("MAILBACKUP_STATUS"), "ok",
 	       "the caller's value, not the inherited one");
 	is_str(env_value("EXTRA_VALUE"), "x=y", "extra variable");
-	is_str(env_value("PLAIN_SETTING"), "kept", "plain variables pass");
+	ok(!env_value("PLAIN_SETTING"), "a variable off the allow-list is dropped");
+	is_str(env_value("LC_TIME"), "C.UTF-8", "LC_* passes");
+	ok(env_value("PATH") != NULL, "PATH passes");
 	ok(!env_value("MAILBACKUP_DB_PASSWORD") &&
 	   !env_value("MAILBACKUP_S3_SECRET_ACCESS_KEY"),
 	   "our secrets removed");
