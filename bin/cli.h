@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "mb.h"
+#include "quote.h"
 
 enum cmd_flags {
 	CMD_CONFIG = 1,  /* needs the configuration file */

@@ -70,8 +70,14 @@ static const char *const *hook_env(struct hook_env *he, const char *status,
 	       (unsigned long long)res->bytes_stored);
 	he_add(he, "MAILBACKUP_WARNINGS=%llu",
 	       (unsigned long long)res->warnings);
-	snprintf(he->error, sizeof(he->error), "MAILBACKUP_ERROR=%s",
-		 error ? error : "");
+	{
+		/* hooks mail or print it: no raw control bytes of a name */
+		char *q = quote_message_dup(error ? error : "");
+
+		snprintf(he->error, sizeof(he->error), "MAILBACKUP_ERROR=%s",
+			 q ? q : "");
+		free(q);
+	}
 	he->v[he->n++] = he->error;
 	he->v[he->n] = NULL;
 	return he->v;

@@ -44,16 +44,22 @@ static int on_item(void *ud, const struct mb_diff_item *it)
 		size_t dl = slash ? (size_t)(slash - it->path) + 1 : 0;
 
 		/* a flag change within cur/: only the new name */
-		if (it->kind == 'F' && !strncmp(it->old_path, it->path, dl) &&
-		    !strchr(it->old_path + dl, '/'))
-			printf("F %s/%s -> %s\n", it->source, it->old_path,
-			       it->path + dl);
-		else if (it->kind == 'F')
-			printf("F %s/%s -> %s/%s\n", it->source, it->old_path,
-			       it->source, it->path);
-		else
-			printf("%c %s/%s%s\n", it->kind, it->source, it->path,
-			       it->type == 'd' ? "/" : "");
+		printf("%c ", it->kind);
+		if (it->kind == 'F') {
+			quote_path(stdout, it->source, it->old_path);
+			fputs(" -> ", stdout);
+			/* a flag change within cur/: only the new name */
+			if (!strncmp(it->old_path, it->path, dl) &&
+			    !strchr(it->old_path + dl, '/'))
+				quote_name(stdout, it->path + dl);
+			else
+				quote_path(stdout, it->source, it->path);
+		} else {
+			quote_path(stdout, it->source, it->path);
+			if (it->type == 'd')
+				putchar('/');
+		}
+		putchar('\n');
 		o->first_item = false;
 		return 0;
 	}
@@ -100,9 +106,11 @@ static void text_counts(FILE *f, const char *indent, const char *name,
 	out_bytes(a, sizeof(a), c->new_bytes);
 	out_bytes(b, sizeof(b), c->removed_bytes);
 	out_bytes(d, sizeof(d), c->changed_bytes);
+	fputs(indent, f);
+	quote_name(f, name);
 	fprintf(f,
-		"%s%s: %llu new (%s), %llu removed (%s), %llu changed (%s), %llu flag changes\n",
-		indent, name, (unsigned long long)c->new_entries, a,
+		": %llu new (%s), %llu removed (%s), %llu changed (%s), %llu flag changes\n",
+		(unsigned long long)c->new_entries, a,
 		(unsigned long long)c->removed_entries, b,
 		(unsigned long long)c->changed_entries, d,
 		(unsigned long long)c->flag_changes);

@@ -22,8 +22,9 @@ static int print_item(void *ud, const struct mb_forget_item *it)
 	gmtime_r(&tt, &tm);
 	strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (o->json) {
-		printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"host\":",
-		       o->first ? "" : ",", it->snap.id, t);
+		printf("%s{\"id\":", o->first ? "" : ",");
+		out_json_str(stdout, it->snap.id);
+		printf(",\"time\":\"%s\",\"host\":", t);
 		out_json_str(stdout, it->snap.host);
 		printf(",\"sources\":");
 		out_json_str(stdout, it->group);
@@ -45,9 +46,12 @@ static int print_item(void *ud, const struct mb_forget_item *it)
 		printf("]}");
 		o->first = false;
 	} else {
-		printf("%s  %s  %-20s %-7s %s\n", it->snap.id, t,
-		       it->snap.host, it->keep ? "keep" : "remove",
-		       it->reasons);
+		char *host = quote_name_dup(it->snap.host);
+
+		quote_name(stdout, it->snap.id);
+		printf("  %s  %-20s %-7s %s\n", t, host ? host : "?",
+		       it->keep ? "keep" : "remove", it->reasons);
+		free(host);
 	}
 	return 0;
 }

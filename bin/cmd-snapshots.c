@@ -46,14 +46,18 @@ int cmd_snapshots(struct cli *cli, int argc, char **argv)
 
 		fmt_time(v[i].time, t, sizeof(t));
 		if (json) {
-			printf("%s{\"id\":\"%s\",\"time\":\"%s\",\"host\":",
-			       i ? "," : "", v[i].id, t);
+			printf("%s{\"id\":", i ? "," : "");
+			out_json_str(stdout, v[i].id);
+			printf(",\"time\":\"%s\",\"host\":", t);
 			out_json_str(stdout, v[i].host);
 			printf(",\"name\":");
 			out_json_str(stdout, v[i].name);
 			printf("}");
 		} else {
-			printf("%s  %s  %s\n", v[i].id, t, v[i].host);
+			quote_name(stdout, v[i].id);
+			printf("  %s  ", t);
+			quote_name(stdout, v[i].host);
+			putchar('\n');
 		}
 	}
 	if (json)
@@ -102,12 +106,15 @@ static int print_entry(void *ud, const struct mb_entry *e)
 		       e->uid, e->gid, (unsigned long long)e->size, t,
 		       e->sha256 ? e->sha256 : "-");
 	}
-	if (!strcmp(e->path, "."))
-		printf("%s", e->source);
-	else
-		printf("%s/%s", e->source, e->path);
-	if (o->longfmt && e->link)
-		printf(" -> %s", e->link);
+	if (!strcmp(e->path, ".")) {
+		quote_name(stdout, e->source);
+	} else {
+		quote_path(stdout, e->source, e->path);
+	}
+	if (o->longfmt && e->link) {
+		fputs(" -> ", stdout);
+		quote_name(stdout, e->link);
+	}
 	putchar('\n');
 	return 0;
 }

@@ -42,15 +42,21 @@ static void emit(enum mb_log_level level, bool prefix, const char *msg)
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
 				    LOG_DEBUG };
 
-	if (use_syslog)
-		syslog(prio[level], "%s", msg);
+	/* the one place every human message passes: names in it (from the
+	 * tree, a manifest, an object key) reach no terminal raw */
+	if (use_syslog) {
+		char *q = quote_message_dup(msg);
+
+		syslog(prio[level], "%s", q ? q : "(out of memory)");
+		free(q);
+	}
 	if (!use_stderr)
 		return;
 	clear_progress();
 	if (prefix)
-		fprintf(stderr, "mailbackup: %s: %s\n", names[level], msg);
-	else
-		fprintf(stderr, "%s\n", msg);
+		fprintf(stderr, "mailbackup: %s: ", names[level]);
+	quote_message(stderr, msg);
+	fputc('\n', stderr);
 }
 
 static void on_log(void *ud, enum mb_log_level level, const char *msg)
