@@ -24,6 +24,9 @@ struct cli {
 	struct mb_metrics_run metrics;
 	bool metrics_done;
 	double t0;       /* when the command started (CLOCK_MONOTONIC) */
+	/* --json was given; json_out: the command wrote its JSON document
+	 * (else main prints the failure object of a failed run) */
+	bool json, json_out;
 };
 
 struct cmd {
@@ -56,6 +59,12 @@ void out_setup(struct cli *cli);
  * code. */
 int out_fail(struct cli *cli, int status);
 void out_json_str(FILE *f, const char *s);
+/* The failure object of --json, on stdout: {"ok":false,"status":"failed",
+ * "exit_code":N,"error":"the last error message"}. */
+void out_json_failure(struct cli *cli, int exit_code);
+/* The same members, for a command whose own JSON object is open:
+ * ,"ok":false,"status":"failed","exit_code":N,"error":"..." (no braces). */
+void out_json_fail_members(struct cli *cli, int status);
 /* Print the help of a command; returns 0 (exit code of --help). */
 int out_cmd_help(const char *name);
 /* Usage error: print the synopsis of the command and return 2. */

@@ -101,10 +101,11 @@ static int backup_failed(struct cli *cli, int exit_code, const char *error,
 	double secs = out_now() - cli->t0;
 
 	if (json) {
-		printf("{\"status\":\"failed\",\"exit_code\":%d,\"error\":",
-		       exit_code);
+		printf("{\"ok\":false,\"status\":\"failed\",\"exit_code\":%d,"
+		       "\"error\":", exit_code);
 		out_json_str(stdout, error);
 		printf("}\n");
+		cli->json_out = true;
 	}
 
 	out_metrics(cli, exit_code);
@@ -206,8 +207,10 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	cli->metrics.files = (int64_t)res.files;
 	cli->metrics.bytes_new = (int64_t)res.bytes_new;
 	cli->metrics.bytes_stored = (int64_t)res.bytes_stored;
-	if (json)
+	if (json) {
 		print_json(&res, rc ? "partial" : "ok");
+		cli->json_out = true;
+	}
 	else if (cli->verbosity > 0)
 		out_msg(MB_LOG_INFO,
 			"snapshot %s saved: %llu files, %.1f MiB read, %.1f MiB new, %.1f MiB stored in %.1f s",

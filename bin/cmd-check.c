@@ -46,11 +46,11 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 	rc = mb_check(cli->ctx, &co, &res);
 	if (!rc || rc == MB_E_VERIFY)
 		cli->metrics.snapshots = (int64_t)res.snapshots;
-	if (json)
-		printf("{\"ok\":%s,\"snapshots\":%llu,\"indexes\":%llu,"
+	if (json) {
+		printf("{%s\"snapshots\":%llu,\"indexes\":%llu,"
 		       "\"packs\":%llu,\"packs_read\":%llu,\"blobs\":%llu,"
-		       "\"bytes_read\":%llu,\"errors\":%llu,\"seconds\":%.3f}\n",
-		       rc ? "false" : "true",
+		       "\"bytes_read\":%llu,\"errors\":%llu,\"seconds\":%.3f",
+		       rc ? "" : "\"ok\":true,",
 		       (unsigned long long)res.snapshots,
 		       (unsigned long long)res.indexes,
 		       (unsigned long long)res.packs,
@@ -58,6 +58,11 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		       (unsigned long long)res.blobs,
 		       (unsigned long long)res.bytes_read,
 		       (unsigned long long)res.errors, res.seconds);
+		if (rc)
+			out_json_fail_members(cli, rc);
+		printf("}\n");
+		cli->json_out = true;
+	}
 	if (rc)
 		return out_fail(cli, rc);
 	if (cli->verbosity > 0)

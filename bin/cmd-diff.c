@@ -191,7 +191,11 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 		if ((rc = mb_snapshot_find(cli->ctx, argv[optind], &a)) ||
 		    (rc = mb_snapshot_find(cli->ctx, argv[optind + 1], &b)))
 			return out_fail(cli, rc);
-		printf("{\"a\":\"%s\",\"b\":\"%s\",\"entries\":[", a.id, b.id);
+		printf("{\"a\":");
+		out_json_str(stdout, a.id);
+		printf(",\"b\":");
+		out_json_str(stdout, b.id);
+		printf(",\"entries\":[");
 	}
 	o.srcf = open_memstream(&o.src, &o.srclen);
 	if (!o.srcf)
@@ -204,8 +208,11 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 	if (fclose(o.srcf) && !rc)
 		rc = MB_E_NOMEM;
 	if (rc) {
-		if (o.json)
-			printf("]}\n");
+		if (o.json) {
+			printf("]");
+			out_json_fail_members(cli, rc);
+			printf("}\n");
+		}
 		free(o.src);
 		return out_fail(cli, rc);
 	}

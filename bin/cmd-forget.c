@@ -170,10 +170,13 @@ int cmd_forget(struct cli *cli, int argc, char **argv)
 	if (o.json)
 		printf("]");
 	if (rc) {
-		if (o.json)
+		if (o.json) {
+			out_json_fail_members(cli, rc);
 			printf("}\n");
+		}
 		return out_fail(cli, rc);
 	}
+	cli->json_out = o.json;
 	if (o.json)
 		printf(",\"dry_run\":%s,\"kept\":%llu,\"removed\":%llu}\n",
 		       fo.dry_run ? "true" : "false",

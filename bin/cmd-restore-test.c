@@ -8,6 +8,22 @@
 
 #include "cli.h"
 
+/* The report of the library; a failed run adds the members of every
+ * failure object of --json (status, exit_code) to it. */
+static void print_report(const char *report, int rc)
+{
+	size_t l = strlen(report);
+
+	while (l && (report[l - 1] == '\n' || report[l - 1] == ' '))
+		l--;
+	if (!rc || !l || report[l - 1] != '}') {
+		fputs(report, stdout);
+		return;
+	}
+	printf("%.*s,\"status\":\"failed\",\"exit_code\":%d}\n",
+	       (int)(l - 1), report, mb_status_exit(rc));
+}
+
 int cmd_restore_test(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -48,8 +64,10 @@ int cmd_restore_test(struct cli *cli, int argc, char **argv)
 	if (argc - optind == 1)
 		o.snapshot = argv[optind];
 	rc = mb_restore_test(cli->ctx, &o, &res, &report);
-	if (report && json)
-		fputs(report, stdout);
+	if (report && json) {
+		print_report(report, rc);
+		cli->json_out = true;
+	}
 	if (report && report_file) {
 		FILE *f = fopen(report_file, "w");
 

@@ -95,6 +95,10 @@ static int print_entry(void *ud, const struct mb_entry *e)
 	struct ls_opts *o = ud;
 
 	if (o->json) {
+		/* the array opens with the first entry: a failure before it
+		 * leaves stdout to the failure object */
+		if (o->first)
+			putchar('[');
 		json_entry(o, e);
 		return 0;
 	}
@@ -140,13 +144,13 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 	}
 	if (argc - optind < 1 || argc - optind > 2)
 		return out_usage("ls", "ls needs SNAPSHOT [PATH]");
-	if (o.json)
-		putchar('[');
 	rc = mb_ls(cli->ctx, argv[optind],
 		   argc - optind == 2 ? argv[optind + 1] : NULL, print_entry,
 		   &o);
-	if (o.json)
-		printf("]\n");
+	if (o.json && (!rc || !o.first)) {
+		printf("%s]\n", o.first ? "[" : "");
+		cli->json_out = true;
+	}
 	if (rc)
 		return out_fail(cli, rc);
 	return 0;

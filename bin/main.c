@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	};
 	struct cli cli = { .verbosity = 1 };
 	const struct cmd *c;
-	int opt, rc;
+	int opt, rc, i;
 
 	signal(SIGPIPE, SIG_IGN);
 	/* names are bytes; C.UTF-8 lets libarchive write any of them */
@@ -186,6 +186,10 @@ int main(int argc, char **argv)
 	if (argc - optind >= 2 && (!strcmp(argv[optind + 1], "--help") ||
 				   !strcmp(argv[optind + 1], "-h")))
 		return out_cmd_help(c->name) || out_flush();
+	/* every command with --json prints one JSON object, also on failure */
+	for (i = optind + 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			cli.json = true;
 	if (mb_ctx_new(&cli.ctx)) {
 		fprintf(stderr, "mailbackup: error: out of memory\n");
 		return MB_EXIT_FAILURE;
@@ -204,7 +208,10 @@ int main(int argc, char **argv)
 		else
 			rc = out_fail(&cli, rc);
 		if (rc) {
+			if (cli.json)
+				out_json_failure(&cli, rc);
 			mb_ctx_free(cli.ctx);
+			out_flush();
 			return rc;
 		}
 	}
@@ -212,6 +219,9 @@ int main(int argc, char **argv)
 	mb_metrics_run_init(&cli.metrics, c->name);
 	cli.t0 = out_now();
 	rc = c->fn(&cli, argc - optind + 1, argv + optind - 1);
+	if (cli.json && !cli.json_out && rc != MB_EXIT_OK &&
+	    rc != MB_EXIT_PARTIAL)
+		out_json_failure(&cli, rc);
 	if (c->flags & CMD_METRICS)
 		out_metrics(&cli, rc);
 	mb_ctx_free(cli.ctx);

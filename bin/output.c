@@ -18,6 +18,8 @@ static double last_draw;
 static bool drawn;
 /* log = syslog: messages go there, and to stderr only on a terminal */
 static bool use_syslog, use_stderr = true;
+/* the last error message, for the failure object of --json */
+static char last_error[2048];
 
 static double now(void)
 {
@@ -42,6 +44,8 @@ static void emit(enum mb_log_level level, bool prefix, const char *msg)
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
 				    LOG_DEBUG };
 
+	if (level == MB_LOG_ERROR)
+		snprintf(last_error, sizeof(last_error), "%s", msg);
 	/* the one place every human message passes: names in it (from the
 	 * tree, a manifest, an object key) reach no terminal raw */
 	if (use_syslog) {
@@ -204,6 +208,25 @@ void out_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void out_json_fail_members(struct cli *cli, int status)
+{
+	const char *msg = mb_ctx_errmsg(cli->ctx);
+
+	printf(",\"ok\":false,\"status\":\"failed\",\"exit_code\":%d,"
+	       "\"error\":", mb_status_exit(status));
+	out_json_str(stdout, *msg ? msg : mb_strstatus(status));
+	cli->json_out = true;
+}
+
+void out_json_failure(struct cli *cli, int exit_code)
+{
+	printf("{\"ok\":false,\"status\":\"failed\",\"exit_code\":%d,"
+	       "\"error\":", exit_code);
+	out_json_str(stdout, *last_error ? last_error : "failed");
+	printf("}\n");
+	cli->json_out = true;
+}
+
 int out_cmd_help(const char *name)
 {
 	const struct cmd *c;
@@ -222,10 +245,11 @@ int out_usage(const char *name, const char *fmt, ...)
 	va_list ap;
 
 	clear_progress();
-	fputs("mailbackup: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
+	fputs("mailbackup: ", stderr);
+	quote_message(stderr, last_error);
 	fputc('\n', stderr);
 	for (c = mb_commands; c->name; c++)
 		if (!strcmp(c->name, name))
