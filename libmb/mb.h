@@ -68,7 +68,10 @@ typedef int (*mb_progress_fn)(void *userdata, const char *phase,
 			      uint64_t items_total, uint64_t bytes_total);
 
 /* Create a context. *out owns it; free with mb_ctx_free(). Returns MB_OK or
- * MB_E_NOMEM. */
+ * MB_E_NOMEM. The first call takes MAILBACKUP_S3_SECRET_ACCESS_KEY and
+ * MAILBACKUP_DB_PASSWORD out of the process environment (they are kept in
+ * memory, wiped in environ), so that no child inherits them: call it while
+ * the process is single-threaded. */
 MB_EXPORT int mb_ctx_new(struct mb_ctx **out);
 /* Free a context; NULL is a no-op. */
 MB_EXPORT void mb_ctx_free(struct mb_ctx *ctx);
@@ -80,7 +83,9 @@ MB_EXPORT void mb_ctx_set_log_handler(struct mb_ctx *ctx, mb_log_fn fn,
 MB_EXPORT void mb_ctx_set_progress(struct mb_ctx *ctx, mb_progress_fn fn,
 				   void *userdata);
 /* Load an INI configuration file. MB_E_CONFIG with a message naming the
- * file, line and key on a bad file. */
+ * file, line and key on a bad file, and naming the path and the fix when
+ * the file, its password_file or ca_file, or a directory above them is
+ * writable by others or not owned by root (or, not as root, by us). */
 MB_EXPORT int mb_ctx_load_config(struct mb_ctx *ctx, const char *path);
 /* Load a configuration from memory (name is used in messages). */
 MB_EXPORT int mb_ctx_load_config_buf(struct mb_ctx *ctx, const char *name,
