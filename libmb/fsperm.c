@@ -82,6 +82,10 @@ int mbi_fsperm_check_config(struct mb_ctx *ctx)
 	if (cfg->ca_file &&
 	    (rc = mbi_fsperm_check(ctx, "[repository] ca_file", cfg->ca_file)))
 		return rc;
+	/* whoever can write the keyring can swap the keys we encrypt to */
+	if (cfg->gnupg_home &&
+	    (rc = mbi_fsperm_check(ctx, "[keys] gnupg_home", cfg->gnupg_home)))
+		return rc;
 	for (i = 0; i < cfg->nsecs; i++) {
 		const char *f = mbi_section_get(&cfg->secs[i], "password_file");
 

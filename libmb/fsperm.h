@@ -15,8 +15,8 @@
  */
 MBI_HIDDEN int mbi_fsperm_check(struct mb_ctx *ctx, const char *what,
 				const char *path);
-/* The loaded configuration file, [repository] ca_file and every
- * password_file. */
+/* The loaded configuration file, [repository] ca_file, [keys] gnupg_home
+ * and every password_file. */
 MBI_HIDDEN int mbi_fsperm_check_config(struct mb_ctx *ctx);
 
 #endif

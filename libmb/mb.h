@@ -84,8 +84,9 @@ MB_EXPORT void mb_ctx_set_progress(struct mb_ctx *ctx, mb_progress_fn fn,
 				   void *userdata);
 /* Load an INI configuration file. MB_E_CONFIG with a message naming the
  * file, line and key on a bad file, and naming the path and the fix when
- * the file, its password_file or ca_file, or a directory above them is
- * writable by others or not owned by root (or, not as root, by us). */
+ * the file, its password_file, ca_file or gnupg_home, or a directory above
+ * them is writable by others or not owned by root (or, not as root, by
+ * us). */
 MB_EXPORT int mb_ctx_load_config(struct mb_ctx *ctx, const char *path);
 /* Load a configuration from memory (name is used in messages). */
 MB_EXPORT int mb_ctx_load_config_buf(struct mb_ctx *ctx, const char *name,

@@ -3,7 +3,7 @@
 # t1710-others-writable: files around the tool that others can write are
 # refused with their path and the fix, like sshd's StrictModes: the
 # configuration file and its directories, a configuration holding a secret
-# that others can read or write, password_file, ca_file, a hook script, a
+# that others can read or write, password_file, ca_file, gnupg_home, a hook script, a
 # hook directory and a file in it, the cache directory; as root, a file
 # root does not own. Each is accepted again once fixed. A root-owned sticky
 # directory above (like /tmp) is fine.
@@ -73,6 +73,15 @@ ca_file = $SCRATCH/ca.pem" config &&
 	test_must_fail --exit 2 mb snapshots 2>err &&
 	test_grep "ca_file .$SCRATCH/ca.pem. is writable by group or others" err &&
 	chmod 644 ca.pem &&
+	mb snapshots
+'
+
+test_expect_success 'a gnupg_home others can write is refused' '
+	config &&
+	chmod 770 gnupg &&
+	test_must_fail --exit 2 mb snapshots 2>err &&
+	test_grep "gnupg_home .$SCRATCH/gnupg. is writable by group or others (mode 0770)" err &&
+	chmod 700 gnupg &&
 	mb snapshots
 '
 
