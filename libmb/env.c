@@ -14,6 +14,7 @@ extern char **environ;
 static const char *const secret_vars[] = {
 	"MAILBACKUP_S3_SECRET_ACCESS_KEY",
 	"MAILBACKUP_DB_PASSWORD",
+	"MAILBACKUP_S3_ACCESS_KEY_ID", /* half a credential: no child needs it */
 };
 
 /* the values taken out of environ; kept until exit, wiped there */

@@ -7,9 +7,10 @@
 
 /*
  * Take the MAILBACKUP_* secrets (MAILBACKUP_S3_SECRET_ACCESS_KEY,
- * MAILBACKUP_DB_PASSWORD) out of the process environment: their values are
- * kept in memory, then wiped in environ and unset, so that no child (gpg,
- * gpg-agent, command sources, hooks, servers) inherits them. Runs from
+ * MAILBACKUP_DB_PASSWORD, MAILBACKUP_S3_ACCESS_KEY_ID) out of the process
+ * environment: their values are kept in memory, then wiped in environ and
+ * unset, so that no child (gpg, gpg-agent, command sources, hooks,
+ * servers) inherits them. Runs from
  * mb_ctx_new(), while the caller is single-threaded, and again when a
  * secret is read (a variable set later is taken then).
  */

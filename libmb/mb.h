@@ -68,8 +68,8 @@ typedef int (*mb_progress_fn)(void *userdata, const char *phase,
 			      uint64_t items_total, uint64_t bytes_total);
 
 /* Create a context. *out owns it; free with mb_ctx_free(). Returns MB_OK or
- * MB_E_NOMEM. The first call takes MAILBACKUP_S3_SECRET_ACCESS_KEY and
- * MAILBACKUP_DB_PASSWORD out of the process environment (they are kept in
+ * MB_E_NOMEM. The first call takes MAILBACKUP_S3_SECRET_ACCESS_KEY,
+ * MAILBACKUP_DB_PASSWORD and MAILBACKUP_S3_ACCESS_KEY_ID out of the process environment (they are kept in
  * memory, wiped in environ), so that no child inherits them: call it while
  * the process is single-threaded. */
 MB_EXPORT int mb_ctx_new(struct mb_ctx **out);

@@ -64,7 +64,7 @@ test_expect_success 'the gpg-agent started by the run holds no secret' '
 	test -n "$pid" &&
 	tr "\0" "\n" <"/proc/$pid/environ" >agent.env &&
 	test_grep "^PATH=" agent.env &&
-	test_grep -v -e "$S3SECRET" -e "$DBSECRET" agent.env
+	test_grep -v -e "$S3SECRET" -e "$DBSECRET" -e keyid-1234 agent.env
 '
 
 test_done
