@@ -90,7 +90,7 @@ test_expect_success 'a hook script others can write does not run' '
 	chmod 777 hook.sh &&
 	config "[hooks]" "pre_backup = $SCRATCH/hook.sh --flag" &&
 	rm -f ran &&
-	test_must_fail mb backup 2>err &&
+	test_must_fail --exit 2 mb backup 2>err &&
 	test_grep "hook .$SCRATCH/hook.sh. is writable by group or others (mode 0777)" err &&
 	! test -e ran &&
 	chmod 755 hook.sh &&
@@ -104,11 +104,11 @@ test_expect_success 'a hook directory, or a file in it, others can write does no
 	chmod 755 pre.d/10-touch && chmod 777 pre.d &&
 	config "[hooks]" "pre_backup = $SCRATCH/pre.d" &&
 	rm -f ran.d &&
-	test_must_fail mb backup 2>err &&
+	test_must_fail --exit 2 mb backup 2>err &&
 	test_grep "hook directory .$SCRATCH/pre.d. is writable by group or others (mode 0777)" err &&
 	! test -e ran.d &&
 	chmod 755 pre.d && chmod 757 pre.d/10-touch &&
-	test_must_fail mb backup 2>err &&
+	test_must_fail --exit 2 mb backup 2>err &&
 	test_grep "hook .$SCRATCH/pre.d/10-touch. is writable by group or others" err &&
 	! test -e ran.d &&
 	chmod 755 pre.d/10-touch &&
@@ -120,11 +120,11 @@ test_expect_success 'a cache directory others can write is refused' '
 	config &&
 	dir=$(ls -d cache/*/) && dir=${dir%/} &&
 	chmod 777 "$dir" &&
-	test_must_fail mb backup 2>err &&
+	test_must_fail --exit 1 mb backup 2>err &&
 	test_grep "cache directory .$SCRATCH/$dir. is writable by group or others" err &&
 	chmod 700 "$dir" &&
 	chmod 775 cache &&
-	test_must_fail mb backup 2>err &&
+	test_must_fail --exit 1 mb backup 2>err &&
 	test_grep "cache directory .$SCRATCH/$dir.: directory .$SCRATCH/cache. is writable" err &&
 	chmod 755 cache &&
 	mb backup
