@@ -72,8 +72,7 @@ int cmd_restore_test(struct cli *cli, int argc, char **argv)
 		FILE *f = fopen(report_file, "w");
 
 		if (!f || fputs(report, f) < 0 || fclose(f)) {
-			fprintf(stderr,
-				"mailbackup: error: cannot write report '%s': %s\n",
+			out_msg(MB_LOG_ERROR, "cannot write report '%s': %s",
 				report_file, strerror(errno));
 			free(report);
 			return MB_EXIT_FAILURE;
@@ -82,9 +81,10 @@ int cmd_restore_test(struct cli *cli, int argc, char **argv)
 	free(report);
 	if (rc)
 		return out_fail(cli, rc);
+	/* through out_msg: the snapshot's name comes from the repository */
 	if (cli->verbosity > 0)
-		fprintf(stderr,
-			"restore-test of %s passed: %llu entries, %llu files (%.1f MiB) identical, %llu/%llu tables, %llu/%llu DKIM keys%s\n",
+		out_msg(MB_LOG_INFO,
+			"restore-test of %s passed: %llu entries, %llu files (%.1f MiB) identical, %llu/%llu tables, %llu/%llu DKIM keys%s",
 			res.snapshot, (unsigned long long)res.entries,
 			(unsigned long long)res.files,
 			(double)res.bytes / 1048576.0,
