@@ -42,7 +42,7 @@ static int check_secret_file(struct mb_ctx *ctx, const char *source,
 		return MB_OK; /* a configuration from memory */
 	if (st.st_mode & (S_IROTH | S_IWOTH))
 		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': %s '%s' is readable by others: chmod 600 it",
+				 "source '%s': %s '%s' is readable or writable by others: chmod 600 it",
 				 source, what, path);
 	return MB_OK;
 }
