@@ -87,10 +87,17 @@ int mbi_fsperm_check_config(struct mb_ctx *ctx)
 	    (rc = mbi_fsperm_check(ctx, "[keys] gnupg_home", cfg->gnupg_home)))
 		return rc;
 	for (i = 0; i < cfg->nsecs; i++) {
-		const char *f = mbi_section_get(&cfg->secs[i], "password_file");
+		/* a database source's secret and TLS files */
+		static const char *const keys[] = { "password_file", "tls_ca",
+						    "tls_cert", "tls_key" };
+		size_t k;
 
-		if (f && *f && (rc = mbi_fsperm_check(ctx, "password_file", f)))
-			return rc;
+		for (k = 0; k < MBI_ARRAY_SIZE(keys); k++) {
+			const char *f = mbi_section_get(&cfg->secs[i], keys[k]);
+
+			if (f && *f && (rc = mbi_fsperm_check(ctx, keys[k], f)))
+				return rc;
+		}
 	}
 	return MB_OK;
 }

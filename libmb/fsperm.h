@@ -16,7 +16,7 @@
 MBI_HIDDEN int mbi_fsperm_check(struct mb_ctx *ctx, const char *what,
 				const char *path);
 /* The loaded configuration file, [repository] ca_file, [keys] gnupg_home
- * and every password_file. */
+ * and every password_file, tls_ca, tls_cert and tls_key. */
 MBI_HIDDEN int mbi_fsperm_check_config(struct mb_ctx *ctx);
 
 #endif

@@ -67,6 +67,15 @@ test_expect_success 'password_file and ca_file others can write are refused' '
 	test_grep "password_file .$SCRATCH/pw. is writable by group or others (mode 0660)" err &&
 	chmod 600 pw &&
 	mb snapshots &&
+	echo key >client.key && chmod 606 client.key &&
+	config "[source db]" "type = mariadb" "socket = /nonexistent.sock" \
+		"user = u" "tls_cert = $SCRATCH/ca.pem" \
+		"tls_key = $SCRATCH/client.key" "databases = d" &&
+	echo cert >ca.pem &&
+	test_must_fail --exit 2 mb snapshots 2>err &&
+	test_grep "tls_key .$SCRATCH/client.key. is writable by group or others (mode 0606)" err &&
+	chmod 600 client.key &&
+	mb snapshots &&
 	echo cert >ca.pem && chmod 646 ca.pem &&
 	MB_REPO_URL="$SCRATCH/repo
 ca_file = $SCRATCH/ca.pem" config &&
