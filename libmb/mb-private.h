@@ -66,6 +66,7 @@ struct mbi_config {
 	int s3_parallel;
 	int object_lock_days;
 	uint64_t pack_size;    /* target size of a pack, bytes */
+	uint64_t upload_limit, download_limit; /* bytes/s, 0: none */
 
 	/* [keys] */
 	char *gnupg_home;
@@ -107,6 +108,20 @@ MBI_HIDDEN int mbi_parse_size(const char *s, uint64_t *out);
 MBI_HIDDEN int mbi_presets_expand(struct mb_ctx *ctx, const char *file,
 				  struct mbi_config *cfg);
 MBI_HIDDEN int mbi_parse_duration(const char *s, int64_t *out);
+
+/* bwlimit.c: a rate in bytes per second ("5M", "500k", "1G/s"), above 0;
+ * MB_E_INVAL otherwise. */
+MBI_HIDDEN int mbi_parse_rate(const char *s, uint64_t *out);
+/* A token bucket shared by the threads of one direction; rate 0: none. */
+struct mbi_bwlimit {
+	pthread_mutex_t mu;
+	uint64_t rate;   /* bytes per second */
+	double free_at;  /* mbi_now() when the bytes booked so far are sent */
+};
+MBI_HIDDEN void mbi_bwlimit_init(struct mbi_bwlimit *b, uint64_t rate);
+MBI_HIDDEN void mbi_bwlimit_release(struct mbi_bwlimit *b);
+/* Wait until n more bytes fit in the limit; b may be NULL. */
+MBI_HIDDEN void mbi_bwlimit_take(struct mbi_bwlimit *b, size_t n);
 
 /* -------------------------------------------------------------------- ctx */
 

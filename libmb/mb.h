@@ -409,6 +409,21 @@ MB_EXPORT int mb_diff(struct mb_ctx *ctx, const char *spec_a,
 		      struct mb_diff_counts *total);
 /* ---- end of hooks, metrics, stats, diff ---- */
 
+/* ---- bandwidth limits ---- */
+enum mb_direction {
+	MB_UPLOAD = 0,
+	MB_DOWNLOAD = 1,
+};
+/* Override [repository] upload_limit or download_limit for this context:
+ * rate is bytes per second with an optional K, M or G suffix (1024-based),
+ * like "5M" or "500k". The limit holds for the total of all transfers to
+ * or from an S3 repository; a local repository is not limited. Call after
+ * loading the configuration. MB_E_CONFIG (with a message) for 0, a
+ * negative rate or junk; MB_E_INVAL without a configuration. */
+MB_EXPORT int mb_ctx_set_rate_limit(struct mb_ctx *ctx, enum mb_direction dir,
+				    const char *rate);
+/* ---- end of bandwidth limits ---- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -154,6 +154,9 @@ struct mbi_s3 {
 	double max_time;  /* seconds one request may take, retries included */
 	long max_keys;    /* per listing page; 0: the server's default */
 
+	/* upload_limit, download_limit: shared by all requests */
+	struct mbi_bwlimit up, down;
+
 	CURLSH *share;
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 	pthread_mutex_t pool_mu;
@@ -193,6 +196,7 @@ struct mbi_s3_req {
 	char md5_hex[33];
 	const char *content_type;
 	struct curl_slist *extra; /* more headers, owned by the caller */
+	struct mbi_bwlimit *up, *down; /* the store's limits */
 	bool error_in_200;    /* a 200 may carry an <Error> (Complete, Copy) */
 	bool quiet;           /* cleanup: keep the error already recorded */
 	size_t max_resp;

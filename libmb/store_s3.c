@@ -417,6 +417,8 @@ static void s3_free(struct mbi_s3 *s3)
 	if (!s3)
 		return;
 	mbi_s3_handles_release(s3);
+	mbi_bwlimit_release(&s3->up);
+	mbi_bwlimit_release(&s3->down);
 	if (s3->secret) {
 		explicit_bzero(s3->secret, strlen(s3->secret));
 		free(s3->secret);
@@ -582,6 +584,8 @@ static int s3_transport(const struct mbi_config *cfg, struct mbi_s3 *s3)
 	if (s3->single_max > MBI_S3_MAX_SINGLE)
 		s3->single_max = MBI_S3_MAX_SINGLE / s3->part_size *
 				 s3->part_size;
+	s3->up.rate = cfg->upload_limit;
+	s3->down.rate = cfg->download_limit;
 	return mbi_s3_handles_init(s3);
 }
 
@@ -595,6 +599,8 @@ static struct mbi_s3 *s3_new(struct mb_ctx *ctx)
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s3->share_mu[i], NULL);
 	pthread_mutex_init(&s3->pool_mu, NULL);
+	mbi_bwlimit_init(&s3->up, 0);
+	mbi_bwlimit_init(&s3->down, 0);
 	s3->ctx = ctx;
 	return s3;
 }

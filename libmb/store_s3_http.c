@@ -125,7 +125,8 @@ void mbi_s3_handles_release(struct mbi_s3 *s3)
 
 static size_t read_cb(char *dst, size_t size, size_t nmemb, void *ud)
 {
-	struct mbi_s3_body *b = ud;
+	struct mbi_s3_req *r = ud;
+	struct mbi_s3_body *b = r->body;
 	size_t want = size * nmemb, got = 0;
 	uint64_t off = b->pos;
 	int i;
@@ -145,6 +146,7 @@ static size_t read_cb(char *dst, size_t size, size_t nmemb, void *ud)
 		off = 0;
 	}
 	b->pos += got;
+	mbi_bwlimit_take(r->up, got);
 	return got;
 }
 
@@ -274,6 +276,7 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	struct mbi_s3_req *r = ud;
 	size_t len = size * nmemb;
 
+	mbi_bwlimit_take(r->down, len);
 	if (r->fd >= 0 && (r->status == 200 || r->status == 206)) {
 		if (!r->started && file_begin(r))
 			return 0;
@@ -299,6 +302,8 @@ static int run_once(struct mbi_s3 *s3, CURL *h, struct mbi_s3_req *r,
 		    const char *url, struct curl_slist *hdrs)
 {
 	curl_easy_reset(h);
+	r->up = &s3->up;
+	r->down = &s3->down;
 	if (curl_easy_setopt(h, CURLOPT_URL, url) ||
 	    curl_easy_setopt(h, CURLOPT_SHARE, s3->share) ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) ||
@@ -328,7 +333,7 @@ static int run_once(struct mbi_s3 *s3, CURL *h, struct mbi_s3_req *r,
 		r->body->pos = 0;
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(h, CURLOPT_READDATA, r->body);
+		curl_easy_setopt(h, CURLOPT_READDATA, r);
 		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
 		curl_easy_setopt(h, CURLOPT_SEEKDATA, r->body);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
@@ -337,7 +342,7 @@ static int run_once(struct mbi_s3 *s3, CURL *h, struct mbi_s3_req *r,
 		r->body->pos = 0;
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, read_cb);
-		curl_easy_setopt(h, CURLOPT_READDATA, r->body);
+		curl_easy_setopt(h, CURLOPT_READDATA, r);
 		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, seek_cb);
 		curl_easy_setopt(h, CURLOPT_SEEKDATA, r->body);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
