@@ -672,6 +672,27 @@ MBI_HIDDEN bool mbi_dkim_is_key_path(const char *path);
 MBI_HIDDEN int mbi_dkim_check(struct mb_ctx *ctx, const char *priv_path,
 			      struct mbi_buf *why);
 
+/* dkim_redis.c: each Redis dump ("dump.rdb", as the mailcow preset backs it
+ * up) of manifest m, restored below files_dir, is loaded into a scratch
+ * redis-server (socket and log in scratch); every DKIM_PRIV_KEYS entry
+ * (field SELECTOR.DOMAIN, a PEM private key) must parse and match the
+ * DKIM_PUB_KEYS entry of its domain (base64 of the public key). Findings
+ * (kind "redis" or "dkim") go to fn, counts to *out. An error only for a
+ * failure of ours (no memory, a scratch path too long). */
+typedef void (*mbi_finding_fn)(void *ud, const char *kind,
+			       const char *source, const char *path,
+			       const char *detail);
+struct mbi_redis_dkim {
+	uint64_t dumps;    /* dump.rdb files restored */
+	uint64_t checked;  /* of them loaded into redis-server */
+	uint64_t keys, ok; /* DKIM_PRIV_KEYS entries, and those that match */
+};
+MBI_HIDDEN int mbi_dkim_redis_check(struct mb_ctx *ctx,
+				    const struct mbi_manifest *m,
+				    const char *files_dir, const char *scratch,
+				    mbi_finding_fn fn, void *ud,
+				    struct mbi_redis_dkim *out);
+
 MBI_HIDDEN int mbi_command_source(struct mb_ctx *ctx,
 				  const struct mbi_source *src,
 				  struct mbi_emit *em);

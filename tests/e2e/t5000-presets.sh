@@ -6,6 +6,7 @@
 # missing is refused; restore-test passes and catches a broken DKIM key.
 . "$(dirname "$0")/lib-test.sh"
 . "$MB_E2E_DIR/lib-mariadb.sh"
+. "$MB_E2E_DIR/lib-redis.sh"
 
 mdb_start
 
@@ -41,7 +42,10 @@ test_expect_success 'a mailcow-shaped host' '
 	cp -a gen/vmail "$vols/${p}_vmail-vol-1/_data" &&
 	openssl ecparam -name prime256v1 -genkey -noout -out "$vols/${p}_crypt-vol-1/_data/ecprivkey.pem" &&
 	openssl ec -in "$vols/${p}_crypt-vol-1/_data/ecprivkey.pem" -pubout -out "$vols/${p}_crypt-vol-1/_data/ecpubkey.pem" 2>/dev/null &&
-	head -c 50000 /dev/urandom >"$vols/${p}_redis-vol-1/_data/dump.rdb" &&
+	redis_start "$SCRATCH/redis-src" &&
+	redis_cli set session "$(head -c 30000 /dev/urandom | base64 -w0)" >/dev/null &&
+	redis_save_stop &&
+	cp redis-src/dump.rdb "$vols/${p}_redis-vol-1/_data/dump.rdb" &&
 	mkdir -p "$vols/${p}_rspamd-vol-1/_data/dkim" &&
 	mk_dkim "$vols/${p}_rspamd-vol-1/_data/dkim" example.com.mail &&
 	echo "queue" >"$vols/${p}_postfix-vol-1/_data/master.lock"
