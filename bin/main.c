@@ -225,6 +225,8 @@ int main(int argc, char **argv)
 	}
 	optind++;
 	mb_metrics_run_init(&cli.metrics, c->name);
+	if (c->flags & CMD_METRICS)
+		out_metrics_start(&cli);
 	cli.t0 = out_now();
 	rc = c->fn(&cli, argc - optind + 1, argv + optind - 1);
 	if (c->flags & CMD_METRICS)

@@ -308,6 +308,10 @@ enum mb_run_status {
 	MB_RUN_OK = 0,
 	MB_RUN_FAILED = 1,
 	MB_RUN_PARTIAL = 3,
+	/* not an end: the run begins, and mb_metrics_write() records only
+	 * mailbackup_running_since_timestamp_seconds (reset to 0 by the run's
+	 * end) */
+	MB_RUN_STARTED = 16,
 };
 
 /* One finished run of a command, for mb_metrics_write(). Counters set to -1
