@@ -478,7 +478,9 @@ static int check_dump(struct rd_run *x, const struct mbi_mentry *e,
 		goto out;
 	}
 	*slash = '\0';
+	/* a dump before this one used them */
 	unlink(s.sock);
+	unlink(s.log);
 	if (strlen(s.sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		rc = mbi_error(x->ctx, MB_E_IO, 0,
 			       "scratch path '%s' is too long for a unix socket: set [options] scratch_dir to a shorter one",
