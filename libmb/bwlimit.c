@@ -80,7 +80,11 @@ int mb_ctx_set_rate_limit(struct mb_ctx *ctx, enum mb_direction dir,
 			  "--limit-download";
 	uint64_t v;
 
-	if ((dir != MB_UPLOAD && dir != MB_DOWNLOAD) || !ctx->cfg)
+	if (dir != MB_UPLOAD && dir != MB_DOWNLOAD)
+		return mbi_error(ctx, MB_E_INVAL, 0,
+				 "cannot set a rate limit: direction %d is neither MB_UPLOAD nor MB_DOWNLOAD",
+				 (int)dir);
+	if (!ctx->cfg)
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "cannot set a rate limit: load the configuration first");
 	if (mbi_parse_rate(rate, &v))

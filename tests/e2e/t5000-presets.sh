@@ -94,7 +94,8 @@ test_expect_success 'restore-test passes: files, tables in a scratch server, DKI
 	mb restore-test --json >rt.json &&
 	test_grep "\"ok\":true" rt.json &&
 	test_grep "\"db_checked\":true" rt.json &&
-	test_grep "\"dkim_keys\":1,\"dkim_ok\":1" rt.json
+	test_grep "\"dkim_keys\":1,\"dkim_ok\":1" rt.json &&
+	test_grep "\"redis_dumps\":1,\"redis_checked\":1" rt.json
 '
 
 test_expect_success 'restore-test returns 4 and names an altered DKIM key' '
