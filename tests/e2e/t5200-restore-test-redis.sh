@@ -105,4 +105,14 @@ test_expect_success 'an RDB that redis-server cannot load: exit 4, its log quote
 	test_grep "redis-server cannot load it: .*RDB CRC error" rt5.json
 '
 
+test_expect_success 'a dump newer than this redis-server reads: a warning only' '
+	printf "REDIS0099\377xxxxxxxx" >data/dump.rdb &&
+	mb backup &&
+	mb restore-test --json >rt6.json 2>err &&
+	test "$(mb_json_get ok rt6.json)" = True &&
+	test "$(mb_json_get redis_dumps rt6.json)" = 1 &&
+	test "$(mb_json_get redis_checked rt6.json)" = 0 &&
+	test_grep "not checked: the dump is of RDB version 0099, newer than this redis-server reads" err
+'
+
 test_done
