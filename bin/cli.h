@@ -79,6 +79,8 @@ int out_log_setup(struct cli *cli);
  * used for summaries) and, with log = syslog, to syslog. */
 void out_msg(enum mb_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Record in the metrics file that the command's run begins. */
+void out_metrics_start(struct cli *cli);
 /* Write cli->metrics for a run that ends with exit code rc; a failure to
  * write is a warning. Counts the snapshots when the command did not. */
 void out_metrics(struct cli *cli, int rc);

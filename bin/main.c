@@ -113,7 +113,8 @@ static void usage(FILE *f)
 	const struct cmd *c;
 
 	fprintf(f,
-		"usage: mailbackup [-c FILE] [-q|-v] [--progress] COMMAND [ARGS]\n"
+		"usage: mailbackup [-c FILE] [-q|-v] [--progress] [--limit-upload RATE]\n"
+		"                  [--limit-download RATE] COMMAND [ARGS]\n"
 		"       mailbackup COMMAND --help\n\n"
 		"commands:\n");
 	for (c = mb_commands; c->name; c++)
@@ -135,9 +136,12 @@ int main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "limit-upload", required_argument, NULL, 'U' },
+		{ "limit-download", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli = { .verbosity = 1 };
+	const char *limit_up = NULL, *limit_down = NULL;
 	const struct cmd *c;
 	int opt, rc, i;
 
@@ -165,6 +169,12 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("mailbackup %s\n", MB_VERSION);
 			return out_flush();
+		case 'U':
+			limit_up = optarg;
+			break;
+		case 'D':
+			limit_down = optarg;
+			break;
 		default:
 			usage(stderr);
 			return MB_EXIT_USAGE;
@@ -203,6 +213,11 @@ int main(int argc, char **argv)
 		if (!path)
 			path = "/etc/mailbackup/mailbackup.conf";
 		rc = mb_ctx_load_config(cli.ctx, path);
+		if (!rc && limit_up)
+			rc = mb_ctx_set_rate_limit(cli.ctx, MB_UPLOAD, limit_up);
+		if (!rc && limit_down)
+			rc = mb_ctx_set_rate_limit(cli.ctx, MB_DOWNLOAD,
+						   limit_down);
 		if (!rc)
 			rc = out_log_setup(&cli);
 		else
@@ -217,6 +232,8 @@ int main(int argc, char **argv)
 	}
 	optind++;
 	mb_metrics_run_init(&cli.metrics, c->name);
+	if (c->flags & CMD_METRICS)
+		out_metrics_start(&cli);
 	cli.t0 = out_now();
 	rc = c->fn(&cli, argc - optind + 1, argv + optind - 1);
 	if (cli.json && !cli.json_out && rc != MB_EXIT_OK &&

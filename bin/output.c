@@ -146,6 +146,19 @@ void out_metrics(struct cli *cli, int rc)
 			mb_ctx_errmsg(cli->ctx));
 }
 
+void out_metrics_start(struct cli *cli)
+{
+	struct mb_metrics_run m;
+
+	if (!mb_metrics_enabled(cli->ctx))
+		return;
+	mb_metrics_run_init(&m, cli->metrics.command);
+	m.status = MB_RUN_STARTED;
+	if (mb_metrics_write(cli->ctx, &m))
+		out_msg(MB_LOG_WARNING, "metrics not written: %s",
+			mb_ctx_errmsg(cli->ctx));
+}
+
 static int on_progress(void *ud, const char *phase, uint64_t items,
 		       uint64_t bytes, uint64_t items_total,
 		       uint64_t bytes_total)

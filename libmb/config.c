@@ -18,7 +18,8 @@ static const char *const repository_keys[] = {
 	"url_style", "ca_file", "storage_class", "part_size", "s3_parallel",
 	"object_lock_days", "pack_size",
 	/* read by store_s3.c */
-	"s3_timeout", "s3_retries", "object_lock_mode", NULL
+	"s3_timeout", "s3_retries", "object_lock_mode",
+	"upload_limit", "download_limit", NULL
 };
 static const char *const keys_keys[] = {
 	"gnupg_home", "recipients", "signing_key", "trusted_signers", NULL
@@ -630,6 +631,27 @@ static int load_retention(struct mb_ctx *ctx, const char *name,
 	return MB_OK;
 }
 
+/* [repository] upload_limit and download_limit: bytes per second. */
+static int load_limits(struct mb_ctx *ctx, const char *name,
+		       struct mbi_config *cfg)
+{
+	const struct mbi_section *repo = mbi_config_section(cfg, "repository");
+	static const char *const keys[] = { "upload_limit", "download_limit" };
+	uint64_t *const dst[] = { &cfg->upload_limit, &cfg->download_limit };
+	size_t i;
+
+	for (i = 0; i < MBI_ARRAY_SIZE(keys); i++) {
+		const char *v = mbi_section_get(repo, keys[i]);
+
+		if (v && mbi_parse_rate(v, dst[i]))
+			return mbi_error(ctx, MB_E_CONFIG, 0,
+					 "%s:%d: '%s' must be a rate in bytes per second above 0, like 5M or 500k",
+					 name, section_line(repo, keys[i]),
+					 keys[i]);
+	}
+	return MB_OK;
+}
+
 int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 		     size_t len, struct mbi_config **out)
 {
@@ -739,7 +761,8 @@ int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 	}
 	if ((rc = mbi_presets_expand(ctx, name, cfg)) ||
 	    (rc = load_sources(ctx, name, cfg)) ||
-	    (rc = load_retention(ctx, name, cfg)))
+	    (rc = load_retention(ctx, name, cfg)) ||
+	    (rc = load_limits(ctx, name, cfg)))
 		goto out;
 out:
 	if (rc) {

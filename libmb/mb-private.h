@@ -66,6 +66,7 @@ struct mbi_config {
 	int s3_parallel;
 	int object_lock_days;
 	uint64_t pack_size;    /* target size of a pack, bytes */
+	uint64_t upload_limit, download_limit; /* bytes/s, 0: none */
 
 	/* [keys] */
 	char *gnupg_home;
@@ -107,6 +108,20 @@ MBI_HIDDEN int mbi_parse_size(const char *s, uint64_t *out);
 MBI_HIDDEN int mbi_presets_expand(struct mb_ctx *ctx, const char *file,
 				  struct mbi_config *cfg);
 MBI_HIDDEN int mbi_parse_duration(const char *s, int64_t *out);
+
+/* bwlimit.c: a rate in bytes per second ("5M", "500k", "1G/s"), above 0;
+ * MB_E_INVAL otherwise. */
+MBI_HIDDEN int mbi_parse_rate(const char *s, uint64_t *out);
+/* A token bucket shared by the threads of one direction; rate 0: none. */
+struct mbi_bwlimit {
+	pthread_mutex_t mu;
+	uint64_t rate;   /* bytes per second */
+	double free_at;  /* mbi_now() when the bytes booked so far are sent */
+};
+MBI_HIDDEN void mbi_bwlimit_init(struct mbi_bwlimit *b, uint64_t rate);
+MBI_HIDDEN void mbi_bwlimit_release(struct mbi_bwlimit *b);
+/* Wait until n more bytes fit in the limit; b may be NULL. */
+MBI_HIDDEN void mbi_bwlimit_take(struct mbi_bwlimit *b, size_t n);
 
 /* -------------------------------------------------------------------- ctx */
 
@@ -656,6 +671,27 @@ struct mbi_emit {
 MBI_HIDDEN bool mbi_dkim_is_key_path(const char *path);
 MBI_HIDDEN int mbi_dkim_check(struct mb_ctx *ctx, const char *priv_path,
 			      struct mbi_buf *why);
+
+/* dkim_redis.c: each Redis dump ("dump.rdb", as the mailcow preset backs it
+ * up) of manifest m, restored below files_dir, is loaded into a scratch
+ * redis-server (socket and log in scratch); every DKIM_PRIV_KEYS entry
+ * (field SELECTOR.DOMAIN, a PEM private key) must parse and match the
+ * DKIM_PUB_KEYS entry of its domain (base64 of the public key). Findings
+ * (kind "redis" or "dkim") go to fn, counts to *out. An error only for a
+ * failure of ours (no memory, a scratch path too long). */
+typedef void (*mbi_finding_fn)(void *ud, const char *kind,
+			       const char *source, const char *path,
+			       const char *detail);
+struct mbi_redis_dkim {
+	uint64_t dumps;    /* dump.rdb files restored */
+	uint64_t checked;  /* of them loaded into redis-server */
+	uint64_t keys, ok; /* DKIM_PRIV_KEYS entries, and those that match */
+};
+MBI_HIDDEN int mbi_dkim_redis_check(struct mb_ctx *ctx,
+				    const struct mbi_manifest *m,
+				    const char *files_dir, const char *scratch,
+				    mbi_finding_fn fn, void *ud,
+				    struct mbi_redis_dkim *out);
 
 MBI_HIDDEN int mbi_command_source(struct mb_ctx *ctx,
 				  const struct mbi_source *src,

@@ -314,6 +314,10 @@ enum mb_run_status {
 	MB_RUN_OK = 0,
 	MB_RUN_FAILED = 1,
 	MB_RUN_PARTIAL = 3,
+	/* not an end: the run begins, and mb_metrics_write() records only
+	 * mailbackup_running_since_timestamp_seconds (reset to 0 by the run's
+	 * end) */
+	MB_RUN_STARTED = 16,
 };
 
 /* One finished run of a command, for mb_metrics_write(). Counters set to -1
@@ -414,6 +418,21 @@ MB_EXPORT int mb_diff(struct mb_ctx *ctx, const char *spec_a,
 		      mb_diff_group_fn group_fn, void *userdata,
 		      struct mb_diff_counts *total);
 /* ---- end of hooks, metrics, stats, diff ---- */
+
+/* ---- bandwidth limits ---- */
+enum mb_direction {
+	MB_UPLOAD = 0,
+	MB_DOWNLOAD = 1,
+};
+/* Override [repository] upload_limit or download_limit for this context:
+ * rate is bytes per second with an optional K, M or G suffix (1024-based),
+ * like "5M" or "500k". The limit holds for the total of all transfers to
+ * or from an S3 repository; a local repository is not limited. Call after
+ * loading the configuration. MB_E_CONFIG (with a message) for 0, a
+ * negative rate or junk; MB_E_INVAL without a configuration. */
+MB_EXPORT int mb_ctx_set_rate_limit(struct mb_ctx *ctx, enum mb_direction dir,
+				    const char *rate);
+/* ---- end of bandwidth limits ---- */
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,8 @@ static const struct {
 	  "Snapshots in the repository after the last run." },
 	{ "mailbackup_last_restore_test_success",
 	  "1 when the last restore-test passed, 0 when it failed." },
+	{ "mailbackup_running_since_timestamp_seconds",
+	  "When the run of a command now in progress started (it holds the repository lock while it runs), in seconds since the epoch; 0 when none runs." },
 };
 
 struct sample {
@@ -241,6 +243,63 @@ static int emit_name(struct mbi_buf *out, struct mset *m, const char *name,
 	return rc;
 }
 
+static bool mset_has(const struct mset *m, const char *name,
+		     const char *labels)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (!strcmp(m->s[i].name, name) &&
+		    !strcmp(m->s[i].labels, labels))
+			return true;
+	return false;
+}
+
+/* The samples of one run: when it began (MB_RUN_STARTED), or how it
+ * ended. */
+static int set_run(struct mset *m, const char *lab,
+		   const struct mb_metrics_run *run, int64_t t)
+{
+	int rc;
+
+	if (run->status == MB_RUN_STARTED)
+		return set_num(m, "mailbackup_running_since_timestamp_seconds",
+			       lab, "%lld", (long long)t);
+	/* the end of a run that recorded its start */
+	if (mset_has(m, "mailbackup_running_since_timestamp_seconds", lab) &&
+	    (rc = set_num(m, "mailbackup_running_since_timestamp_seconds",
+			  lab, "0")))
+		return rc;
+	if ((rc = set_num(m, "mailbackup_last_run_timestamp_seconds",
+			  lab, "%lld", (long long)t)) ||
+	    (rc = set_num(m, "mailbackup_last_run_status", lab, "%d",
+			  (int)run->status)) ||
+	    (rc = set_num(m, "mailbackup_last_duration_seconds", lab,
+			  "%.3f", run->seconds)))
+		return rc;
+	if (run->status == MB_RUN_OK &&
+	    (rc = set_num(m, "mailbackup_last_success_timestamp_seconds",
+			  lab, "%lld", (long long)t)))
+		return rc;
+	if ((run->files >= 0 &&
+	     (rc = set_num(m, "mailbackup_last_files", lab, "%lld",
+			   (long long)run->files))) ||
+	    (run->bytes_new >= 0 &&
+	     (rc = set_num(m, "mailbackup_last_bytes_new", lab, "%lld",
+			   (long long)run->bytes_new))) ||
+	    (run->bytes_stored >= 0 &&
+	     (rc = set_num(m, "mailbackup_last_bytes_stored", lab,
+			   "%lld", (long long)run->bytes_stored))) ||
+	    (run->snapshots >= 0 &&
+	     (rc = set_num(m, "mailbackup_snapshots", "", "%lld",
+			   (long long)run->snapshots))) ||
+	    (run->restore_test_success >= 0 &&
+	     (rc = set_num(m, "mailbackup_last_restore_test_success", "",
+			   "%lld", (long long)run->restore_test_success))))
+		return rc;
+	return MB_OK;
+}
+
 void mb_metrics_run_init(struct mb_metrics_run *r, const char *command)
 {
 	memset(r, 0, sizeof(*r));
@@ -273,32 +332,7 @@ int mb_metrics_format(const char *old, size_t len,
 		rc = mbi_buf_add(&lab, "\"}", 3);
 	if (rc)
 		goto out;
-	if ((rc = set_num(&m, "mailbackup_last_run_timestamp_seconds",
-			  lab.data, "%lld", (long long)t)) ||
-	    (rc = set_num(&m, "mailbackup_last_run_status", lab.data, "%d",
-			  (int)run->status)) ||
-	    (rc = set_num(&m, "mailbackup_last_duration_seconds", lab.data,
-			  "%.3f", run->seconds)))
-		goto out;
-	if (run->status == MB_RUN_OK &&
-	    (rc = set_num(&m, "mailbackup_last_success_timestamp_seconds",
-			  lab.data, "%lld", (long long)t)))
-		goto out;
-	if ((run->files >= 0 &&
-	     (rc = set_num(&m, "mailbackup_last_files", lab.data, "%lld",
-			   (long long)run->files))) ||
-	    (run->bytes_new >= 0 &&
-	     (rc = set_num(&m, "mailbackup_last_bytes_new", lab.data, "%lld",
-			   (long long)run->bytes_new))) ||
-	    (run->bytes_stored >= 0 &&
-	     (rc = set_num(&m, "mailbackup_last_bytes_stored", lab.data,
-			   "%lld", (long long)run->bytes_stored))) ||
-	    (run->snapshots >= 0 &&
-	     (rc = set_num(&m, "mailbackup_snapshots", "", "%lld",
-			   (long long)run->snapshots))) ||
-	    (run->restore_test_success >= 0 &&
-	     (rc = set_num(&m, "mailbackup_last_restore_test_success", "",
-			   "%lld", (long long)run->restore_test_success))))
+	if ((rc = set_run(&m, lab.data, run, t)))
 		goto out;
 	/* stable output: by name, then labels */
 	qsort(m.s, m.n, sizeof(*m.s), cmp_sample);

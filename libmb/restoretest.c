@@ -30,7 +30,25 @@ struct rt {
 	struct mbi_buf problems; /* JSON array items */
 	struct mb_restore_test_result *res;
 	bool as_root;
+	struct mbi_redis_dkim redis; /* Redis dumps and their DKIM keys */
 };
+
+/* Append s as the body of a JSON string: quotes, backslashes, control
+ * characters and bytes above 0x7e escaped. The one escaper of the
+ * report. */
+static void json_str(struct mbi_buf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			mbi_buf_printf(b, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			mbi_buf_printf(b, "\\u%04x", c);
+		else
+			mbi_buf_add(b, s, 1);
+	}
+}
 
 static void problem(struct rt *t, const char *kind, const char *source,
 		    const char *path, const char *detail)
@@ -47,19 +65,21 @@ static void problem(struct rt *t, const char *kind, const char *source,
 	}
 	mbi_log(t->ctx, MB_LOG_ERROR, "restore-test: %s: %s/%s%s%s", kind,
 		source, path, detail ? ": " : "", detail ? detail : "");
-	mbi_buf_printf(b, "%s{\"kind\":\"%s\",\"source\":\"%s\",\"path\":\"",
-		       b->len ? "," : "", kind, source);
-	for (; *path; path++) {
-		unsigned char c = (unsigned char)*path;
+	mbi_buf_printf(b, "%s{\"kind\":\"%s\",\"source\":\"",
+		       b->len ? "," : "", kind);
+	json_str(b, source);
+	mbi_buf_addstr(b, "\",\"path\":\"");
+	json_str(b, path);
+	mbi_buf_addstr(b, "\",\"detail\":\"");
+	json_str(b, detail);
+	mbi_buf_addstr(b, "\"}");
+}
 
-		if (c == '"' || c == '\\')
-			mbi_buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			mbi_buf_printf(b, "\\u%04x", c);
-		else
-			mbi_buf_add(b, path, 1);
-	}
-	mbi_buf_printf(b, "\",\"detail\":\"%s\"}", detail ? detail : "");
+/* problem() as the checks of other files report it. */
+static void finding(void *ud, const char *kind, const char *source,
+		    const char *path, const char *detail)
+{
+	problem(ud, kind, source, path, detail);
 }
 
 /* The directory that holds rel (below root), without following symlinks;
@@ -442,6 +462,133 @@ static int check_databases(struct rt *t, const struct mb_restore_test_opts *o,
 	return rc;
 }
 
+/* Scratch space below [options] scratch_dir, $TMPDIR or /var/tmp, with
+ * files/ as the restore target. */
+static int rt_scratch(struct rt *t, char **scratch)
+{
+	const char *base = mbi_section_get(mbi_config_section(t->ctx->cfg,
+							      "options"),
+					   "scratch_dir");
+
+	if (!base)
+		base = getenv("TMPDIR") && *getenv("TMPDIR") ?
+		       getenv("TMPDIR") : "/var/tmp";
+	*scratch = mbi_asprintf("%s/mailbackup-restore-test.XXXXXX", base);
+	if (!*scratch || !mkdtemp(*scratch))
+		return mbi_error(t->ctx, MB_E_IO, errno,
+				 "cannot create scratch space in '%s': set [options] scratch_dir",
+				 base);
+	t->files_dir = mbi_asprintf("%s/files", *scratch);
+	return t->files_dir ? MB_OK : MB_E_NOMEM;
+}
+
+/* Restore the snapshot into files/. MB_E_VERIFY when the repository itself
+ * is damaged: that is the finding (recorded), and comparing a partial
+ * restore says no more. */
+static int rt_restore(struct rt *t, const char *id)
+{
+	struct mb_restore_opts ro = { 0 };
+	struct mb_restore_result rr;
+	int rc;
+
+	ro.snapshot = id;
+	ro.target = t->files_dir;
+	rc = mb_restore(t->ctx, &ro, &rr);
+	if (rc == MB_E_VERIFY)
+		problem(t, "restore", "-", ".", mb_ctx_errmsg(t->ctx));
+	return rc == MB_E_PARTIAL ? MB_OK : rc;
+}
+
+/* Compare the restored tree with the manifest, then load and check what
+ * the restored databases and Redis dumps hold. */
+static int rt_compare(struct rt *t, const struct mb_restore_test_opts *o,
+		      const struct mbi_manifest *m, const char *scratch,
+		      struct scratch_db *sdb)
+{
+	struct mb_ctx *ctx = t->ctx;
+	const char *dbmode = mbi_section_get(mbi_config_section(ctx->cfg,
+								"options"),
+					     "scratch_db");
+	int rc;
+
+	t->root = open(t->files_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->root < 0)
+		return mbi_error(ctx, MB_E_IO, errno, "cannot open '%s'",
+				 t->files_dir);
+	if ((rc = mbi_manifest_foreach(ctx, m, compare_entry, t)))
+		return rc;
+	if (o->db_prefix || (dbmode && !strcmp(dbmode, "local")))
+		rc = check_databases(t, o, m, scratch, sdb);
+	else if (m->ndbs)
+		mbi_log(ctx, MB_LOG_WARNING,
+			"databases not checked: set [options] scratch_db = local or pass --db-prefix");
+	if (!rc)
+		rc = mbi_dkim_redis_check(ctx, m, t->files_dir, scratch,
+					  finding, t, &t->redis);
+	t->res->dkim_keys += t->redis.keys;
+	t->res->dkim_ok += t->redis.ok;
+	return rc;
+}
+
+/* The JSON report; the error (not a finding) that ended the run, if
+ * any. */
+static char *rt_report(struct rt *t, int rc)
+{
+	const struct mb_restore_test_result *r = t->res;
+	struct mbi_buf rep = { 0 };
+
+	mbi_buf_printf(&rep,
+		       "{\"snapshot\":\"%s\",\"ok\":%s,\"entries\":%llu,"
+		       "\"files\":%llu,\"bytes\":%llu,\"mismatches\":%llu,"
+		       "\"db_checked\":%s,\"tables\":%llu,\"tables_ok\":%llu,"
+		       "\"dkim_keys\":%llu,\"dkim_ok\":%llu,"
+		       "\"redis_dumps\":%llu,\"redis_checked\":%llu,"
+		       "\"seconds\":%.3f,\"problems\":[%s]",
+		       r->snapshot, rc ? "false" : "true",
+		       (unsigned long long)r->entries,
+		       (unsigned long long)r->files,
+		       (unsigned long long)r->bytes,
+		       (unsigned long long)r->mismatches,
+		       r->db_checked ? "true" : "false",
+		       (unsigned long long)r->tables,
+		       (unsigned long long)r->tables_ok,
+		       (unsigned long long)r->dkim_keys,
+		       (unsigned long long)r->dkim_ok,
+		       (unsigned long long)t->redis.dumps,
+		       (unsigned long long)t->redis.checked, r->seconds,
+		       t->problems.data ? t->problems.data : "");
+	if (rc && rc != MB_E_VERIFY) {
+		mbi_buf_addstr(&rep, ",\"error\":\"");
+		json_str(&rep, mb_ctx_errmsg(t->ctx));
+		mbi_buf_addstr(&rep, "\"");
+	}
+	mbi_buf_addstr(&rep, "}\n");
+	return rep.data;
+}
+
+static void rt_remove_scratch(struct mb_ctx *ctx, char *scratch, bool keep)
+{
+	char *slash;
+	int pfd;
+
+	if (!scratch)
+		return;
+	if (keep) {
+		mbi_log(ctx, MB_LOG_WARNING, "scratch space kept in '%s'",
+			scratch);
+		return;
+	}
+	slash = strrchr(scratch, '/');
+	*slash = '\0';
+	pfd = open(*scratch ? scratch : "/", O_RDONLY | O_DIRECTORY |
+		   O_CLOEXEC);
+	if (pfd >= 0) {
+		rm_tree(pfd, slash + 1);
+		close(pfd);
+	}
+	*slash = '/';
+}
+
 int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 		    struct mb_restore_test_result *res, char **report)
 {
@@ -452,12 +599,10 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
 	struct scratch_db sdb;
-	struct mbi_buf rep = { 0 };
 	bool have_m = false;
-	char *scratch = NULL;
-	const char *base, *dbmode;
+	char *scratch = NULL, *rep;
 	double t0 = mbi_now();
-	int rc, rrc = MB_OK;
+	int rc;
 
 	if (!o)
 		o = &none;
@@ -474,126 +619,39 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 		/* P + name must never be the live database */
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "restore-test --db-prefix needs a non-empty prefix: the databases it loads are overwritten");
-	base = mbi_section_get(mbi_config_section(ctx->cfg, "options"),
-			       "scratch_dir");
-	dbmode = mbi_section_get(mbi_config_section(ctx->cfg, "options"),
-				 "scratch_db");
-	if (!base)
-		base = getenv("TMPDIR") && *getenv("TMPDIR") ?
-		       getenv("TMPDIR") : "/var/tmp";
 	if ((rc = mbi_repo_open(ctx, &repo)) ||
 	    (rc = mbi_snapshot_resolve(repo, o->snapshot ? o->snapshot :
 				       "latest", &si)))
 		goto out;
 	memcpy(r.snapshot, si.id, sizeof(r.snapshot));
-	scratch = mbi_asprintf("%s/mailbackup-restore-test.XXXXXX", base);
-	if (!scratch || !mkdtemp(scratch)) {
-		rc = mbi_error(ctx, MB_E_IO, errno,
-			       "cannot create scratch space in '%s': set [options] scratch_dir",
-			       base);
+	if ((rc = rt_scratch(&t, &scratch)) || (rc = rt_restore(&t, si.id)))
 		goto out;
-	}
-	t.files_dir = mbi_asprintf("%s/files", scratch);
-	if (!t.files_dir) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	{
-		struct mb_restore_opts ro = { 0 };
-		struct mb_restore_result rr;
-
-		ro.snapshot = si.id;
-		ro.target = t.files_dir;
-		rrc = mb_restore(ctx, &ro, &rr);
-		if (rrc == MB_E_VERIFY) {
-			/* the repository itself is damaged: that is the
-			 * finding; comparing a partial restore says no more */
-			problem(&t, "restore", "-", ".", mb_ctx_errmsg(ctx));
-			goto out;
-		} else if (rrc && rrc != MB_E_PARTIAL) {
-			rc = rrc;
-			goto out;
-		}
-	}
-	t.root = open(t.files_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (t.root < 0) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot open '%s'",
-			       t.files_dir);
-		goto out;
-	}
 	if ((rc = mbi_manifest_load(repo, si.name, &m)))
 		goto out;
 	have_m = true;
-	if ((rc = mbi_manifest_foreach(ctx, &m, compare_entry, &t)))
-		goto out;
-	if (o->db_prefix || (dbmode && !strcmp(dbmode, "local")))
-		rc = check_databases(&t, o, &m, scratch, &sdb);
-	else if (m.ndbs)
-		mbi_log(ctx, MB_LOG_WARNING,
-			"databases not checked: set [options] scratch_db = local or pass --db-prefix");
+	rc = rt_compare(&t, o, &m, scratch, &sdb);
 out:
 	scratch_db_stop(&sdb);
 	r.seconds = mbi_now() - t0;
+	/* a damaged repository was recorded as a finding by rt_restore */
+	if (rc == MB_E_VERIFY && r.mismatches)
+		rc = MB_OK;
 	if (!rc && r.mismatches)
 		rc = mbi_error(ctx, MB_E_VERIFY, 0,
 			       "restore-test of snapshot %s found %llu difference(s)",
 			       r.snapshot, (unsigned long long)r.mismatches);
-	mbi_buf_printf(&rep,
-		       "{\"snapshot\":\"%s\",\"ok\":%s,\"entries\":%llu,"
-		       "\"files\":%llu,\"bytes\":%llu,\"mismatches\":%llu,"
-		       "\"db_checked\":%s,\"tables\":%llu,\"tables_ok\":%llu,"
-		       "\"dkim_keys\":%llu,\"dkim_ok\":%llu,\"seconds\":%.3f,"
-		       "\"problems\":[%s]",
-		       r.snapshot, rc ? "false" : "true",
-		       (unsigned long long)r.entries,
-		       (unsigned long long)r.files,
-		       (unsigned long long)r.bytes,
-		       (unsigned long long)r.mismatches,
-		       r.db_checked ? "true" : "false",
-		       (unsigned long long)r.tables,
-		       (unsigned long long)r.tables_ok,
-		       (unsigned long long)r.dkim_keys,
-		       (unsigned long long)r.dkim_ok, r.seconds,
-		       t.problems.data ? t.problems.data : "");
-	if (rc && rc != MB_E_VERIFY) {
-		char *msg = strdup(mb_ctx_errmsg(ctx));
-
-		mbi_buf_addstr(&rep, ",\"error\":\"");
-		for (base = msg; base && *base; base++)
-			if (*base == '"' || *base == '\\')
-				mbi_buf_printf(&rep, "\\%c", *base);
-			else if ((unsigned char)*base >= 0x20)
-				mbi_buf_add(&rep, base, 1);
-		mbi_buf_addstr(&rep, "\"");
-		free(msg);
-	}
-	mbi_buf_addstr(&rep, "}\n");
+	rep = rt_report(&t, rc);
 	if (report)
-		*report = rep.data;
+		*report = rep;
 	else
-		mbi_buf_release(&rep);
+		free(rep);
 	if (res)
 		*res = r;
 	if (have_m)
 		mbi_manifest_release(&m);
 	if (t.root >= 0)
 		close(t.root);
-	if (scratch && !o->keep) {
-		char *slash = strrchr(scratch, '/');
-		int pfd;
-
-		*slash = '\0';
-		pfd = open(*scratch ? scratch : "/", O_RDONLY | O_DIRECTORY |
-			   O_CLOEXEC);
-		if (pfd >= 0) {
-			rm_tree(pfd, slash + 1);
-			close(pfd);
-		}
-		*slash = '/';
-	} else if (scratch) {
-		mbi_log(ctx, MB_LOG_WARNING, "scratch space kept in '%s'",
-			scratch);
-	}
+	rt_remove_scratch(ctx, scratch, o->keep);
 	mbi_buf_release(&t.problems);
 	free(t.files_dir);
 	free(scratch);

@@ -6,6 +6,7 @@
 # missing is refused; restore-test passes and catches a broken DKIM key.
 . "$(dirname "$0")/lib-test.sh"
 . "$MB_E2E_DIR/lib-mariadb.sh"
+. "$MB_E2E_DIR/lib-redis.sh"
 
 mdb_start
 
@@ -41,7 +42,10 @@ test_expect_success 'a mailcow-shaped host' '
 	cp -a gen/vmail "$vols/${p}_vmail-vol-1/_data" &&
 	openssl ecparam -name prime256v1 -genkey -noout -out "$vols/${p}_crypt-vol-1/_data/ecprivkey.pem" &&
 	openssl ec -in "$vols/${p}_crypt-vol-1/_data/ecprivkey.pem" -pubout -out "$vols/${p}_crypt-vol-1/_data/ecpubkey.pem" 2>/dev/null &&
-	head -c 50000 /dev/urandom >"$vols/${p}_redis-vol-1/_data/dump.rdb" &&
+	redis_start "$SCRATCH/redis-src" &&
+	redis_cli set session "$(head -c 30000 /dev/urandom | base64 -w0)" >/dev/null &&
+	redis_save_stop &&
+	cp redis-src/dump.rdb "$vols/${p}_redis-vol-1/_data/dump.rdb" &&
 	mkdir -p "$vols/${p}_rspamd-vol-1/_data/dkim" &&
 	mk_dkim "$vols/${p}_rspamd-vol-1/_data/dkim" example.com.mail &&
 	echo "queue" >"$vols/${p}_postfix-vol-1/_data/master.lock"
@@ -90,7 +94,8 @@ test_expect_success 'restore-test passes: files, tables in a scratch server, DKI
 	mb restore-test --json >rt.json &&
 	test_grep "\"ok\":true" rt.json &&
 	test_grep "\"db_checked\":true" rt.json &&
-	test_grep "\"dkim_keys\":1,\"dkim_ok\":1" rt.json
+	test_grep "\"dkim_keys\":1,\"dkim_ok\":1" rt.json &&
+	test_grep "\"redis_dumps\":1,\"redis_checked\":1" rt.json
 '
 
 test_expect_success 'restore-test returns 4 and names an altered DKIM key' '

@@ -179,9 +179,40 @@ static void test_partial_and_labels(void)
 	free(t);
 }
 
+static void test_running(void)
+{
+	struct mb_metrics_run r;
+	char *t, *t2;
+
+	mb_metrics_run_init(&r, "prune");
+	r.status = MB_RUN_STARTED;
+	r.time = 1700000200;
+	t = fmt(NULL, &r);
+	ok(t != NULL, "a start formats");
+	if (!t)
+		return;
+	is_str(value(t, "mailbackup_running_since_timestamp_seconds{command=\"prune\"}"),
+	       "1700000200", "a start records when");
+	ok(!strstr(t, "mailbackup_last_run_status"),
+	   "a start is no end: no status");
+	mb_metrics_run_init(&r, "prune");
+	r.time = 1700000300;
+	t2 = fmt(t, &r);
+	ok(t2 != NULL, "its end formats");
+	if (t2) {
+		is_str(value(t2, "mailbackup_running_since_timestamp_seconds{command=\"prune\"}"),
+		       "0", "the end resets it to 0");
+		is_str(value(t2, "mailbackup_last_run_status{command=\"prune\"}"),
+		       "0", "and records the status");
+	}
+	free(t);
+	free(t2);
+}
+
 int main(void)
 {
 	test_first_run();
+	test_running();
 	test_merge();
 	test_partial_and_labels();
 	return tap_done();
