@@ -267,6 +267,177 @@ void mbi_config_free(struct mbi_config *cfg)
 	free(cfg);
 }
 
+/* The index of a section kind in the table, or the table's size. */
+static size_t find_kind(const char *kind)
+{
+	size_t k;
+
+	for (k = 0; k < MBI_ARRAY_SIZE(section_kinds); k++)
+		if (!strcmp(section_kinds[k].kind, kind))
+			break;
+	return k;
+}
+
+/* A "[kind]" or "[kind name]" line: check it and append the section. */
+static int parse_section(struct mb_ctx *ctx, const char *name, int lineno,
+			 char *s, struct mbi_config *cfg,
+			 struct mbi_section **cur)
+{
+	char *end = strchr(s, ']'), *kind, *sname;
+	struct mbi_section *ns;
+	size_t k, j;
+	bool named;
+
+	if (end) {
+		/* a comment may follow the header */
+		char *after = trim(end + 1);
+
+		if (*after == ';' || *after == '#')
+			*after = '\0';
+	}
+	if (!end || *trim(end + 1))
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: bad section header: write [NAME] or [source NAME]",
+				 name, lineno);
+	*end = '\0';
+	kind = trim(s + 1);
+	sname = kind + strcspn(kind, " \t");
+	if (*sname) {
+		*sname++ = '\0';
+		sname = trim(sname);
+	}
+	k = find_kind(kind);
+	if (k == MBI_ARRAY_SIZE(section_kinds))
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: unknown section '%s'", name, lineno,
+				 kind);
+	named = section_kinds[k].named;
+	if (named != (*sname != '\0'))
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 named ?
+				 "%s:%d: section '%s' needs a name: [%s NAME]" :
+				 "%s:%d: section '%s' takes no name",
+				 name, lineno, kind, kind);
+	for (j = 0; !named && j < cfg->nsecs; j++)
+		if (!strcmp(cfg->secs[j].kind, kind))
+			return mbi_error(ctx, MB_E_CONFIG, 0,
+					 "%s:%d: section [%s] appears twice (first at line %d): merge them",
+					 name, lineno, kind,
+					 cfg->secs[j].line);
+	ns = realloc(cfg->secs, (cfg->nsecs + 1) * sizeof(*cfg->secs));
+	if (!ns)
+		return MB_E_NOMEM;
+	cfg->secs = ns;
+	*cur = &cfg->secs[cfg->nsecs++];
+	memset(*cur, 0, sizeof(**cur));
+	(*cur)->kind = strdup(kind);
+	(*cur)->name = *sname ? strdup(sname) : NULL;
+	(*cur)->line = lineno;
+	if (!(*cur)->kind || (*sname && !(*cur)->name))
+		return MB_E_NOMEM;
+	return MB_OK;
+}
+
+/*
+ * The value of a KEY = VALUE line, in place: "..." is taken literally,
+ * otherwise an inline comment (whitespace + ; or #) is cut off.
+ */
+static int parse_value(struct mb_ctx *ctx, const char *name, int lineno,
+		       char **valp)
+{
+	char *val = *valp, *c;
+
+	if (*val == '"') {
+		/* "..." is taken literally; only a comment may follow */
+		char *q = strchr(val + 1, '"'), *rest;
+
+		if (!q)
+			return mbi_error(ctx, MB_E_CONFIG, 0,
+					 "%s:%d: unterminated quote", name,
+					 lineno);
+		*q = '\0';
+		rest = q + 1;
+		while (*rest == ' ' || *rest == '\t')
+			rest++;
+		if (*rest && *rest != ';' && *rest != '#')
+			return mbi_error(ctx, MB_E_CONFIG, 0,
+					 "%s:%d: text after the closing quote",
+					 name, lineno);
+		*valp = val + 1;
+		return MB_OK;
+	}
+	if (*val == ';' || *val == '#') {
+		*valp = (char *)""; /* an empty value and a comment */
+		return MB_OK;
+	}
+	for (c = val; *c; c++)
+		if ((*c == ';' || *c == '#') && c > val &&
+		    (c[-1] == ' ' || c[-1] == '\t')) {
+			*c = '\0';
+			break;
+		}
+	*valp = trim(val);
+	return MB_OK;
+}
+
+/* Append KEY = VALUE to the current section, if its kind knows the key. */
+static int add_key(struct mb_ctx *ctx, const char *name, int lineno,
+		   struct mbi_section *cur, const char *key, const char *val)
+{
+	struct mbi_kv *nkv = realloc(cur->kv, (cur->nkv + 1) * sizeof(*cur->kv));
+	const char *const *allowed = NULL;
+	size_t k;
+
+	if (!nkv)
+		return MB_E_NOMEM;
+	cur->kv = nkv;
+	k = find_kind(cur->kind);
+	if (k < MBI_ARRAY_SIZE(section_kinds))
+		allowed = section_kinds[k].keys;
+	for (k = 0; allowed && allowed[k]; k++)
+		if (!strcmp(allowed[k], key))
+			break;
+	if (!allowed || !allowed[k])
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: unknown key '%s' in [%s]", name,
+				 lineno, key, cur->kind);
+	nkv[cur->nkv].key = strdup(key);
+	nkv[cur->nkv].value = strdup(val);
+	nkv[cur->nkv].line = lineno;
+	cur->nkv++;
+	if (!nkv[cur->nkv - 1].key || !nkv[cur->nkv - 1].value)
+		return MB_E_NOMEM;
+	return MB_OK;
+}
+
+/* One line of the file: blank, comment, section header or KEY = VALUE. */
+static int parse_line(struct mb_ctx *ctx, const char *name, int lineno,
+		      char *line, struct mbi_config *cfg,
+		      struct mbi_section **cur)
+{
+	char *s = trim(line), *eq, *key, *val;
+	int rc;
+
+	if (!*s || *s == '#' || *s == ';')
+		return MB_OK;
+	if (*s == '[')
+		return parse_section(ctx, name, lineno, s, cfg, cur);
+	eq = strchr(s, '=');
+	if (!eq)
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: expected KEY = VALUE", name, lineno);
+	if (!*cur)
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: key outside a section", name, lineno);
+	*eq = '\0';
+	key = trim(s);
+	val = trim(eq + 1);
+	rc = parse_value(ctx, name, lineno, &val);
+	if (rc)
+		return rc;
+	return add_key(ctx, name, lineno, *cur, key, val);
+}
+
 /* Split the text into sections of key = value lines. */
 static int parse_ini(struct mb_ctx *ctx, const char *name, const char *buf,
 		     size_t len, struct mbi_config *cfg)
@@ -285,171 +456,12 @@ static int parse_ini(struct mb_ctx *ctx, const char *name, const char *buf,
 			       name);
 		goto out;
 	}
-	for (line = text; line; line = next) {
-		char *s, *eq, *key, *val;
-
+	for (line = text; line && rc == MB_OK; line = next) {
 		lineno++;
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = '\0';
-		s = trim(line);
-		if (!*s || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *end = strchr(s, ']'), *kind, *sname;
-			size_t k;
-			struct mbi_section *ns;
-
-			if (end) {
-				/* a comment may follow the header */
-				char *after = trim(end + 1);
-
-				if (*after == ';' || *after == '#')
-					*after = '\0';
-			}
-			if (!end || *trim(end + 1)) {
-				rc = mbi_error(ctx, MB_E_CONFIG, 0,
-					       "%s:%d: bad section header: write [NAME] or [source NAME]",
-					       name, lineno);
-				goto out;
-			}
-			*end = '\0';
-			kind = trim(s + 1);
-			sname = kind + strcspn(kind, " \t");
-			if (*sname) {
-				*sname++ = '\0';
-				sname = trim(sname);
-			}
-			for (k = 0; k < MBI_ARRAY_SIZE(section_kinds); k++)
-				if (!strcmp(section_kinds[k].kind, kind))
-					break;
-			if (k == MBI_ARRAY_SIZE(section_kinds)) {
-				rc = mbi_error(ctx, MB_E_CONFIG, 0,
-					       "%s:%d: unknown section '%s'",
-					       name, lineno, kind);
-				goto out;
-			}
-			if (section_kinds[k].named != (*sname != '\0')) {
-				rc = mbi_error(ctx, MB_E_CONFIG, 0,
-					       section_kinds[k].named ?
-					       "%s:%d: section '%s' needs a name: [%s NAME]" :
-					       "%s:%d: section '%s' takes no name",
-					       name, lineno, kind, kind);
-				goto out;
-			}
-			if (!section_kinds[k].named) {
-				size_t j;
-
-				for (j = 0; j < cfg->nsecs; j++)
-					if (!strcmp(cfg->secs[j].kind, kind)) {
-						rc = mbi_error(ctx, MB_E_CONFIG, 0,
-							       "%s:%d: section [%s] appears twice (first at line %d): merge them",
-							       name, lineno, kind,
-							       cfg->secs[j].line);
-						goto out;
-					}
-			}
-			ns = realloc(cfg->secs,
-				     (cfg->nsecs + 1) * sizeof(*cfg->secs));
-			if (!ns) {
-				rc = MB_E_NOMEM;
-				goto out;
-			}
-			cfg->secs = ns;
-			cur = &cfg->secs[cfg->nsecs++];
-			memset(cur, 0, sizeof(*cur));
-			cur->kind = strdup(kind);
-			cur->name = *sname ? strdup(sname) : NULL;
-			cur->line = lineno;
-			if (!cur->kind || (*sname && !cur->name)) {
-				rc = MB_E_NOMEM;
-				goto out;
-			}
-			continue;
-		}
-		eq = strchr(s, '=');
-		if (!eq) {
-			rc = mbi_error(ctx, MB_E_CONFIG, 0,
-				       "%s:%d: expected KEY = VALUE", name,
-				       lineno);
-			goto out;
-		}
-		if (!cur) {
-			rc = mbi_error(ctx, MB_E_CONFIG, 0,
-				       "%s:%d: key outside a section", name,
-				       lineno);
-			goto out;
-		}
-		*eq = '\0';
-		key = trim(s);
-		val = trim(eq + 1);
-		if (*val == '"') {
-			/* "..." is taken literally; only a comment may follow */
-			char *q = strchr(val + 1, '"'), *rest;
-
-			if (!q) {
-				rc = mbi_error(ctx, MB_E_CONFIG, 0,
-					       "%s:%d: unterminated quote",
-					       name, lineno);
-				goto out;
-			}
-			*q = '\0';
-			rest = q + 1;
-			while (*rest == ' ' || *rest == '\t')
-				rest++;
-			if (*rest && *rest != ';' && *rest != '#') {
-				rc = mbi_error(ctx, MB_E_CONFIG, 0,
-					       "%s:%d: text after the closing quote",
-					       name, lineno);
-				goto out;
-			}
-			val++;
-		} else if (*val == ';' || *val == '#') {
-			val = (char *)""; /* an empty value and a comment */
-		} else {
-			/* an inline comment starts with whitespace + ; or # */
-			char *c;
-
-			for (c = val; *c; c++)
-				if ((*c == ';' || *c == '#') && c > val &&
-				    (c[-1] == ' ' || c[-1] == '\t')) {
-					*c = '\0';
-					break;
-				}
-			val = trim(val);
-		}
-		{
-			struct mbi_kv *nkv = realloc(cur->kv,
-				(cur->nkv + 1) * sizeof(*cur->kv));
-			size_t k;
-			const char *const *allowed = NULL;
-
-			if (!nkv) {
-				rc = MB_E_NOMEM;
-				goto out;
-			}
-			cur->kv = nkv;
-			for (k = 0; k < MBI_ARRAY_SIZE(section_kinds); k++)
-				if (!strcmp(section_kinds[k].kind, cur->kind))
-					allowed = section_kinds[k].keys;
-			for (k = 0; allowed && allowed[k]; k++)
-				if (!strcmp(allowed[k], key))
-					break;
-			if (!allowed || !allowed[k]) {
-				rc = mbi_error(ctx, MB_E_CONFIG, 0,
-					       "%s:%d: unknown key '%s' in [%s]",
-					       name, lineno, key, cur->kind);
-				goto out;
-			}
-			nkv[cur->nkv].key = strdup(key);
-			nkv[cur->nkv].value = strdup(val);
-			nkv[cur->nkv].line = lineno;
-			cur->nkv++;
-			if (!nkv[cur->nkv - 1].key || !nkv[cur->nkv - 1].value) {
-				rc = MB_E_NOMEM;
-				goto out;
-			}
-		}
+		rc = parse_line(ctx, name, lineno, line, cfg, &cur);
 	}
 out:
 	explicit_bzero(text, len);
