@@ -641,6 +641,29 @@ static int load_retention(struct mb_ctx *ctx, const char *name,
 	return MB_OK;
 }
 
+/* [keys] recipients and trusted signers, and the host name of snapshots. */
+static int load_keys_host(struct mb_ctx *ctx, const char *name,
+			  const struct mbi_section *keys,
+			  struct mbi_config *cfg)
+{
+	const char *v;
+
+	cfg->recipients = mbi_split_words(mbi_section_get(keys, "recipients"),
+					  &cfg->nrecipients);
+	v = mbi_section_get(keys, "trusted_signers");
+	cfg->trusted_signers = mbi_split_words(v ? v : cfg->signing_key,
+					       &cfg->ntrusted);
+	if (!cfg->recipients || !cfg->trusted_signers)
+		return MB_E_NOMEM;
+	if (!cfg->host && !(cfg->host = default_host()))
+		return MB_E_NOMEM;
+	if (!valid_host(cfg->host))
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s: host '%s' must be letters, digits, '.', '_' or '-'",
+				 name, cfg->host);
+	return MB_OK;
+}
+
 int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 		     size_t len, struct mbi_config **out)
 {
@@ -729,26 +752,8 @@ int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 			       name);
 		goto out;
 	}
-	cfg->recipients = mbi_split_words(mbi_section_get(keys, "recipients"),
-					  &cfg->nrecipients);
-	v = mbi_section_get(keys, "trusted_signers");
-	cfg->trusted_signers = mbi_split_words(v ? v : cfg->signing_key,
-					       &cfg->ntrusted);
-	if (!cfg->recipients || !cfg->trusted_signers) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	if (!cfg->host && !(cfg->host = default_host())) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	if (!valid_host(cfg->host)) {
-		rc = mbi_error(ctx, MB_E_CONFIG, 0,
-			       "%s: host '%s' must be letters, digits, '.', '_' or '-'",
-			       name, cfg->host);
-		goto out;
-	}
-	if ((rc = mbi_presets_expand(ctx, name, cfg)) ||
+	if ((rc = load_keys_host(ctx, name, keys, cfg)) ||
+	    (rc = mbi_presets_expand(ctx, name, cfg)) ||
 	    (rc = load_sources(ctx, name, cfg)) ||
 	    (rc = load_retention(ctx, name, cfg)))
 		goto out;
