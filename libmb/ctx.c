@@ -10,6 +10,16 @@
 
 #include "banned.h"
 
+int mb_version_number(void)
+{
+	return MB_VERSION_NUMBER;
+}
+
+const char *mb_version_string(void)
+{
+	return MB_VERSION;
+}
+
 int mb_ctx_new(struct mb_ctx **out)
 {
 	struct mb_ctx *ctx = calloc(1, sizeof(*ctx));

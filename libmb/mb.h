@@ -16,7 +16,9 @@ extern "C" {
 #define MB_EXPORT
 #endif
 
-#define MB_VERSION "0.1.0"
+/* MB_VERSION "x.y.z" and MB_VERSION_NUMBER (x * 10000 + y * 100 + z): the
+ * version this header belongs to; mb_version_number() is the library's. */
+#include "mb-version.h"
 
 /*
  * Status codes. Every public function that can fail returns MB_OK or one of
@@ -66,6 +68,11 @@ typedef void (*mb_log_fn)(void *userdata, enum mb_log_level level,
 typedef int (*mb_progress_fn)(void *userdata, const char *phase,
 			      uint64_t items, uint64_t bytes,
 			      uint64_t items_total, uint64_t bytes_total);
+
+/* The version of the library linked at run time: MB_VERSION_NUMBER and
+ * MB_VERSION of the library, which may be newer than the header's. */
+MB_EXPORT int mb_version_number(void);
+MB_EXPORT const char *mb_version_string(void);
 
 /* Create a context. *out owns it; free with mb_ctx_free(). Returns MB_OK or
  * MB_E_NOMEM. */
