@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c: the mailbackup command: global options and the table of commands. */
+#include <errno.h>
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -200,8 +202,13 @@ int main(int argc, char **argv)
 			path = "/etc/mailbackup/mailbackup.conf";
 		rc = mb_ctx_load_config(cli.ctx, path);
 		if (!rc)
-			rc = out_log_setup(&cli);
-		else
+			rc = out_log_setup(&cli, path);
+		else if (access(path, F_OK) && errno == ENOENT) {
+			out_msg(MB_LOG_ERROR,
+				"configuration file '%s' not found: pass -c FILE or set MAILBACKUP_CONFIG",
+				path);
+			rc = MB_EXIT_USAGE;
+		} else
 			rc = out_fail(&cli, rc);
 		if (rc) {
 			mb_ctx_free(cli.ctx);

@@ -46,6 +46,11 @@ const char *mb_ctx_errmsg(const struct mb_ctx *ctx)
 	return ctx ? ctx->errmsg : "";
 }
 
+int mb_ctx_errcode(const struct mb_ctx *ctx)
+{
+	return ctx ? ctx->errcode : MB_OK;
+}
+
 void mb_ctx_set_log_handler(struct mb_ctx *ctx, mb_log_fn fn, void *userdata,
 			    enum mb_log_level level)
 {
@@ -84,23 +89,37 @@ const char *mb_strstatus(int status)
 	return status_text[-status];
 }
 
-int mb_status_exit(int status)
+void mbi_clear_error(struct mb_ctx *ctx)
 {
-	switch (status) {
-	case MB_OK:
-		return MB_EXIT_OK;
-	case MB_E_CONFIG:
-	case MB_E_INVAL:
-		return MB_EXIT_USAGE;
-	case MB_E_PARTIAL:
-		return MB_EXIT_PARTIAL;
-	case MB_E_VERIFY:
-		return MB_EXIT_MISMATCH;
-	case MB_E_LOCKED:
-		return MB_EXIT_LOCKED;
-	default:
-		return MB_EXIT_FAILURE;
-	}
+	pthread_mutex_lock(&ctx->lock);
+	ctx->errmsg[0] = '\0';
+	ctx->errcode = MB_OK;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int mbi_status(struct mb_ctx *ctx, int rc)
+{
+	bool none;
+
+	if (rc >= 0)
+		return rc;
+	pthread_mutex_lock(&ctx->lock);
+	none = ctx->errcode == MB_OK && !ctx->errmsg[0];
+	pthread_mutex_unlock(&ctx->lock);
+	/* a bare return (mostly MB_E_NOMEM from deep inside) still says
+	 * what went wrong */
+	if (none)
+		mbi_error(ctx, rc, 0, "%s", mb_strstatus(rc));
+	return rc;
+}
+
+const char *mb_ctx_config_get(struct mb_ctx *ctx, const char *section,
+			      const char *key)
+{
+	if (!ctx)
+		return NULL;
+	mbi_clear_error(ctx);
+	return mbi_section_get(mbi_config_section(ctx->cfg, section), key);
 }
 
 int mbi_error(struct mb_ctx *ctx, int code, int errnum, const char *fmt, ...)
@@ -148,9 +167,9 @@ static void vlog(struct mb_ctx *ctx, enum mb_log_level level, const char *fmt,
 	if (!ctx->log_fn || level > ctx->log_level)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	pthread_mutex_lock(&ctx->lock);
+	/* no lock held: the handler may call libmb (mb.h says it must be
+	 * thread-safe itself) */
 	ctx->log_fn(ctx->log_ud, level, msg);
-	pthread_mutex_unlock(&ctx->lock);
 }
 
 void mbi_log(struct mb_ctx *ctx, enum mb_log_level level, const char *fmt, ...)
@@ -185,9 +204,11 @@ int mbi_progress(struct mb_ctx *ctx, const char *phase, uint64_t items,
 
 int mbi_need_config(struct mb_ctx *ctx)
 {
+	/* the start of every operation that needs the configuration */
+	mbi_clear_error(ctx);
 	if (!ctx->cfg)
 		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "no configuration loaded: pass -c FILE");
+				 "no configuration loaded: load one with mb_ctx_load_config() first");
 	return MB_OK;
 }
 
@@ -203,10 +224,12 @@ int mb_ctx_load_config_buf(struct mb_ctx *ctx, const char *name,
 			   const char *buf, size_t len)
 {
 	struct mbi_config *cfg;
-	int rc = mbi_config_parse(ctx, name, buf, len, &cfg);
+	int rc;
 
+	mbi_clear_error(ctx);
+	rc = mbi_config_parse(ctx, name, buf, len, &cfg);
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	mbi_config_free(ctx->cfg);
 	ctx->cfg = cfg;
 	return MB_OK;
@@ -241,12 +264,14 @@ static int check_secret_mode(struct mb_ctx *ctx, const char *path)
 int mb_ctx_load_config(struct mb_ctx *ctx, const char *path)
 {
 	struct mbi_buf b = { 0 };
-	int rc = mbi_read_file(ctx, path, &b, 16 << 20);
+	int rc;
 
+	mbi_clear_error(ctx);
+	rc = mbi_read_file(ctx, path, &b, 16 << 20);
 	if (rc)
 		return rc == MB_E_NOTFOUND ? mbi_error(ctx, MB_E_CONFIG, 0,
-			"configuration file '%s' not found: pass -c FILE or set MAILBACKUP_CONFIG",
-			path) : rc;
+			"configuration file '%s' not found", path) :
+			mbi_status(ctx, rc);
 	rc = mb_ctx_load_config_buf(ctx, path, b.data ? b.data : "", b.len);
 	if (b.data)
 		explicit_bzero(b.data, b.len);
@@ -255,5 +280,5 @@ int mb_ctx_load_config(struct mb_ctx *ctx, const char *path)
 		mbi_config_free(ctx->cfg);
 		ctx->cfg = NULL;
 	}
-	return rc;
+	return mbi_status(ctx, rc);
 }

@@ -641,5 +641,5 @@ out:
 	side_release(&dr.sa);
 	side_release(&dr.sb);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }

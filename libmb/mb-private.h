@@ -138,7 +138,14 @@ MBI_HIDDEN void mbi_warn(struct mb_ctx *ctx, const char *fmt, ...)
 MBI_HIDDEN int mbi_progress(struct mb_ctx *ctx, const char *phase,
 			    uint64_t items, uint64_t bytes, uint64_t items_total,
 			    uint64_t bytes_total);
+/* The start of an operation that needs the configuration: clears the last
+ * error; MB_E_CONFIG when none is loaded. */
 MBI_HIDDEN int mbi_need_config(struct mb_ctx *ctx);
+/* Forget the last error: at the start of each public function. */
+MBI_HIDDEN void mbi_clear_error(struct mb_ctx *ctx);
+/* The public boundary: return rc, after recording the text of its code as
+ * the message when rc is a failure that recorded none. */
+MBI_HIDDEN int mbi_status(struct mb_ctx *ctx, int rc);
 MBI_HIDDEN double mbi_now(void);
 
 /* ------------------------------------------------------------------- util */

@@ -41,16 +41,6 @@ enum mb_status {
 	MB_E_EXISTS = -13,   /* the target exists and overwriting was not asked */
 };
 
-/* Exit codes of the CLI, also useful to wrappers. */
-enum mb_exit {
-	MB_EXIT_OK = 0,
-	MB_EXIT_FAILURE = 1,
-	MB_EXIT_USAGE = 2,
-	MB_EXIT_PARTIAL = 3,
-	MB_EXIT_MISMATCH = 4,
-	MB_EXIT_LOCKED = 5,
-};
-
 enum mb_log_level {
 	MB_LOG_ERROR = 0,
 	MB_LOG_WARNING = 1,
@@ -60,11 +50,21 @@ enum mb_log_level {
 
 struct mb_ctx;
 
+/*
+ * Callbacks. libmb calls them without holding any of its locks, so they may
+ * call libmb (mb_ctx_errmsg(), or an operation on another ctx).
+ *
+ * The log handler receives each message (msg valid during the call only).
+ * It runs on the thread that called the operation and, during a backup,
+ * restore or check, also on the library's worker threads, possibly on
+ * several at once: a handler must be thread-safe (serialize its own output).
+ */
 typedef void (*mb_log_fn)(void *userdata, enum mb_log_level level,
 			  const char *msg);
 /* Progress: what is being done ("backup", "restore", "check"), items and
  * bytes done so far, and the totals when known (0 otherwise). Return non-zero
- * to abort the operation with MB_E_ABORTED. */
+ * to abort the operation with MB_E_ABORTED. Called on the thread that called
+ * the operation, never on a worker thread. */
 typedef int (*mb_progress_fn)(void *userdata, const char *phase,
 			      uint64_t items, uint64_t bytes,
 			      uint64_t items_total, uint64_t bytes_total);
@@ -79,8 +79,16 @@ MB_EXPORT const char *mb_version_string(void);
 MB_EXPORT int mb_ctx_new(struct mb_ctx **out);
 /* Free a context; NULL is a no-op. */
 MB_EXPORT void mb_ctx_free(struct mb_ctx *ctx);
+/*
+ * Errors: every public function that takes a ctx clears the last error when
+ * it starts, and every failure records a message (the text of its code when
+ * nothing more precise is known). Read them after the call that failed,
+ * from the thread that made it.
+ */
 /* The message of the last error, owned by ctx; "" when none. */
 MB_EXPORT const char *mb_ctx_errmsg(const struct mb_ctx *ctx);
+/* The status code of the last error (an enum mb_status), MB_OK when none. */
+MB_EXPORT int mb_ctx_errcode(const struct mb_ctx *ctx);
 /* Route library messages up to level (inclusive) to fn. */
 MB_EXPORT void mb_ctx_set_log_handler(struct mb_ctx *ctx, mb_log_fn fn,
 				      void *userdata, enum mb_log_level level);
@@ -94,8 +102,12 @@ MB_EXPORT int mb_ctx_load_config_buf(struct mb_ctx *ctx, const char *name,
 				     const char *buf, size_t len);
 /* Human text for a status code (static). */
 MB_EXPORT const char *mb_strstatus(int status);
-/* The CLI exit code that fits a status code. */
-MB_EXPORT int mb_status_exit(int status);
+/* The raw value of KEY in the configuration's [section] (the first
+ * section of that kind), or NULL when unset or no configuration is loaded.
+ * Owned by ctx, valid until the next load. For settings the library does
+ * not use itself, such as [options] log of the CLI. */
+MB_EXPORT const char *mb_ctx_config_get(struct mb_ctx *ctx,
+					const char *section, const char *key);
 
 /* Create the repository named in the configuration: writes the signed
  * mailbackup.repo. MB_E_EXISTS when one is there already. */
@@ -346,9 +358,6 @@ MB_EXPORT int mb_metrics_enabled(struct mb_ctx *ctx);
 MB_EXPORT int mb_metrics_format(const char *old, size_t len,
 				const struct mb_metrics_run *run, int64_t now,
 				char **out);
-/* Where the CLI should send log messages: [options] log, "stderr" (the
- * default) or "syslog" (static string). MB_E_CONFIG for another value. */
-MB_EXPORT int mb_ctx_log_target(struct mb_ctx *ctx, const char **out);
 
 struct mb_stats {
 	uint64_t snapshots;        /* snapshot objects */

@@ -134,10 +134,10 @@ int mb_snapshots(struct mb_ctx *ctx, struct mb_snapshot_info **out, size_t *n)
 	int rc = mbi_repo_open(ctx, &r);
 
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	rc = mbi_snapshots_list(r, out, n);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }
 
 int mb_snapshot_find(struct mb_ctx *ctx, const char *spec,
@@ -147,10 +147,10 @@ int mb_snapshot_find(struct mb_ctx *ctx, const char *spec,
 	int rc = mbi_repo_open(ctx, &r);
 
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	rc = mbi_snapshot_resolve(r, spec, out);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }
 
 struct ls_ctx {
@@ -218,7 +218,7 @@ int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 	int rc = mbi_repo_open(ctx, &r);
 
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	rc = mbi_snapshot_resolve(r, spec, &si);
 	if (!rc)
 		rc = mbi_manifest_load(r, si.name, &m);
@@ -232,5 +232,5 @@ int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 			       si.id, l.prefix);
 	free(l.full);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }
