@@ -176,12 +176,14 @@ static int on_progress(void *ud, const char *phase, uint64_t items,
 	(void)ud;
 	(void)items_total;
 	(void)bytes_total;
-	if (t - last_draw < 0.25)
-		return 0;
-	last_draw = t;
-	fprintf(stderr, "\r\033[K%s: %llu items, %.1f MiB", phase,
-		(unsigned long long)items, (double)bytes / 1048576.0);
-	drawn = true;
+	pthread_mutex_lock(&log_lock);
+	if (t - last_draw >= 0.25) {
+		last_draw = t;
+		fprintf(stderr, "\r\033[K%s: %llu items, %.1f MiB", phase,
+			(unsigned long long)items, (double)bytes / 1048576.0);
+		drawn = true;
+	}
+	pthread_mutex_unlock(&log_lock);
 	return 0;
 }
 

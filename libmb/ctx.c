@@ -194,10 +194,18 @@ void mbi_warn(struct mb_ctx *ctx, const char *fmt, ...)
 int mbi_progress(struct mb_ctx *ctx, const char *phase, uint64_t items,
 		 uint64_t bytes, uint64_t items_total, uint64_t bytes_total)
 {
+	int stop;
+
 	if (!ctx->progress_fn)
 		return MB_OK;
-	if (ctx->progress_fn(ctx->progress_ud, phase, items, bytes,
-			     items_total, bytes_total))
+	/* one call at a time, without a lock held: a worker that finds
+	 * another in the callback skips this report (the next one comes) */
+	if (__atomic_exchange_n(&ctx->progress_busy, 1, __ATOMIC_ACQUIRE))
+		return MB_OK;
+	stop = ctx->progress_fn(ctx->progress_ud, phase, items, bytes,
+				items_total, bytes_total);
+	__atomic_store_n(&ctx->progress_busy, 0, __ATOMIC_RELEASE);
+	if (stop)
 		return mbi_error(ctx, MB_E_ABORTED, 0, "%s aborted", phase);
 	return MB_OK;
 }

@@ -121,6 +121,7 @@ struct mb_ctx {
 	pthread_mutex_t lock; /* serializes errmsg and log calls from workers */
 	struct mbi_config *cfg;
 	uint64_t warnings;
+	int progress_busy; /* a thread is in the progress callback */
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)

@@ -63,8 +63,9 @@ typedef void (*mb_log_fn)(void *userdata, enum mb_log_level level,
 			  const char *msg);
 /* Progress: what is being done ("backup", "restore", "check"), items and
  * bytes done so far, and the totals when known (0 otherwise). Return non-zero
- * to abort the operation with MB_E_ABORTED. Called on the thread that called
- * the operation, never on a worker thread. */
+ * to abort the operation with MB_E_ABORTED. Never called by two threads at
+ * once, but possibly on a worker thread (restore places files on several):
+ * do not assume the caller's thread. */
 typedef int (*mb_progress_fn)(void *userdata, const char *phase,
 			      uint64_t items, uint64_t bytes,
 			      uint64_t items_total, uint64_t bytes_total);
