@@ -118,7 +118,6 @@ const char *mb_ctx_config_get(struct mb_ctx *ctx, const char *section,
 {
 	if (!ctx)
 		return NULL;
-	mbi_clear_error(ctx);
 	return mbi_section_get(mbi_config_section(ctx->cfg, section), key);
 }
 

@@ -106,7 +106,8 @@ MB_EXPORT const char *mb_strstatus(int status);
 /* The raw value of KEY in the configuration's [section] (the first
  * section of that kind), or NULL when unset or no configuration is loaded.
  * Owned by ctx, valid until the next load. For settings the library does
- * not use itself, such as [options] log of the CLI. */
+ * not use itself, such as [options] log of the CLI. A getter: it leaves
+ * the last error alone. */
 MB_EXPORT const char *mb_ctx_config_get(struct mb_ctx *ctx,
 					const char *section, const char *key);
 
