@@ -11,7 +11,12 @@
 
 #include "cli.h"
 
+static int cmd_help(struct cli *cli, int argc, char **argv);
+
 const struct cmd mb_commands[] = {
+	{ "help", cmd_help, 0, "mailbackup help [COMMAND]",
+	  "Show the usage of mailbackup, or the help of COMMAND (the same as\n"
+	  "'mailbackup COMMAND --help').\n" },
 	{ "init", cmd_init, CMD_CONFIG, "mailbackup [-c FILE] init [--json]",
 	  "Create the repository named by [repository] url: writes the signed\n"
 	  "mailbackup.repo. Refuses when a repository is there already.\n" },
@@ -116,7 +121,7 @@ static void usage(FILE *f)
 
 	fprintf(f,
 		"usage: mailbackup [-c FILE] [-q|-v] [--progress] COMMAND [ARGS]\n"
-		"       mailbackup COMMAND --help\n\n"
+		"       mailbackup COMMAND --help | mailbackup help COMMAND\n\n"
 		"commands:\n");
 	for (c = mb_commands; c->name; c++)
 		fprintf(f, "  %s\n", c->synopsis);
@@ -126,6 +131,23 @@ static void usage(FILE *f)
 		"Exit codes: 0 success, 1 failure, 2 usage or configuration error,\n"
 		"3 backup committed with unreadable files, 4 check mismatch, "
 		"5 locked.\n");
+}
+
+static int cmd_help(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	if (argc > 2)
+		return out_usage("help", "help takes one COMMAND");
+	if (argc < 2) {
+		usage(stdout);
+		return MB_EXIT_OK;
+	}
+	if (out_cmd_help(argv[1])) {
+		fprintf(stderr, "mailbackup: unknown command '%s'\n", argv[1]);
+		usage(stderr);
+		return MB_EXIT_USAGE;
+	}
+	return MB_EXIT_OK;
 }
 
 int main(int argc, char **argv)
