@@ -94,7 +94,7 @@ static int cmp_dent(const void *x, const void *y, void *arg)
 }
 
 static int load_side(struct mbi_repo *r, const char *spec, struct side *s,
-		     char id[17])
+		     char id[MB_SNAPSHOT_ID_SIZE])
 {
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
@@ -609,7 +609,7 @@ int mb_diff(struct mb_ctx *ctx, const char *spec_a, const char *spec_b,
 	size_t k, nsrc = 0, at = 0;
 	const char **srcs = NULL;
 	struct mb_diff_counts tot;
-	char ida[17], idb[17];
+	char ida[MB_SNAPSHOT_ID_SIZE], idb[MB_SNAPSHOT_ID_SIZE];
 	int rc;
 
 	memset(&dr, 0, sizeof(dr));

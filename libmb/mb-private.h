@@ -194,6 +194,10 @@ MBI_HIDDEN int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 MBI_HIDDEN int mbi_read_file(struct mb_ctx *ctx, const char *path,
 			     struct mbi_buf *out, size_t max);
 MBI_HIDDEN int mbi_fsync_dir(const char *dir);
+/* A snapshot's object name is TIME-HOST-ID: TIME the compact UTC time of
+ * mbi_time_format (YYYYMMDDTHHMMSSZ), ID the snapshot id. */
+#define MBI_SNAPSHOT_TIME_LEN 16
+#define MBI_SNAPSHOT_ID_LEN (MB_SNAPSHOT_ID_SIZE - 1)
 MBI_HIDDEN void mbi_time_format(int64_t t, char *out, size_t n,
 				bool compact);
 MBI_HIDDEN int mbi_time_parse(const char *s, int64_t *out);
@@ -496,7 +500,7 @@ struct mbi_mdb {
 struct mbi_manifest {
 	char *text;            /* the decoded plaintext, owned */
 	size_t len;
-	char id[17];
+	char id[MB_SNAPSHOT_ID_SIZE];
 	char host[128];
 	int64_t time;
 	size_t nentries;

@@ -20,6 +20,9 @@ extern "C" {
  * version this header belongs to; mb_version_number() is the library's. */
 #include "mb-version.h"
 
+/* The size of a snapshot id string: 16 lowercase hex digits and the NUL. */
+#define MB_SNAPSHOT_ID_SIZE 17
+
 /*
  * Status codes. Every public function that can fail returns MB_OK or one of
  * these negative values; the detail is in mb_ctx_errmsg(). Append-only.
@@ -127,7 +130,7 @@ struct mb_backup_opts {
 };
 
 struct mb_backup_result {
-	char id[17];           /* snapshot id (hex) */
+	char id[MB_SNAPSHOT_ID_SIZE]; /* snapshot id (hex) */
 	char name[256];        /* object name under snapshots/ */
 	uint64_t files;        /* regular files in the snapshot */
 	uint64_t dirs;
@@ -148,7 +151,7 @@ MB_EXPORT int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 			struct mb_backup_result *res);
 
 struct mb_snapshot_info {
-	char id[17];
+	char id[MB_SNAPSHOT_ID_SIZE];
 	char name[256];   /* object name under snapshots/ */
 	char host[128];
 	int64_t time;     /* seconds since the epoch, UTC */
@@ -231,7 +234,7 @@ struct mb_restore_test_opts {
 };
 
 struct mb_restore_test_result {
-	char snapshot[17];
+	char snapshot[MB_SNAPSHOT_ID_SIZE];
 	uint64_t entries, files, bytes, mismatches;
 	uint64_t tables, tables_ok, dkim_keys, dkim_ok;
 	int db_checked;        /* databases were loaded and compared */
