@@ -87,6 +87,29 @@ struct mbi_config {
 	struct mbi_retention retention;
 };
 
+/* The configuration schema (config.c): one row per key of every section. */
+enum mbi_key_type {
+	MBI_KEY_RAW,      /* no field: its module reads and checks it */
+	MBI_KEY_STRING,   /* char *; an empty value is unset */
+	MBI_KEY_ENUM,     /* char *, one of values ("path|virtual") */
+	MBI_KEY_INT,      /* int, from min to max */
+	MBI_KEY_SIZE,     /* uint64_t, a size (64K, 16M), from min to max */
+	MBI_KEY_DURATION, /* int64_t seconds (30m, 1h), at least min */
+};
+
+struct mbi_config_key {
+	const char *section, *key;
+	enum mbi_key_type type;
+	int64_t min, max;
+	size_t offset;      /* of the field in struct mbi_config */
+	const char *def;    /* the default, as written in the file, or NULL */
+	const char *env;    /* MBI_KEY_STRING: a variable that wins if set */
+	const char *values; /* MBI_KEY_ENUM: the values, '|'-separated */
+};
+
+/* The rows of the schema (static), *n of them. */
+MBI_HIDDEN const struct mbi_config_key *mbi_config_schema(size_t *n);
+
 MBI_HIDDEN int mbi_config_parse(struct mb_ctx *ctx, const char *name,
 				const char *buf, size_t len,
 				struct mbi_config **out);
