@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# t1610-cli-help: 'mailbackup help [COMMAND]' beside 'COMMAND --help', and
-# the bash completion: it loads in bash, completes the command names and a
+# t1610-cli-help: 'mailbackup help [COMMAND]' beside 'COMMAND --help', the
+# CLI's own hint for a missing configuration, and the bash completion: it loads in bash, completes the command names and a
 # command's options, and meson install puts it where bash-completion looks.
 . "$(dirname "$0")/lib-test.sh"
 
@@ -40,6 +40,11 @@ test_expect_success 'help of an unknown command is a usage error (exit 2)' '
 test_expect_success 'help needs no configuration' '
 	MAILBACKUP_CONFIG=$SCRATCH/none.conf "$MB_BIN" help backup >out &&
 	test_grep "Take a snapshot" out
+'
+
+test_expect_success 'a missing configuration: the CLI says how to name one (exit 2)' '
+	test_must_fail --exit 2 "$MB_BIN" -c "$SCRATCH/none.conf" snapshots 2>err &&
+	test_grep "configuration file .*none.conf. not found: pass -c FILE or set MAILBACKUP_CONFIG" err
 '
 
 test_expect_success 'the completion loads in bash without output' '
