@@ -75,7 +75,9 @@ void out_msg(enum mb_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&log_lock);
 	emit(level, level != MB_LOG_INFO, msg);
+	pthread_mutex_unlock(&log_lock);
 }
 
 int mb_status_exit(int status)
