@@ -63,18 +63,26 @@ static const struct mbi_config_key schema[] = {
 	RAW("options", "metrics_file"),
 	RAW("options", "log"),
 	/* 30min: a bare "m" is a month */
-	NUM("options", "lock_timeout", MBI_KEY_DURATION, 2, 0, lock_timeout,
-	    "30min"),
+	{ "options", "lock_timeout", MBI_KEY_DURATION, 2, 0, F(lock_timeout),
+	  "30min", NULL, "30min" },
 	RAW("options", "scratch_dir"),
 	RAW("options", "scratch_db"),
 
-	RAW("retention", "keep_last"),
-	RAW("retention", "keep_hourly"),
-	RAW("retention", "keep_daily"),
-	RAW("retention", "keep_weekly"),
-	RAW("retention", "keep_monthly"),
-	RAW("retention", "keep_yearly"),
-	RAW("retention", "keep_within"),
+	NUM("retention", "keep_last", MBI_KEY_INT, 0, 1000000,
+	    retention.keep_last, "0"),
+	NUM("retention", "keep_hourly", MBI_KEY_INT, 0, 1000000,
+	    retention.keep_hourly, "0"),
+	NUM("retention", "keep_daily", MBI_KEY_INT, 0, 1000000,
+	    retention.keep_daily, "0"),
+	NUM("retention", "keep_weekly", MBI_KEY_INT, 0, 1000000,
+	    retention.keep_weekly, "0"),
+	NUM("retention", "keep_monthly", MBI_KEY_INT, 0, 1000000,
+	    retention.keep_monthly, "0"),
+	NUM("retention", "keep_yearly", MBI_KEY_INT, 0, 1000000,
+	    retention.keep_yearly, "0"),
+	/* unset: 0 */
+	{ "retention", "keep_within", MBI_KEY_DURATION, 0, 0,
+	  F(retention.keep_within), NULL, NULL, "30d, 12h or 1y6m" },
 
 	RAW("hooks", "pre_backup"),
 	RAW("hooks", "post_backup"),
@@ -698,29 +706,6 @@ static int load_sources(struct mb_ctx *ctx, const char *name,
 	return MB_OK;
 }
 
-static int load_retention(struct mb_ctx *ctx, const char *name,
-			  struct mbi_config *cfg)
-{
-	const struct mbi_section *sec = mbi_config_section(cfg, "retention");
-	struct mbi_retention *r = &cfg->retention;
-	const char *v;
-	int rc;
-
-	if ((rc = get_int(ctx, name, sec, "keep_last", 0, 1000000, &r->keep_last)) ||
-	    (rc = get_int(ctx, name, sec, "keep_hourly", 0, 1000000, &r->keep_hourly)) ||
-	    (rc = get_int(ctx, name, sec, "keep_daily", 0, 1000000, &r->keep_daily)) ||
-	    (rc = get_int(ctx, name, sec, "keep_weekly", 0, 1000000, &r->keep_weekly)) ||
-	    (rc = get_int(ctx, name, sec, "keep_monthly", 0, 1000000, &r->keep_monthly)) ||
-	    (rc = get_int(ctx, name, sec, "keep_yearly", 0, 1000000, &r->keep_yearly)))
-		return rc;
-	v = mbi_section_get(sec, "keep_within");
-	if (v && mbi_parse_duration(v, &r->keep_within))
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "%s:%d: 'keep_within' must be a duration like 30d, 12h or 1y6m",
-				 name, section_line(sec, "keep_within"));
-	return MB_OK;
-}
-
 /* "64K", "4G": a size as the file would write it. */
 static void size_text(uint64_t v, char *buf, size_t n)
 {
@@ -796,10 +781,17 @@ static int load_amount(struct mb_ctx *ctx, const char *name,
 		memcpy(field, &size, sizeof(size));
 		return MB_OK;
 	}
+	if (!v)
+		return MB_OK; /* no default: the field stays 0 */
 	if (mbi_parse_duration(v, &secs) || secs < k->min)
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "%s:%d: %s must be a duration of %llds or more, like %s",
-				 name, line, k->key, (long long)k->min, k->def);
+		return k->min ?
+		       mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: '%s' must be a duration of %llds or more, like %s",
+				 name, line, k->key, (long long)k->min,
+				 k->values) :
+		       mbi_error(ctx, MB_E_CONFIG, 0,
+				 "%s:%d: '%s' must be a duration like %s",
+				 name, line, k->key, k->values);
 	memcpy(field, &secs, sizeof(secs));
 	return MB_OK;
 }
@@ -892,8 +884,7 @@ int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 	if ((rc = load_keys_host(ctx, name,
 				 mbi_config_section(cfg, "keys"), cfg)) ||
 	    (rc = mbi_presets_expand(ctx, name, cfg)) ||
-	    (rc = load_sources(ctx, name, cfg)) ||
-	    (rc = load_retention(ctx, name, cfg)))
+	    (rc = load_sources(ctx, name, cfg)))
 		goto out;
 out:
 	if (rc) {

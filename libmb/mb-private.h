@@ -104,7 +104,8 @@ struct mbi_config_key {
 	size_t offset;      /* of the field in struct mbi_config */
 	const char *def;    /* the default, as written in the file, or NULL */
 	const char *env;    /* MBI_KEY_STRING: a variable that wins if set */
-	const char *values; /* MBI_KEY_ENUM: the values, '|'-separated */
+	const char *values; /* MBI_KEY_ENUM: the values, '|'-separated;
+			     * MBI_KEY_DURATION: examples for messages */
 };
 
 /* The rows of the schema (static), *n of them. */

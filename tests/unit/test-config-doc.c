@@ -153,8 +153,22 @@ static void test_typed(void)
 	       "a bad choice: file, line and the choices");
 	is_str(parse_msg(ctx, "[repository]\nurl = /r\n[options]\n"
 			 "lock_timeout = 1s\n", &cfg),
-	       "t.conf:4: lock_timeout must be a duration of 2s or more, like 30min",
+	       "t.conf:4: 'lock_timeout' must be a duration of 2s or more, like 30min",
 	       "a duration too short: file, line, minimum and an example");
+	is_str(parse_msg(ctx, "[repository]\nurl = /r\n[retention]\n"
+			 "keep_daily = 7\nkeep_within = 2w\n", &cfg), "",
+	       "retention loads");
+	if (cfg) {
+		ok(cfg->retention.keep_daily == 7 &&
+		   cfg->retention.keep_within == 14 * 86400 &&
+		   cfg->retention.keep_last == 0,
+		   "retention through the schema");
+		mbi_config_free(cfg);
+	}
+	is_str(parse_msg(ctx, "[repository]\nurl = /r\n[retention]\n"
+			 "keep_within = soon\n", &cfg),
+	       "t.conf:4: 'keep_within' must be a duration like 30d, 12h or 1y6m",
+	       "a bad duration without a minimum");
 	is_str(parse_msg(ctx, "[repository]\nurl = /r\n[options]\n"
 			 "pack_size = 16M\n", &cfg),
 	       "t.conf:4: unknown key 'pack_size' in [options]",
