@@ -9,6 +9,16 @@
 #include "mb.h"
 #include "quote.h"
 
+/* Exit codes of the CLI (docs/mailbackup.1, EXIT STATUS). */
+enum mb_exit {
+	MB_EXIT_OK = 0,
+	MB_EXIT_FAILURE = 1,
+	MB_EXIT_USAGE = 2,
+	MB_EXIT_PARTIAL = 3,
+	MB_EXIT_MISMATCH = 4,
+	MB_EXIT_LOCKED = 5,
+};
+
 enum cmd_flags {
 	CMD_CONFIG = 1,  /* needs the configuration file */
 	CMD_METRICS = 2, /* its runs go to [options] metrics_file */
@@ -71,9 +81,12 @@ int out_cmd_help(const char *name);
 int out_usage(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int out_flush(void);
-/* After loading the configuration: follow [options] log (stderr|syslog).
- * Returns 0 or the exit code of a configuration error. */
-int out_log_setup(struct cli *cli);
+/* The exit code that fits a status code of libmb. */
+int mb_status_exit(int status);
+/* After loading the configuration (file, for messages): follow [options]
+ * log (stderr|syslog). Returns 0 or the exit code of a configuration
+ * error. */
+int out_log_setup(struct cli *cli, const char *file);
 /* A message of the CLI itself, routed like the library's: to stderr (with
  * "mailbackup: error: " or "warning: " before it; none for MB_LOG_INFO,
  * used for summaries) and, with log = syslog, to syslog. */

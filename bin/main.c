@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c: the mailbackup command: global options and the table of commands. */
+#include <errno.h>
 #include <getopt.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+static int cmd_help(struct cli *cli, int argc, char **argv);
+
 const struct cmd mb_commands[] = {
+	{ "help", cmd_help, 0, "mailbackup help [COMMAND]",
+	  "Show the usage of mailbackup, or the help of COMMAND (the same as\n"
+	  "'mailbackup COMMAND --help').\n" },
 	{ "init", cmd_init, CMD_CONFIG, "mailbackup [-c FILE] init [--json]",
 	  "Create the repository named by [repository] url: writes the signed\n"
 	  "mailbackup.repo. Refuses when a repository is there already.\n" },
@@ -115,7 +122,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mailbackup [-c FILE] [-q|-v] [--progress] [--limit-upload RATE]\n"
 		"                  [--limit-download RATE] COMMAND [ARGS]\n"
-		"       mailbackup COMMAND --help\n\n"
+		"       mailbackup COMMAND --help | mailbackup help COMMAND\n\n"
 		"commands:\n");
 	for (c = mb_commands; c->name; c++)
 		fprintf(f, "  %s\n", c->synopsis);
@@ -125,6 +132,23 @@ static void usage(FILE *f)
 		"Exit codes: 0 success, 1 failure, 2 usage or configuration error,\n"
 		"3 backup committed with unreadable files, 4 check mismatch, "
 		"5 locked.\n");
+}
+
+static int cmd_help(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	if (argc > 2)
+		return out_usage("help", "help takes one COMMAND");
+	if (argc < 2) {
+		usage(stdout);
+		return MB_EXIT_OK;
+	}
+	if (out_cmd_help(argv[1])) {
+		fprintf(stderr, "mailbackup: unknown command '%s'\n", argv[1]);
+		usage(stderr);
+		return MB_EXIT_USAGE;
+	}
+	return MB_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -219,8 +243,13 @@ int main(int argc, char **argv)
 			rc = mb_ctx_set_rate_limit(cli.ctx, MB_DOWNLOAD,
 						   limit_down);
 		if (!rc)
-			rc = out_log_setup(&cli);
-		else
+			rc = out_log_setup(&cli, path);
+		else if (access(path, F_OK) && errno == ENOENT) {
+			out_msg(MB_LOG_ERROR,
+				"configuration file '%s' not found: pass -c FILE or set MAILBACKUP_CONFIG",
+				path);
+			rc = MB_EXIT_USAGE;
+		} else
 			rc = out_fail(&cli, rc);
 		if (rc) {
 			if (cli.json)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* output.c: the CLI's log handler, progress line, JSON strings and errors. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,10 +64,17 @@ static void emit(enum mb_log_level level, bool prefix, const char *msg)
 	fputc('\n', stderr);
 }
 
+/* libmb calls this from its worker threads too, without a lock of its
+ * own: one line at a time, and the progress line's state, are ours to
+ * serialize. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void on_log(void *ud, enum mb_log_level level, const char *msg)
 {
 	(void)ud;
+	pthread_mutex_lock(&log_lock);
 	emit(level, true, msg);
+	pthread_mutex_unlock(&log_lock);
 }
 
 void out_msg(enum mb_log_level level, const char *fmt, ...)
@@ -77,17 +85,42 @@ void out_msg(enum mb_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&log_lock);
 	emit(level, level != MB_LOG_INFO, msg);
+	pthread_mutex_unlock(&log_lock);
 }
 
-int out_log_setup(struct cli *cli)
+int mb_status_exit(int status)
 {
-	const char *target;
-	int rc = mb_ctx_log_target(cli->ctx, &target);
+	switch (status) {
+	case MB_OK:
+		return MB_EXIT_OK;
+	case MB_E_CONFIG:
+	case MB_E_INVAL:
+		return MB_EXIT_USAGE;
+	case MB_E_PARTIAL:
+		return MB_EXIT_PARTIAL;
+	case MB_E_VERIFY:
+		return MB_EXIT_MISMATCH;
+	case MB_E_LOCKED:
+		return MB_EXIT_LOCKED;
+	default:
+		return MB_EXIT_FAILURE;
+	}
+}
 
-	if (rc)
-		return out_fail(cli, rc);
-	if (!strcmp(target, "syslog")) {
+int out_log_setup(struct cli *cli, const char *file)
+{
+	const char *target = mb_ctx_config_get(cli->ctx, "options", "log");
+
+	if (target && *target && strcmp(target, "stderr") &&
+	    strcmp(target, "syslog")) {
+		out_msg(MB_LOG_ERROR,
+			"%s: [options] log must be 'stderr' or 'syslog', not '%s'",
+			file, target);
+		return MB_EXIT_USAGE;
+	}
+	if (target && !strcmp(target, "syslog")) {
 		openlog("mailbackup", LOG_PID, LOG_DAEMON);
 		use_syslog = true;
 		use_stderr = isatty(2);
@@ -168,12 +201,14 @@ static int on_progress(void *ud, const char *phase, uint64_t items,
 	(void)ud;
 	(void)items_total;
 	(void)bytes_total;
-	if (t - last_draw < 0.25)
-		return 0;
-	last_draw = t;
-	fprintf(stderr, "\r\033[K%s: %llu items, %.1f MiB", phase,
-		(unsigned long long)items, (double)bytes / 1048576.0);
-	drawn = true;
+	pthread_mutex_lock(&log_lock);
+	if (t - last_draw >= 0.25) {
+		last_draw = t;
+		fprintf(stderr, "\r\033[K%s: %llu items, %.1f MiB", phase,
+			(unsigned long long)items, (double)bytes / 1048576.0);
+		drawn = true;
+	}
+	pthread_mutex_unlock(&log_lock);
 	return 0;
 }
 

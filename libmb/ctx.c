@@ -12,6 +12,16 @@
 #include "fsperm.h"
 #include "banned.h"
 
+int mb_version_number(void)
+{
+	return MB_VERSION_NUMBER;
+}
+
+const char *mb_version_string(void)
+{
+	return MB_VERSION;
+}
+
 int mb_ctx_new(struct mb_ctx **out)
 {
 	struct mb_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -38,6 +48,11 @@ void mb_ctx_free(struct mb_ctx *ctx)
 const char *mb_ctx_errmsg(const struct mb_ctx *ctx)
 {
 	return ctx ? ctx->errmsg : "";
+}
+
+int mb_ctx_errcode(const struct mb_ctx *ctx)
+{
+	return ctx ? ctx->errcode : MB_OK;
 }
 
 void mb_ctx_set_log_handler(struct mb_ctx *ctx, mb_log_fn fn, void *userdata,
@@ -78,23 +93,36 @@ const char *mb_strstatus(int status)
 	return status_text[-status];
 }
 
-int mb_status_exit(int status)
+void mbi_clear_error(struct mb_ctx *ctx)
 {
-	switch (status) {
-	case MB_OK:
-		return MB_EXIT_OK;
-	case MB_E_CONFIG:
-	case MB_E_INVAL:
-		return MB_EXIT_USAGE;
-	case MB_E_PARTIAL:
-		return MB_EXIT_PARTIAL;
-	case MB_E_VERIFY:
-		return MB_EXIT_MISMATCH;
-	case MB_E_LOCKED:
-		return MB_EXIT_LOCKED;
-	default:
-		return MB_EXIT_FAILURE;
-	}
+	pthread_mutex_lock(&ctx->lock);
+	ctx->errmsg[0] = '\0';
+	ctx->errcode = MB_OK;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int mbi_status(struct mb_ctx *ctx, int rc)
+{
+	bool none;
+
+	if (rc >= 0)
+		return rc;
+	pthread_mutex_lock(&ctx->lock);
+	none = ctx->errcode == MB_OK && !ctx->errmsg[0];
+	pthread_mutex_unlock(&ctx->lock);
+	/* a bare return (mostly MB_E_NOMEM from deep inside) still says
+	 * what went wrong */
+	if (none)
+		mbi_error(ctx, rc, 0, "%s", mb_strstatus(rc));
+	return rc;
+}
+
+const char *mb_ctx_config_get(struct mb_ctx *ctx, const char *section,
+			      const char *key)
+{
+	if (!ctx)
+		return NULL;
+	return mbi_section_get(mbi_config_section(ctx->cfg, section), key);
 }
 
 int mbi_error(struct mb_ctx *ctx, int code, int errnum, const char *fmt, ...)
@@ -142,9 +170,9 @@ static void vlog(struct mb_ctx *ctx, enum mb_log_level level, const char *fmt,
 	if (!ctx->log_fn || level > ctx->log_level)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	pthread_mutex_lock(&ctx->lock);
+	/* no lock held: the handler may call libmb (mb.h says it must be
+	 * thread-safe itself) */
 	ctx->log_fn(ctx->log_ud, level, msg);
-	pthread_mutex_unlock(&ctx->lock);
 }
 
 void mbi_log(struct mb_ctx *ctx, enum mb_log_level level, const char *fmt, ...)
@@ -169,19 +197,29 @@ void mbi_warn(struct mb_ctx *ctx, const char *fmt, ...)
 int mbi_progress(struct mb_ctx *ctx, const char *phase, uint64_t items,
 		 uint64_t bytes, uint64_t items_total, uint64_t bytes_total)
 {
+	int stop;
+
 	if (!ctx->progress_fn)
 		return MB_OK;
-	if (ctx->progress_fn(ctx->progress_ud, phase, items, bytes,
-			     items_total, bytes_total))
+	/* one call at a time, without a lock held: a worker that finds
+	 * another in the callback skips this report (the next one comes) */
+	if (__atomic_exchange_n(&ctx->progress_busy, 1, __ATOMIC_ACQUIRE))
+		return MB_OK;
+	stop = ctx->progress_fn(ctx->progress_ud, phase, items, bytes,
+				items_total, bytes_total);
+	__atomic_store_n(&ctx->progress_busy, 0, __ATOMIC_RELEASE);
+	if (stop)
 		return mbi_error(ctx, MB_E_ABORTED, 0, "%s aborted", phase);
 	return MB_OK;
 }
 
 int mbi_need_config(struct mb_ctx *ctx)
 {
+	/* the start of every operation that needs the configuration */
+	mbi_clear_error(ctx);
 	if (!ctx->cfg)
 		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "no configuration loaded: pass -c FILE");
+				 "no configuration loaded: load one with mb_ctx_load_config() first");
 	return MB_OK;
 }
 
@@ -197,10 +235,12 @@ int mb_ctx_load_config_buf(struct mb_ctx *ctx, const char *name,
 			   const char *buf, size_t len)
 {
 	struct mbi_config *cfg;
-	int rc = mbi_config_parse(ctx, name, buf, len, &cfg);
+	int rc;
 
+	mbi_clear_error(ctx);
+	rc = mbi_config_parse(ctx, name, buf, len, &cfg);
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	mbi_config_free(ctx->cfg);
 	ctx->cfg = cfg;
 	return MB_OK;
@@ -235,12 +275,14 @@ static int check_secret_mode(struct mb_ctx *ctx, const char *path)
 int mb_ctx_load_config(struct mb_ctx *ctx, const char *path)
 {
 	struct mbi_buf b = { 0 };
-	int rc = mbi_read_file(ctx, path, &b, 16 << 20);
+	int rc;
 
+	mbi_clear_error(ctx);
+	rc = mbi_read_file(ctx, path, &b, 16 << 20);
 	if (rc)
 		return rc == MB_E_NOTFOUND ? mbi_error(ctx, MB_E_CONFIG, 0,
-			"configuration file '%s' not found: pass -c FILE or set MAILBACKUP_CONFIG",
-			path) : rc;
+			"configuration file '%s' not found", path) :
+			mbi_status(ctx, rc);
 	rc = mb_ctx_load_config_buf(ctx, path, b.data ? b.data : "", b.len);
 	if (b.data)
 		explicit_bzero(b.data, b.len);
@@ -250,5 +292,5 @@ int mb_ctx_load_config(struct mb_ctx *ctx, const char *path)
 		mbi_config_free(ctx->cfg);
 		ctx->cfg = NULL;
 	}
-	return rc;
+	return mbi_status(ctx, rc);
 }

@@ -486,138 +486,191 @@ static void reader_end(struct mbi_sqlreader *r, size_t end, char **stmt,
 	r->state = S_START;
 }
 
+/* What one step of the scanner asks of its caller. */
+enum scan_step { STEP_NEXT, STEP_MORE, STEP_STMT };
+
+/* Between statements: skip blanks and comments, take DELIMITER lines. */
+static int step_start(struct mbi_sqlreader *r, size_t i, size_t avail)
+{
+	const char *p = r->buf.data;
+	char c = p[i];
+
+	if (is_blank(c)) {
+		r->line += c == '\n';
+		r->start = r->scan = i + 1;
+		return STEP_NEXT;
+	}
+	if (c == '#' || dash_comment(p + i, avail)) {
+		r->state = S_LINE;
+		r->scan = i + 1;
+		return STEP_NEXT;
+	}
+	if (c == '/' && avail >= 3 && p[i + 1] == '*' && p[i + 2] != '!') {
+		r->state = S_BLOCK;
+		r->scan = i + 2;
+		return STEP_NEXT;
+	}
+	if (c == 'd' || c == 'D') {
+		bool need;
+		int rc = delimiter_line(r, i, &need);
+
+		if (rc < 0)
+			return rc;
+		if (need)
+			return STEP_MORE;
+		if (rc)
+			return STEP_NEXT;
+	}
+	r->start = i;
+	r->stmt_line = r->line;
+	r->in_stmt = true;
+	r->state = S_NORMAL;
+	return STEP_NEXT;
+}
+
+/* Inside a statement, outside quotes and comments. */
+static int step_normal(struct mbi_sqlreader *r, size_t i, size_t avail,
+		       char **stmt, size_t *len)
+{
+	const char *p = r->buf.data;
+	char c = p[i];
+
+	if (avail >= r->dlen && !memcmp(p + i, r->delim, r->dlen)) {
+		r->scan = i + r->dlen;
+		reader_end(r, i, stmt, len);
+		r->start = r->scan;
+		return STEP_STMT;
+	}
+	if (c == '\'')
+		r->state = S_SQUOTE;
+	else if (c == '"')
+		r->state = S_DQUOTE;
+	else if (c == '`')
+		r->state = S_BTICK;
+	else if (c == '#' || dash_comment(p + i, avail))
+		r->state = S_LINE;
+	else if (c == '/' && avail >= 2 && p[i + 1] == '*')
+		r->state = S_BLOCK, i++;
+	else if (c == '\n')
+		r->line++;
+	r->scan = i + 1;
+	return STEP_NEXT;
+}
+
+/* Inside '...', "..." or `...`. */
+static void step_quoted(struct mbi_sqlreader *r, size_t i, size_t avail)
+{
+	const char *p = r->buf.data;
+	char c = p[i];
+
+	if (r->state != S_BTICK && c == '\\' && avail >= 2) {
+		r->line += p[i + 1] == '\n';
+		r->scan = i + 2;
+		return;
+	}
+	if (c == (r->state == S_SQUOTE ? '\'' :
+		  r->state == S_DQUOTE ? '"' : '`'))
+		r->state = S_NORMAL;
+	r->line += c == '\n';
+	r->scan = i + 1;
+}
+
+/* Inside a -- or # line comment, or a block comment. */
+static void step_comment(struct mbi_sqlreader *r, size_t i, size_t avail)
+{
+	const char *p = r->buf.data;
+	char c = p[i];
+
+	if (r->state == S_LINE) {
+		if (c == '\n') {
+			r->line++;
+			r->state = r->in_stmt ? S_NORMAL : S_START;
+			if (!r->in_stmt)
+				r->start = i + 1;
+		}
+		r->scan = i + 1;
+		return;
+	}
+	if (c == '*' && avail >= 2 && p[i + 1] == '/') {
+		r->state = r->in_stmt ? S_NORMAL : S_START;
+		r->scan = i + 2;
+		if (!r->in_stmt)
+			r->start = r->scan;
+		return;
+	}
+	r->line += c == '\n';
+	r->scan = i + 1;
+}
+
+/* One byte (or a few) at r->scan, by the state of the scanner. */
+static int step(struct mbi_sqlreader *r, char **stmt, size_t *len)
+{
+	size_t i = r->scan, avail = r->buf.len - i;
+
+	switch (r->state) {
+	case S_START:
+		return step_start(r, i, avail);
+	case S_NORMAL:
+		return step_normal(r, i, avail, stmt, len);
+	case S_SQUOTE:
+	case S_DQUOTE:
+	case S_BTICK:
+		step_quoted(r, i, avail);
+		return STEP_NEXT;
+	case S_LINE:
+	case S_BLOCK:
+		step_comment(r, i, avail);
+		return STEP_NEXT;
+	}
+	return STEP_NEXT;
+}
+
+/* All input scanned: the last statement, or an error if one is open. */
+static int reader_eof(struct mbi_sqlreader *r, char **stmt, size_t *len)
+{
+	if (r->state == S_SQUOTE || r->state == S_DQUOTE ||
+	    r->state == S_BTICK) {
+		r->err = "unterminated quoted string";
+		return MB_E_INVAL;
+	}
+	if (r->state == S_BLOCK) {
+		r->err = "unterminated comment";
+		return MB_E_INVAL;
+	}
+	if (!r->in_stmt)
+		return 0;
+	/* the last statement may lack its delimiter */
+	reader_end(r, r->buf.len, stmt, len);
+	r->start = r->scan = r->buf.len;
+	if (*len)
+		return 1;
+	return 0;
+}
+
 int mbi_sqlreader_next(struct mbi_sqlreader *r, char **stmt, size_t *len)
 {
 	int rc;
 
 	for (;;) {
 		while (r->scan < r->buf.len) {
-			char *p = r->buf.data;
-			size_t i = r->scan, avail = r->buf.len - i;
-			char c = p[i];
+			size_t avail = r->buf.len - r->scan;
 
 			if (!r->eof && avail < LOOKAHEAD)
 				break;
-			if (r->in_stmt && i - r->start > r->max) {
+			if (r->in_stmt && r->scan - r->start > r->max) {
 				r->err = "statement too long";
 				return MB_E_INVAL;
 			}
-			switch (r->state) {
-			case S_START:
-				if (is_blank(c)) {
-					r->line += c == '\n';
-					r->start = r->scan = i + 1;
-					continue;
-				}
-				if (c == '#' || dash_comment(p + i, avail)) {
-					r->state = S_LINE;
-					r->scan = i + 1;
-					continue;
-				}
-				if (c == '/' && avail >= 3 && p[i + 1] == '*' &&
-				    p[i + 2] != '!') {
-					r->state = S_BLOCK;
-					r->scan = i + 2;
-					continue;
-				}
-				if (c == 'd' || c == 'D') {
-					bool need;
-
-					rc = delimiter_line(r, i, &need);
-					if (rc < 0)
-						return rc;
-					if (need)
-						goto more;
-					if (rc)
-						continue;
-				}
-				r->start = i;
-				r->stmt_line = r->line;
-				r->in_stmt = true;
-				r->state = S_NORMAL;
-				continue;
-			case S_NORMAL:
-				if (avail >= r->dlen &&
-				    !memcmp(p + i, r->delim, r->dlen)) {
-					r->scan = i + r->dlen;
-					reader_end(r, i, stmt, len);
-					r->start = r->scan;
-					return 1;
-				}
-				if (c == '\'')
-					r->state = S_SQUOTE;
-				else if (c == '"')
-					r->state = S_DQUOTE;
-				else if (c == '`')
-					r->state = S_BTICK;
-				else if (c == '#' || dash_comment(p + i, avail))
-					r->state = S_LINE;
-				else if (c == '/' && avail >= 2 && p[i + 1] == '*')
-					r->state = S_BLOCK, i++;
-				else if (c == '\n')
-					r->line++;
-				r->scan = i + 1;
-				continue;
-			case S_SQUOTE:
-			case S_DQUOTE:
-				if (c == '\\' && avail >= 2) {
-					r->line += p[i + 1] == '\n';
-					r->scan = i + 2;
-					continue;
-				}
-				if (c == (r->state == S_SQUOTE ? '\'' : '"'))
-					r->state = S_NORMAL;
-				r->line += c == '\n';
-				r->scan = i + 1;
-				continue;
-			case S_BTICK:
-				if (c == '`')
-					r->state = S_NORMAL;
-				r->line += c == '\n';
-				r->scan = i + 1;
-				continue;
-			case S_LINE:
-				if (c == '\n') {
-					r->line++;
-					r->state = r->in_stmt ? S_NORMAL : S_START;
-					if (!r->in_stmt)
-						r->start = i + 1;
-				}
-				r->scan = i + 1;
-				continue;
-			case S_BLOCK:
-				if (c == '*' && avail >= 2 && p[i + 1] == '/') {
-					r->state = r->in_stmt ? S_NORMAL : S_START;
-					r->scan = i + 2;
-					if (!r->in_stmt)
-						r->start = r->scan;
-					continue;
-				}
-				r->line += c == '\n';
-				r->scan = i + 1;
-				continue;
-			}
-		}
-		if (r->eof && r->scan >= r->buf.len) {
-			if (r->state == S_SQUOTE || r->state == S_DQUOTE ||
-			    r->state == S_BTICK) {
-				r->err = "unterminated quoted string";
-				return MB_E_INVAL;
-			}
-			if (r->state == S_BLOCK) {
-				r->err = "unterminated comment";
-				return MB_E_INVAL;
-			}
-			if (!r->in_stmt)
-				return 0;
-			/* the last statement may lack its delimiter */
-			reader_end(r, r->buf.len, stmt, len);
-			r->start = r->scan = r->buf.len;
-			if (*len)
+			rc = step(r, stmt, len);
+			if (rc < 0)
+				return rc;
+			if (rc == STEP_STMT)
 				return 1;
-			return 0;
+			if (rc == STEP_MORE)
+				break;
 		}
-more:
+		if (r->eof && r->scan >= r->buf.len)
+			return reader_eof(r, stmt, len);
 		rc = fill(r);
 		if (rc)
 			return rc;

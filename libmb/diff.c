@@ -94,7 +94,7 @@ static int cmp_dent(const void *x, const void *y, void *arg)
 }
 
 static int load_side(struct mbi_repo *r, const char *spec, struct side *s,
-		     char id[17])
+		     char id[MB_SNAPSHOT_ID_SIZE])
 {
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
@@ -445,45 +445,53 @@ static size_t mailbox_len(const char *path)
 	return s2 ? (size_t)(s2 - path) : strlen(path);
 }
 
-int mb_diff(struct mb_ctx *ctx, const char *spec_a, const char *spec_b,
-	    mb_diff_fn item_fn, mb_diff_group_fn group_fn, void *userdata,
-	    struct mb_diff_counts *total)
-{
-	struct mbi_repo *r = NULL;
+/* One comparison: both snapshots, their differences and the callbacks. */
+struct diff_run {
 	struct side sa, sb;
-	struct rec *recs = NULL;
-	size_t nrec = 0, caprec = 0, i = 0, j = 0, k, nsrc = 0, at = 0;
-	const char **srcs = NULL;
-	struct mb_diff_counts tot;
-	struct groups g = { 0 };
-	char ida[17], idb[17];
-	char *mbox = NULL;
+	struct rec *recs;
+	size_t nrec, caprec;
+	struct groups g;
+	char *mbox;
+	mb_diff_fn item_fn;
+	mb_diff_group_fn group_fn;
+	void *userdata;
+};
+
+static int add_rec(struct diff_run *dr, const struct rec *rr)
+{
+	if (dr->nrec == dr->caprec) {
+		size_t cap = dr->caprec ? dr->caprec * 2 : 1024;
+		struct rec *nv = realloc(dr->recs, cap * sizeof(*nv));
+
+		if (!nv)
+			return MB_E_NOMEM;
+		dr->recs = nv;
+		dr->caprec = cap;
+	}
+	dr->recs[dr->nrec++] = *rr;
+	return MB_OK;
+}
+
+/* Merge the two sorted lists into records of what was added, removed or
+ * changed. */
+static int merge_sides(struct diff_run *dr)
+{
+	const struct side *sa = &dr->sa, *sb = &dr->sb;
+	size_t i = 0, j = 0;
 	int rc;
 
-	memset(&sa, 0, sizeof(sa));
-	memset(&sb, 0, sizeof(sb));
-	memset(&tot, 0, sizeof(tot));
-	if ((rc = mbi_repo_open(ctx, &r)) ||
-	    (rc = load_side(r, spec_a, &sa, ida)) ||
-	    (rc = load_side(r, spec_b, &sb, idb)))
-		goto out;
-	mbi_log(ctx, MB_LOG_INFO,
-		"comparing snapshot %s (%zu entries) with %s (%zu entries)",
-		ida, sa.n, idb, sb.n);
-
-	/* merge the two sorted lists */
-	while (i < sa.n || j < sb.n) {
+	while (i < sa->n || j < sb->n) {
 		struct rec rr = { 0, NONE, NONE };
 		int d;
 
-		if (i < sa.n && j < sb.n) {
-			d = strcmp(sa.arena.data + sa.v[i].source,
-				   sb.arena.data + sb.v[j].source);
+		if (i < sa->n && j < sb->n) {
+			d = strcmp(sa->arena.data + sa->v[i].source,
+				   sb->arena.data + sb->v[j].source);
 			if (!d)
-				d = strcmp(sa.arena.data + sa.v[i].path,
-					   sb.arena.data + sb.v[j].path);
+				d = strcmp(sa->arena.data + sa->v[i].path,
+					   sb->arena.data + sb->v[j].path);
 		} else {
-			d = i < sa.n ? -1 : 1;
+			d = i < sa->n ? -1 : 1;
 		}
 		if (d < 0) {
 			rr.kind = '-';
@@ -492,7 +500,7 @@ int mb_diff(struct mb_ctx *ctx, const char *spec_a, const char *spec_b,
 			rr.kind = '+';
 			rr.ib = j++;
 		} else {
-			if (differs(&sa, &sa.v[i], &sb, &sb.v[j])) {
+			if (differs(sa, &sa->v[i], sb, &sb->v[j])) {
 				rr.kind = 'M';
 				rr.ia = i;
 				rr.ib = j;
@@ -500,106 +508,138 @@ int mb_diff(struct mb_ctx *ctx, const char *spec_a, const char *spec_b,
 			i++;
 			j++;
 		}
-		if (!rr.kind)
+		if (rr.kind && (rc = add_rec(dr, &rr)))
+			return rc;
+	}
+	return MB_OK;
+}
+
+/* Report one record: the item callback, and the counts of its source and
+ * of its mailbox (maildir sources). */
+static int report_rec(struct diff_run *dr, const struct rec *rr,
+		      const char *src, bool maildir,
+		      struct mb_diff_counts *sc)
+{
+	const struct dent *da = rr->ia != NONE ? &dr->sa.v[rr->ia] : NULL;
+	const struct dent *db = rr->ib != NONE ? &dr->sb.v[rr->ib] : NULL;
+	const struct side *ss = db ? &dr->sb : &dr->sa;
+	const struct dent *d = db ? db : da;
+	struct mb_diff_item it;
+	size_t ml;
+
+	memset(&it, 0, sizeof(it));
+	it.kind = rr->kind;
+	it.type = d->type;
+	it.source = src;
+	it.path = ss->arena.data + d->path;
+	if (rr->kind == 'F')
+		it.old_path = dr->sa.arena.data + da->path;
+	it.old_size = da ? da->size : 0;
+	it.size = db ? db->size : 0;
+	ml = maildir ? mailbox_len(it.path) : 0;
+	free(dr->mbox);
+	dr->mbox = ml ? strndup(it.path, ml) : NULL;
+	if (ml && !dr->mbox)
+		return MB_E_NOMEM;
+	it.mailbox = dr->mbox;
+	count(sc, &it);
+	if (ml) {
+		struct group *gr = group_get(&dr->g, it.path, ml);
+
+		if (!gr)
+			return MB_E_NOMEM;
+		count(&gr->c, &it);
+	}
+	return dr->item_fn ? dr->item_fn(dr->userdata, &it) : MB_OK;
+}
+
+/* Report the records of one source, from *at on (records are in (source,
+ * path) order: one source after another), then its groups. */
+static int report_source(struct diff_run *dr, const char *src, size_t *at,
+			 struct mb_diff_counts *tot)
+{
+	const char *ta = source_type(&dr->sa, src),
+		   *tb = source_type(&dr->sb, src);
+	bool maildir = (tb && !strcmp(tb, "maildir")) ||
+		       (!tb && ta && !strcmp(ta, "maildir"));
+	struct mb_diff_counts sc;
+	size_t i;
+	int rc;
+
+	memset(&sc, 0, sizeof(sc));
+	for (; *at < dr->nrec; (*at)++) {
+		const struct rec *rr = &dr->recs[*at];
+		const struct side *ss = rr->ib != NONE ? &dr->sb : &dr->sa;
+		const struct dent *d = rr->ib != NONE ? &dr->sb.v[rr->ib] :
+					&dr->sa.v[rr->ia];
+
+		if (strcmp(ss->arena.data + d->source, src))
+			break;
+		if (!rr->kind)
 			continue;
-		if (nrec == caprec) {
-			size_t cap = caprec ? caprec * 2 : 1024;
-			struct rec *nv = realloc(recs, cap * sizeof(*nv));
-
-			if (!nv) {
-				rc = MB_E_NOMEM;
-				goto out;
-			}
-			recs = nv;
-			caprec = cap;
-		}
-		recs[nrec++] = rr;
+		if ((rc = report_rec(dr, rr, src, maildir, &sc)))
+			return rc;
 	}
-	if ((rc = pair_flags(recs, nrec, &sa, &sb)) ||
-	    (rc = source_names(&sa, &sb, &srcs, &nsrc)))
+	if (dr->g.n)
+		qsort(dr->g.v, dr->g.n, sizeof(*dr->g.v), cmp_group);
+	for (i = 0; dr->group_fn && i < dr->g.n; i++) {
+		struct mb_diff_group gg = { src, dr->g.v[i].mailbox,
+					    dr->g.v[i].c };
+
+		if ((rc = dr->group_fn(dr->userdata, &gg)))
+			return rc;
+	}
+	groups_release(&dr->g);
+	add_counts(tot, &sc);
+	if (dr->group_fn) {
+		struct mb_diff_group gg = { src, NULL, sc };
+
+		if ((rc = dr->group_fn(dr->userdata, &gg)))
+			return rc;
+	}
+	return MB_OK;
+}
+
+int mb_diff(struct mb_ctx *ctx, const char *spec_a, const char *spec_b,
+	    mb_diff_fn item_fn, mb_diff_group_fn group_fn, void *userdata,
+	    struct mb_diff_counts *total)
+{
+	struct mbi_repo *r = NULL;
+	struct diff_run dr;
+	size_t k, nsrc = 0, at = 0;
+	const char **srcs = NULL;
+	struct mb_diff_counts tot;
+	char ida[MB_SNAPSHOT_ID_SIZE], idb[MB_SNAPSHOT_ID_SIZE];
+	int rc;
+
+	memset(&dr, 0, sizeof(dr));
+	memset(&tot, 0, sizeof(tot));
+	dr.item_fn = item_fn;
+	dr.group_fn = group_fn;
+	dr.userdata = userdata;
+	if ((rc = mbi_repo_open(ctx, &r)) ||
+	    (rc = load_side(r, spec_a, &dr.sa, ida)) ||
+	    (rc = load_side(r, spec_b, &dr.sb, idb)))
 		goto out;
-
-	/* records are in (source, path) order: one source after another */
-	for (k = 0; k < nsrc; k++) {
-		struct mb_diff_counts sc;
-		const char *ta = source_type(&sa, srcs[k]),
-			   *tb = source_type(&sb, srcs[k]);
-		bool maildir = (tb && !strcmp(tb, "maildir")) ||
-			       (!tb && ta && !strcmp(ta, "maildir"));
-
-		memset(&sc, 0, sizeof(sc));
-		for (; at < nrec; at++) {
-			struct rec *rr = &recs[at];
-			const struct dent *da = rr->ia != NONE ?
-						&sa.v[rr->ia] : NULL;
-			const struct dent *db = rr->ib != NONE ?
-						&sb.v[rr->ib] : NULL;
-			const struct side *ss = db ? &sb : &sa;
-			const struct dent *d = db ? db : da;
-			struct mb_diff_item it;
-			size_t ml;
-
-			if (strcmp(ss->arena.data + d->source, srcs[k]))
-				break;
-			if (!rr->kind)
-				continue;
-			memset(&it, 0, sizeof(it));
-			it.kind = rr->kind;
-			it.type = d->type;
-			it.source = srcs[k];
-			it.path = ss->arena.data + d->path;
-			if (rr->kind == 'F')
-				it.old_path = sa.arena.data + da->path;
-			it.old_size = da ? da->size : 0;
-			it.size = db ? db->size : 0;
-			ml = maildir ? mailbox_len(it.path) : 0;
-			free(mbox);
-			mbox = ml ? strndup(it.path, ml) : NULL;
-			if (ml && !mbox) {
-				rc = MB_E_NOMEM;
-				goto out;
-			}
-			it.mailbox = mbox;
-			count(&sc, &it);
-			if (ml) {
-				struct group *gr = group_get(&g, it.path, ml);
-
-				if (!gr) {
-					rc = MB_E_NOMEM;
-					goto out;
-				}
-				count(&gr->c, &it);
-			}
-			if (item_fn && (rc = item_fn(userdata, &it)))
-				goto out;
-		}
-		if (g.n)
-			qsort(g.v, g.n, sizeof(*g.v), cmp_group);
-		for (i = 0; group_fn && i < g.n; i++) {
-			struct mb_diff_group gg = { srcs[k], g.v[i].mailbox,
-						    g.v[i].c };
-
-			if ((rc = group_fn(userdata, &gg)))
-				goto out;
-		}
-		groups_release(&g);
-		add_counts(&tot, &sc);
-		if (group_fn) {
-			struct mb_diff_group gg = { srcs[k], NULL, sc };
-
-			if ((rc = group_fn(userdata, &gg)))
-				goto out;
-		}
-	}
+	mbi_log(ctx, MB_LOG_INFO,
+		"comparing snapshot %s (%zu entries) with %s (%zu entries)",
+		ida, dr.sa.n, idb, dr.sb.n);
+	if ((rc = merge_sides(&dr)) ||
+	    (rc = pair_flags(dr.recs, dr.nrec, &dr.sa, &dr.sb)) ||
+	    (rc = source_names(&dr.sa, &dr.sb, &srcs, &nsrc)))
+		goto out;
+	for (k = 0; k < nsrc; k++)
+		if ((rc = report_source(&dr, srcs[k], &at, &tot)))
+			goto out;
 	if (total)
 		*total = tot;
 out:
-	free(mbox);
-	groups_release(&g);
+	free(dr.mbox);
+	groups_release(&dr.g);
 	free(srcs);
-	free(recs);
-	side_release(&sa);
-	side_release(&sb);
+	free(dr.recs);
+	side_release(&dr.sa);
+	side_release(&dr.sb);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }

@@ -432,7 +432,7 @@ int mb_hooks_run(struct mb_ctx *ctx, const char *name,
 	char first_msg[sizeof(ctx->errmsg)] = "";
 
 	if ((rc = mbi_need_config(ctx)))
-		return rc;
+		return mbi_status(ctx, rc);
 	if (!name || !*name)
 		return mbi_error(ctx, MB_E_INVAL, 0, "no hook name given");
 	sec = hooks_section(ctx);
@@ -509,5 +509,5 @@ int mb_hooks_run(struct mb_ctx *ctx, const char *name,
 out:
 	mbi_strv_free(files, nfiles);
 	envv_release(&e);
-	return rc;
+	return mbi_status(ctx, rc);
 }

@@ -21,6 +21,7 @@ int mb_keygen(struct mb_ctx *ctx, const char *gnupg_home, const char *name,
 	char *uid = NULL;
 	int rc = MB_OK;
 
+	mbi_clear_error(ctx);
 	if (!gnupg_home || !name || !*name)
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "keygen needs --gnupg-home DIR and --name NAME");
@@ -78,5 +79,5 @@ out:
 	free(uid);
 	if (g)
 		gpgme_release(g);
-	return rc;
+	return mbi_status(ctx, rc);
 }

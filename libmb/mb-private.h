@@ -88,6 +88,30 @@ struct mbi_config {
 	struct mbi_retention retention;
 };
 
+/* The configuration schema (config.c): one row per key of every section. */
+enum mbi_key_type {
+	MBI_KEY_RAW,      /* no field: its module reads and checks it */
+	MBI_KEY_STRING,   /* char *; an empty value is unset */
+	MBI_KEY_ENUM,     /* char *, one of values ("path|virtual") */
+	MBI_KEY_INT,      /* int, from min to max */
+	MBI_KEY_SIZE,     /* uint64_t, a size (64K, 16M), from min to max */
+	MBI_KEY_DURATION, /* int64_t seconds (30m, 1h), at least min */
+};
+
+struct mbi_config_key {
+	const char *section, *key;
+	enum mbi_key_type type;
+	int64_t min, max;
+	size_t offset;      /* of the field in struct mbi_config */
+	const char *def;    /* the default, as written in the file, or NULL */
+	const char *env;    /* MBI_KEY_STRING: a variable that wins if set */
+	const char *values; /* MBI_KEY_ENUM: the values, '|'-separated;
+			     * MBI_KEY_DURATION: examples for messages */
+};
+
+/* The rows of the schema (static), *n of them. */
+MBI_HIDDEN const struct mbi_config_key *mbi_config_schema(size_t *n);
+
 MBI_HIDDEN int mbi_config_parse(struct mb_ctx *ctx, const char *name,
 				const char *buf, size_t len,
 				struct mbi_config **out);
@@ -136,6 +160,7 @@ struct mb_ctx {
 	pthread_mutex_t lock; /* serializes errmsg and log calls from workers */
 	struct mbi_config *cfg;
 	uint64_t warnings;
+	int progress_busy; /* a thread is in the progress callback */
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -153,7 +178,14 @@ MBI_HIDDEN void mbi_warn(struct mb_ctx *ctx, const char *fmt, ...)
 MBI_HIDDEN int mbi_progress(struct mb_ctx *ctx, const char *phase,
 			    uint64_t items, uint64_t bytes, uint64_t items_total,
 			    uint64_t bytes_total);
+/* The start of an operation that needs the configuration: clears the last
+ * error; MB_E_CONFIG when none is loaded. */
 MBI_HIDDEN int mbi_need_config(struct mb_ctx *ctx);
+/* Forget the last error: at the start of each public function. */
+MBI_HIDDEN void mbi_clear_error(struct mb_ctx *ctx);
+/* The public boundary: return rc, after recording the text of its code as
+ * the message when rc is a failure that recorded none. */
+MBI_HIDDEN int mbi_status(struct mb_ctx *ctx, int rc);
 MBI_HIDDEN double mbi_now(void);
 
 /* ------------------------------------------------------------------- util */
@@ -201,6 +233,10 @@ MBI_HIDDEN int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 MBI_HIDDEN int mbi_read_file(struct mb_ctx *ctx, const char *path,
 			     struct mbi_buf *out, size_t max);
 MBI_HIDDEN int mbi_fsync_dir(const char *dir);
+/* A snapshot's object name is TIME-HOST-ID: TIME the compact UTC time of
+ * mbi_time_format (YYYYMMDDTHHMMSSZ), ID the snapshot id. */
+#define MBI_SNAPSHOT_TIME_LEN 16
+#define MBI_SNAPSHOT_ID_LEN (MB_SNAPSHOT_ID_SIZE - 1)
 MBI_HIDDEN void mbi_time_format(int64_t t, char *out, size_t n,
 				bool compact);
 MBI_HIDDEN int mbi_time_parse(const char *s, int64_t *out);
@@ -503,7 +539,7 @@ struct mbi_mdb {
 struct mbi_manifest {
 	char *text;            /* the decoded plaintext, owned */
 	size_t len;
-	char id[17];
+	char id[MB_SNAPSHOT_ID_SIZE];
 	char host[128];
 	int64_t time;
 	size_t nentries;

@@ -16,7 +16,12 @@ extern "C" {
 #define MB_EXPORT
 #endif
 
-#define MB_VERSION "0.1.0"
+/* MB_VERSION "x.y.z" and MB_VERSION_NUMBER (x * 10000 + y * 100 + z): the
+ * version this header belongs to; mb_version_number() is the library's. */
+#include "mb-version.h"
+
+/* The size of a snapshot id string: 16 lowercase hex digits and the NUL. */
+#define MB_SNAPSHOT_ID_SIZE 17
 
 /*
  * Status codes. Every public function that can fail returns MB_OK or one of
@@ -39,16 +44,6 @@ enum mb_status {
 	MB_E_EXISTS = -13,   /* the target exists and overwriting was not asked */
 };
 
-/* Exit codes of the CLI, also useful to wrappers. */
-enum mb_exit {
-	MB_EXIT_OK = 0,
-	MB_EXIT_FAILURE = 1,
-	MB_EXIT_USAGE = 2,
-	MB_EXIT_PARTIAL = 3,
-	MB_EXIT_MISMATCH = 4,
-	MB_EXIT_LOCKED = 5,
-};
-
 enum mb_log_level {
 	MB_LOG_ERROR = 0,
 	MB_LOG_WARNING = 1,
@@ -58,14 +53,30 @@ enum mb_log_level {
 
 struct mb_ctx;
 
+/*
+ * Callbacks. libmb calls them without holding any of its locks, so they may
+ * call libmb (mb_ctx_errmsg(), or an operation on another ctx).
+ *
+ * The log handler receives each message (msg valid during the call only).
+ * It runs on the thread that called the operation and, during a backup,
+ * restore or check, also on the library's worker threads, possibly on
+ * several at once: a handler must be thread-safe (serialize its own output).
+ */
 typedef void (*mb_log_fn)(void *userdata, enum mb_log_level level,
 			  const char *msg);
 /* Progress: what is being done ("backup", "restore", "check"), items and
  * bytes done so far, and the totals when known (0 otherwise). Return non-zero
- * to abort the operation with MB_E_ABORTED. */
+ * to abort the operation with MB_E_ABORTED. Never called by two threads at
+ * once, but possibly on a worker thread (restore places files on several):
+ * do not assume the caller's thread. */
 typedef int (*mb_progress_fn)(void *userdata, const char *phase,
 			      uint64_t items, uint64_t bytes,
 			      uint64_t items_total, uint64_t bytes_total);
+
+/* The version of the library linked at run time: MB_VERSION_NUMBER and
+ * MB_VERSION of the library, which may be newer than the header's. */
+MB_EXPORT int mb_version_number(void);
+MB_EXPORT const char *mb_version_string(void);
 
 /* Create a context. *out owns it; free with mb_ctx_free(). Returns MB_OK or
  * MB_E_NOMEM. The first call takes MAILBACKUP_S3_SECRET_ACCESS_KEY,
@@ -75,8 +86,16 @@ typedef int (*mb_progress_fn)(void *userdata, const char *phase,
 MB_EXPORT int mb_ctx_new(struct mb_ctx **out);
 /* Free a context; NULL is a no-op. */
 MB_EXPORT void mb_ctx_free(struct mb_ctx *ctx);
+/*
+ * Errors: every public function that takes a ctx clears the last error when
+ * it starts, and every failure records a message (the text of its code when
+ * nothing more precise is known). Read them after the call that failed,
+ * from the thread that made it.
+ */
 /* The message of the last error, owned by ctx; "" when none. */
 MB_EXPORT const char *mb_ctx_errmsg(const struct mb_ctx *ctx);
+/* The status code of the last error (an enum mb_status), MB_OK when none. */
+MB_EXPORT int mb_ctx_errcode(const struct mb_ctx *ctx);
 /* Route library messages up to level (inclusive) to fn. */
 MB_EXPORT void mb_ctx_set_log_handler(struct mb_ctx *ctx, mb_log_fn fn,
 				      void *userdata, enum mb_log_level level);
@@ -93,8 +112,13 @@ MB_EXPORT int mb_ctx_load_config_buf(struct mb_ctx *ctx, const char *name,
 				     const char *buf, size_t len);
 /* Human text for a status code (static). */
 MB_EXPORT const char *mb_strstatus(int status);
-/* The CLI exit code that fits a status code. */
-MB_EXPORT int mb_status_exit(int status);
+/* The raw value of KEY in the configuration's [section] (the first
+ * section of that kind), or NULL when unset or no configuration is loaded.
+ * Owned by ctx, valid until the next load. For settings the library does
+ * not use itself, such as [options] log of the CLI. A getter: it leaves
+ * the last error alone. */
+MB_EXPORT const char *mb_ctx_config_get(struct mb_ctx *ctx,
+					const char *section, const char *key);
 
 /* Create the repository named in the configuration: writes the signed
  * mailbackup.repo. MB_E_EXISTS when one is there already. */
@@ -112,7 +136,7 @@ struct mb_backup_opts {
 };
 
 struct mb_backup_result {
-	char id[17];           /* snapshot id (hex) */
+	char id[MB_SNAPSHOT_ID_SIZE]; /* snapshot id (hex) */
 	char name[256];        /* object name under snapshots/ */
 	uint64_t files;        /* regular files in the snapshot */
 	uint64_t dirs;
@@ -133,7 +157,7 @@ MB_EXPORT int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 			struct mb_backup_result *res);
 
 struct mb_snapshot_info {
-	char id[17];
+	char id[MB_SNAPSHOT_ID_SIZE];
 	char name[256];   /* object name under snapshots/ */
 	char host[128];
 	int64_t time;     /* seconds since the epoch, UTC */
@@ -216,7 +240,7 @@ struct mb_restore_test_opts {
 };
 
 struct mb_restore_test_result {
-	char snapshot[17];
+	char snapshot[MB_SNAPSHOT_ID_SIZE];
 	uint64_t entries, files, bytes, mismatches;
 	uint64_t tables, tables_ok, dkim_keys, dkim_ok;
 	int db_checked;        /* databases were loaded and compared */
@@ -349,9 +373,6 @@ MB_EXPORT int mb_metrics_enabled(struct mb_ctx *ctx);
 MB_EXPORT int mb_metrics_format(const char *old, size_t len,
 				const struct mb_metrics_run *run, int64_t now,
 				char **out);
-/* Where the CLI should send log messages: [options] log, "stderr" (the
- * default) or "syslog" (static string). MB_E_CONFIG for another value. */
-MB_EXPORT int mb_ctx_log_target(struct mb_ctx *ctx, const char **out);
 
 struct mb_stats {
 	uint64_t snapshots;        /* snapshot objects */

@@ -378,13 +378,14 @@ int mb_metrics_write(struct mb_ctx *ctx, const struct mb_metrics_run *run)
 	char *text = NULL, *dir, *slash;
 	int dfd = -1, rc;
 
+	mbi_clear_error(ctx);
 	if (!path || !*path)
 		return MB_OK;
 	/* two commands may end at once: read, merge and write under a lock
 	 * on the directory (no lock file left in node_exporter's sight) */
 	dir = strdup(path);
 	if (!dir)
-		return MB_E_NOMEM;
+		return mbi_status(ctx, MB_E_NOMEM);
 	slash = strrchr(dir, '/');
 	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
@@ -415,22 +416,5 @@ out:
 	free(text);
 	free(dir);
 	mbi_buf_release(&old);
-	return rc;
-}
-
-int mb_ctx_log_target(struct mb_ctx *ctx, const char **out)
-{
-	const char *v = option(ctx, "log");
-
-	if (!v || !*v || !strcmp(v, "stderr")) {
-		*out = "stderr";
-		return MB_OK;
-	}
-	if (!strcmp(v, "syslog")) {
-		*out = "syslog";
-		return MB_OK;
-	}
-	return mbi_error(ctx, MB_E_CONFIG, 0,
-			 "%s: [options] log must be 'stderr' or 'syslog', not '%s'",
-			 ctx->cfg ? ctx->cfg->file : "configuration", v);
+	return mbi_status(ctx, rc);
 }

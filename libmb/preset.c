@@ -128,6 +128,68 @@ static int files_source(struct mbi_config *cfg, const struct mbi_section *from,
 	return rc;
 }
 
+/* The [source NAME-db] of preset:mailcow: the mysql container's socket,
+ * and the user, password and database of mailcow.conf unless set. */
+static int mailcow_db(struct mbi_config *cfg, const struct mbi_section *sec,
+		      const char *vdir, const char *dbuser, const char *dbpass,
+		      const char *dbname)
+{
+	static const char *const dbkeys[] = {
+		"host", "port", "password_file", "tls", "tls_ca",
+		"lock_nontransactional", NULL
+	};
+	const char *user = mbi_section_get(sec, "user");
+	const char *socket = mbi_section_get(sec, "socket");
+	const char *pass = mbi_section_get(sec, "password");
+	struct kvlist kv = { 0 };
+	char *p;
+	int rc;
+
+	p = mbi_asprintf("%s_mysql-socket-vol-1/_data/mysqld.sock", vdir);
+	if (!p)
+		return MB_E_NOMEM;
+	rc = kv_add(&kv, "type", "mariadb", sec->line);
+	if (!rc)
+		rc = kv_add(&kv, "socket", socket ? socket : p, sec->line);
+	if (!rc)
+		rc = kv_add(&kv, "user", user ? user :
+			    dbuser ? dbuser : "mailcow", sec->line);
+	if (!rc && (dbpass || pass))
+		/* line 0: from mailcow.conf, not from our file */
+		rc = kv_add(&kv, "password", pass ? pass : dbpass,
+			    pass ? sec->line : 0);
+	if (!rc)
+		rc = kv_add(&kv, "databases", dbname ? dbname : "mailcow",
+			    sec->line);
+	if (!rc)
+		rc = inherit(sec, &kv, dbkeys);
+	if (!rc)
+		rc = add_source(cfg, sec, "db", &kv);
+	while (kv.n--) {
+		free(kv.kv[kv.n].key);
+		free(kv.kv[kv.n].value);
+	}
+	free(kv.kv);
+	free(p);
+	return rc;
+}
+
+/* Compose v2's project name for a checkout directory: its base name in
+ * lower case, other characters than letters, digits, '_' and '-' dropped. */
+static char *compose_project(const char *dir)
+{
+	const char *b = strrchr(dir, '/');
+	char *project, *c, *w;
+
+	project = strdup(b && b[1] ? b + 1 : "mailcowdockerized");
+	for (c = w = project; c && *c; c++)
+		if (isalnum((unsigned char)*c) || *c == '_' || *c == '-')
+			*w++ = (char)tolower((unsigned char)*c);
+	if (w)
+		*w = '\0';
+	return project;
+}
+
 static int expand_mailcow(struct mb_ctx *ctx, const char *file,
 			  struct mbi_config *cfg, const struct mbi_section *sec)
 {
@@ -136,7 +198,6 @@ static int expand_mailcow(struct mb_ctx *ctx, const char *file,
 	struct mbi_buf conf = { 0 };
 	char *project = NULL, *dbname = NULL, *dbuser = NULL, *dbpass = NULL;
 	char *p = NULL, *vdir = NULL;
-	struct kvlist kv = { 0 };
 	int rc;
 
 	if (!dir || *dir != '/')
@@ -154,22 +215,8 @@ static int expand_mailcow(struct mb_ctx *ctx, const char *file,
 		dbuser = env_get(conf.data, "DBUSER");
 		dbpass = env_get(conf.data, "DBPASS");
 	}
-	if (!project) {
-		/* docker compose names the project after the directory */
-		const char *b = strrchr(dir, '/');
-		char *c;
-
-		char *w;
-
-		/* as Compose v2: lower case, other characters dropped */
-		project = strdup(b && b[1] ? b + 1 : "mailcowdockerized");
-		for (c = w = project; c && *c; c++)
-			if (isalnum((unsigned char)*c) || *c == '_' ||
-			    *c == '-')
-				*w++ = (char)tolower((unsigned char)*c);
-		if (w)
-			*w = '\0';
-	}
+	if (!project) /* docker compose names the project after the directory */
+		project = compose_project(dir);
 	vdir = mbi_asprintf("%s/%s", vols ? vols : "/var/lib/docker/volumes",
 			    project ? project : "mailcowdockerized");
 	if (!vdir) {
@@ -224,44 +271,8 @@ static int expand_mailcow(struct mb_ctx *ctx, const char *file,
 			goto out;
 	}
 	/* the database, through the socket the mysql container shares */
-	free(p);
-	p = mbi_asprintf("%s_mysql-socket-vol-1/_data/mysqld.sock", vdir);
-	if (!p) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	rc = kv_add(&kv, "type", "mariadb", sec->line);
-	if (!rc)
-		rc = kv_add(&kv, "socket", mbi_section_get(sec, "socket") ?
-			    mbi_section_get(sec, "socket") : p, sec->line);
-	if (!rc)
-		rc = kv_add(&kv, "user", mbi_section_get(sec, "user") ?
-			    mbi_section_get(sec, "user") :
-			    dbuser ? dbuser : "mailcow", sec->line);
-	if (!rc && (dbpass || mbi_section_get(sec, "password")))
-		/* line 0: from mailcow.conf, not from our file */
-		rc = kv_add(&kv, "password", mbi_section_get(sec, "password") ?
-			    mbi_section_get(sec, "password") : dbpass,
-			    mbi_section_get(sec, "password") ? sec->line : 0);
-	if (!rc)
-		rc = kv_add(&kv, "databases", dbname ? dbname : "mailcow",
-			    sec->line);
-	if (!rc) {
-		static const char *const dbkeys[] = {
-			"host", "port", "password_file", "tls", "tls_ca",
-			"lock_nontransactional", NULL
-		};
-
-		rc = inherit(sec, &kv, dbkeys);
-	}
-	if (!rc)
-		rc = add_source(cfg, sec, "db", &kv);
+	rc = mailcow_db(cfg, sec, vdir, dbuser, dbpass, dbname);
 out:
-	while (kv.n--) {
-		free(kv.kv[kv.n].key);
-		free(kv.kv[kv.n].value);
-	}
-	free(kv.kv);
 	if (dbpass)
 		explicit_bzero(dbpass, strlen(dbpass));
 	if (conf.data)

@@ -122,7 +122,7 @@ int mb_repo_init(struct mb_ctx *ctx)
 	int rc;
 
 	if ((rc = mbi_need_config(ctx)))
-		return rc;
+		return mbi_status(ctx, rc);
 	if (!ctx->cfg->signing_key)
 		return mbi_error(ctx, MB_E_CONFIG, 0,
 				 "no signing key: set [keys] signing_key to the host key's fingerprint");
@@ -137,7 +137,7 @@ int mb_repo_init(struct mb_ctx *ctx)
 					 dir);
 	}
 	if ((rc = repo_alloc(ctx, &r)))
-		return rc;
+		return mbi_status(ctx, rc);
 	rc = r->store->ops->stat(r->store, REPO_FILE, &size);
 	if (rc == MB_OK) {
 		rc = mbi_error(ctx, MB_E_EXISTS, 0,
@@ -183,5 +183,5 @@ out:
 	mbi_buf_release(&text);
 	mbi_buf_release(&signed_text);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }

@@ -511,15 +511,15 @@ struct member_ctx {
 /* x has its name: count it. */
 static int placed(struct rs *s, struct sel *x)
 {
-	int rc;
+	uint64_t files, bytes;
 
 	pthread_mutex_lock(&s->mu);
 	x->done = true;
-	s->res.files++;
-	s->res.bytes += x->size;
-	rc = mbi_progress(s->ctx, "restore", s->res.files, s->res.bytes, 0, 0);
+	files = ++s->res.files;
+	bytes = s->res.bytes += x->size;
 	pthread_mutex_unlock(&s->mu);
-	return rc;
+	/* the callback runs without our lock (mb.h) */
+	return mbi_progress(s->ctx, "restore", files, bytes, 0, 0);
 }
 
 static int on_member(void *ud, struct mbi_packr *pr, const char *name,

@@ -17,7 +17,7 @@
  * open elements and the text of the innermost one, and hand each finished
  * element to the document's handler.
  */
-struct xp {
+struct xml_parser {
 	XML_Parser p;
 	int rc;
 	int depth; /* 1 inside the root element */
@@ -26,8 +26,8 @@ struct xp {
 	const char *const *roots; /* the root elements accepted */
 	int root;                 /* index of the root seen */
 	/* element at depth opens / closes; text is NUL-terminated */
-	int (*start)(struct xp *x);
-	int (*end)(struct xp *x, const char *text, size_t len);
+	int (*start)(struct xml_parser *x);
+	int (*end)(struct xml_parser *x, const char *text, size_t len);
 	void *ud;
 };
 
@@ -38,7 +38,7 @@ static const char *local_name(const XML_Char *name)
 	return sep ? sep + 1 : name;
 }
 
-static void xp_fail(struct xp *x, int rc)
+static void parser_fail(struct xml_parser *x, int rc)
 {
 	if (!x->rc)
 		x->rc = rc;
@@ -48,7 +48,7 @@ static void xp_fail(struct xp *x, int rc)
 static void XMLCALL on_start(void *ud, const XML_Char *name,
 			     const XML_Char **attrs)
 {
-	struct xp *x = ud;
+	struct xml_parser *x = ud;
 	const char *ln = local_name(name);
 	int rc;
 
@@ -62,13 +62,13 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
 			if (!strcmp(x->roots[i], ln))
 				break;
 		if (!x->roots[i]) {
-			xp_fail(x, MB_E_INVAL);
+			parser_fail(x, MB_E_INVAL);
 			return;
 		}
 		x->root = i;
 	}
 	if (x->depth >= XP_MAX_DEPTH) {
-		xp_fail(x, MB_E_INVAL);
+		parser_fail(x, MB_E_INVAL);
 		return;
 	}
 	x->depth++;
@@ -81,12 +81,12 @@ static void XMLCALL on_start(void *ud, const XML_Char *name,
 	if (x->text.data)
 		x->text.data[0] = '\0';
 	if (x->start && (rc = x->start(x)))
-		xp_fail(x, rc);
+		parser_fail(x, rc);
 }
 
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
-	struct xp *x = ud;
+	struct xml_parser *x = ud;
 	int rc;
 
 	(void)name;
@@ -94,7 +94,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 		return;
 	if (x->end && (rc = x->end(x, x->text.data ? x->text.data : "",
 				   x->text.len)))
-		xp_fail(x, rc);
+		parser_fail(x, rc);
 	x->depth--;
 	/* text between child elements is not the parent's value */
 	x->text.len = 0;
@@ -104,16 +104,16 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
-	struct xp *x = ud;
+	struct xml_parser *x = ud;
 
 	if (x->rc || len <= 0)
 		return;
 	if (x->text.len + (size_t)len > XP_MAX_TEXT) {
-		xp_fail(x, MB_E_INVAL);
+		parser_fail(x, MB_E_INVAL);
 		return;
 	}
 	if (mbi_buf_add(&x->text, s, (size_t)len))
-		xp_fail(x, MB_E_NOMEM);
+		parser_fail(x, MB_E_NOMEM);
 }
 
 static void XMLCALL on_doctype(void *ud, const XML_Char *name,
@@ -125,16 +125,16 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name,
 	(void)pubid;
 	(void)has_internal_subset;
 	/* S3 never sends one; a DTD only brings entity expansion */
-	xp_fail(ud, MB_E_INVAL);
+	parser_fail(ud, MB_E_INVAL);
 }
 
 /* The element closing now is at depth d and named name. */
-static bool at(const struct xp *x, int d, const char *name)
+static bool at(const struct xml_parser *x, int d, const char *name)
 {
 	return x->depth == d && !strcmp(x->names[d], name);
 }
 
-static int xp_run(struct xp *x, const void *xml, size_t len)
+static int parser_run(struct xml_parser *x, const void *xml, size_t len)
 {
 	int rc;
 
@@ -212,7 +212,7 @@ static int parse_u64(const char *s, size_t len, uint64_t *out)
 static const char *const error_roots[] = { "Error", NULL };
 
 /* Code and Message of an <Error> element whose children are at depth d. */
-static void error_field(struct xp *x, int d, struct mbi_s3_error *e,
+static void error_field(struct xml_parser *x, int d, struct mbi_s3_error *e,
 			const char *text, size_t len)
 {
 	if (at(x, d, "Code"))
@@ -221,7 +221,7 @@ static void error_field(struct xp *x, int d, struct mbi_s3_error *e,
 		copy_text(e->message, sizeof(e->message), text, len);
 }
 
-static int error_end(struct xp *x, const char *text, size_t len)
+static int error_end(struct xml_parser *x, const char *text, size_t len)
 {
 	error_field(x, 2, x->ud, text, len);
 	return MB_OK;
@@ -230,8 +230,9 @@ static int error_end(struct xp *x, const char *text, size_t len)
 int mbi_s3xml_error(const void *xml, size_t len, struct mbi_s3_error *out)
 {
 	struct mbi_s3_error e = { "", "" };
-	struct xp x = { .roots = error_roots, .end = error_end, .ud = &e };
-	int rc = xp_run(&x, xml, len);
+	struct xml_parser x = { .roots = error_roots, .end = error_end,
+				.ud = &e };
+	int rc = parser_run(&x, xml, len);
 
 	if (!rc)
 		*out = e;
@@ -245,7 +246,7 @@ struct list_state {
 	bool has_key, has_size;
 };
 
-static int list_start(struct xp *x)
+static int list_start(struct xml_parser *x)
 {
 	struct list_state *st = x->ud;
 	struct mbi_s3_listing *l = st->l;
@@ -268,7 +269,7 @@ static int list_start(struct xp *x)
 	return MB_OK;
 }
 
-static int list_end(struct xp *x, const char *text, size_t len)
+static int list_end(struct xml_parser *x, const char *text, size_t len)
 {
 	struct list_state *st = x->ud;
 	struct mbi_s3_listing *l = st->l;
@@ -318,9 +319,9 @@ int mbi_s3xml_list(const void *xml, size_t len, struct mbi_s3_listing *out)
 	static const char *const roots[] = { "ListBucketResult", NULL };
 	struct mbi_s3_listing l = { 0 };
 	struct list_state st = { .l = &l };
-	struct xp x = { .roots = roots, .start = list_start, .end = list_end,
-			.ud = &st };
-	int rc = xp_run(&x, xml, len);
+	struct xml_parser x = { .roots = roots, .start = list_start,
+				.end = list_end, .ud = &st };
+	int rc = parser_run(&x, xml, len);
 
 	/* a truncated listing must say where to go on */
 	if (!rc && l.truncated && (!l.next_token || !*l.next_token))
@@ -335,7 +336,7 @@ int mbi_s3xml_list(const void *xml, size_t len, struct mbi_s3_listing *out)
 
 /* ------------------------------------------ InitiateMultipartUploadResult */
 
-static int initiate_end(struct xp *x, const char *text, size_t len)
+static int initiate_end(struct xml_parser *x, const char *text, size_t len)
 {
 	if (at(x, 2, "UploadId"))
 		return dup_text(x->ud, text, len);
@@ -348,8 +349,9 @@ int mbi_s3xml_initiate(const void *xml, size_t len, char **upload_id)
 		"InitiateMultipartUploadResult", NULL
 	};
 	char *id = NULL;
-	struct xp x = { .roots = roots, .end = initiate_end, .ud = &id };
-	int rc = xp_run(&x, xml, len);
+	struct xml_parser x = { .roots = roots, .end = initiate_end,
+				.ud = &id };
+	int rc = parser_run(&x, xml, len);
 
 	if (!rc && (!id || !*id))
 		rc = MB_E_INVAL;
@@ -368,7 +370,7 @@ struct result_state {
 	struct mbi_s3_error err;
 };
 
-static int result_end(struct xp *x, const char *text, size_t len)
+static int result_end(struct xml_parser *x, const char *text, size_t len)
 {
 	struct result_state *st = x->ud;
 
@@ -386,8 +388,8 @@ static int result_parse(const char *root, const void *xml, size_t len,
 {
 	const char *roots[] = { root, "Error", NULL };
 	struct result_state st = { NULL, { "", "" } };
-	struct xp x = { .roots = roots, .end = result_end, .ud = &st };
-	int rc = xp_run(&x, xml, len);
+	struct xml_parser x = { .roots = roots, .end = result_end, .ud = &st };
+	int rc = parser_run(&x, xml, len);
 
 	if (!rc && x.root == 1) {
 		if (!st.err.code[0])
@@ -418,7 +420,7 @@ int mbi_s3xml_copy(const void *xml, size_t len, struct mbi_s3_error *err)
 
 /* ------------------------------------------------------------ DeleteResult */
 
-static int delete_start(struct xp *x)
+static int delete_start(struct xml_parser *x)
 {
 	struct mbi_s3_delete_result *r = x->ud;
 
@@ -441,7 +443,7 @@ static int delete_start(struct xp *x)
 	return MB_OK;
 }
 
-static int delete_end(struct xp *x, const char *text, size_t len)
+static int delete_end(struct xml_parser *x, const char *text, size_t len)
 {
 	struct mbi_s3_delete_result *r = x->ud;
 	struct mbi_s3_delete_error *e;
@@ -470,9 +472,9 @@ int mbi_s3xml_delete(const void *xml, size_t len,
 {
 	static const char *const roots[] = { "DeleteResult", NULL };
 	struct mbi_s3_delete_result r = { 0 };
-	struct xp x = { .roots = roots, .start = delete_start,
-			.end = delete_end, .ud = &r };
-	int rc = xp_run(&x, xml, len);
+	struct xml_parser x = { .roots = roots, .start = delete_start,
+				.end = delete_end, .ud = &r };
+	int rc = parser_run(&x, xml, len);
 	size_t i;
 
 	for (i = 0; !rc && i < r.nerrors; i++)

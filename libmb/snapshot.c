@@ -9,26 +9,27 @@
 
 int mbi_snapshot_name_parse(const char *name, struct mb_snapshot_info *out)
 {
+	enum { T = MBI_SNAPSHOT_TIME_LEN, I = MBI_SNAPSHOT_ID_LEN };
 	struct mb_snapshot_info si;
 	size_t len = strlen(name), hl;
-	char ts[17];
+	char ts[MBI_SNAPSHOT_TIME_LEN + 1];
 
 	memset(&si, 0, sizeof(si));
-	/* 16 time + '-' + host + '-' + 16 id */
-	if (len < 16 + 1 + 1 + 1 + 16 || len >= sizeof(si.name) ||
-	    name[16] != '-' || name[len - 17] != '-')
+	/* time + '-' + host + '-' + id */
+	if (len < T + 1 + 1 + 1 + I || len >= sizeof(si.name) ||
+	    name[T] != '-' || name[len - I - 1] != '-')
 		return MB_E_INVAL;
-	memcpy(ts, name, 16);
-	ts[16] = '\0';
+	memcpy(ts, name, T);
+	ts[T] = '\0';
 	if (mbi_time_parse(ts, &si.time))
 		return MB_E_INVAL;
-	if (strspn(name + len - 16, "0123456789abcdef") != 16)
+	if (strspn(name + len - I, "0123456789abcdef") != I)
 		return MB_E_INVAL;
-	memcpy(si.id, name + len - 16, 16);
-	hl = len - 16 - 1 - 17;
+	memcpy(si.id, name + len - I, I);
+	hl = len - T - 1 - I - 1;
 	if (hl >= sizeof(si.host))
 		return MB_E_INVAL;
-	memcpy(si.host, name + 17, hl);
+	memcpy(si.host, name + T + 1, hl);
 	memcpy(si.name, name, len + 1);
 	*out = si;
 	return MB_OK;
@@ -134,10 +135,10 @@ int mb_snapshots(struct mb_ctx *ctx, struct mb_snapshot_info **out, size_t *n)
 	int rc = mbi_repo_open(ctx, &r);
 
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	rc = mbi_snapshots_list(r, out, n);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }
 
 int mb_snapshot_find(struct mb_ctx *ctx, const char *spec,
@@ -147,10 +148,10 @@ int mb_snapshot_find(struct mb_ctx *ctx, const char *spec,
 	int rc = mbi_repo_open(ctx, &r);
 
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	rc = mbi_snapshot_resolve(r, spec, out);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }
 
 struct ls_ctx {
@@ -218,7 +219,7 @@ int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 	int rc = mbi_repo_open(ctx, &r);
 
 	if (rc)
-		return rc;
+		return mbi_status(ctx, rc);
 	rc = mbi_snapshot_resolve(r, spec, &si);
 	if (!rc)
 		rc = mbi_manifest_load(r, si.name, &m);
@@ -232,5 +233,5 @@ int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 			       si.id, l.prefix);
 	free(l.full);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }

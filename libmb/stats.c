@@ -121,5 +121,5 @@ out:
 	if (have_ix)
 		mbi_index_release(&ix);
 	mbi_repo_close(r);
-	return rc;
+	return mbi_status(ctx, rc);
 }

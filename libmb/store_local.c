@@ -12,6 +12,9 @@
 
 #include "banned.h"
 
+/* random bytes (in hex) in a temporary object's name, tmp/<pid>.<hex> */
+#define TMP_RANDOM_BYTES 8
+
 struct local {
 	char *dir;
 };
@@ -42,11 +45,11 @@ static int l_writer_open(struct mbi_store *s, struct mbi_store_writer **out)
 {
 	struct local *l = s->priv;
 	struct lwriter *w = calloc(1, sizeof(*w));
-	char rnd[17];
+	char rnd[2 * TMP_RANDOM_BYTES + 1];
 
 	if (!w)
 		return MB_E_NOMEM;
-	mbi_random_hex(rnd, 8);
+	mbi_random_hex(rnd, TMP_RANDOM_BYTES);
 	w->s = w->base.s = s;
 	/* tmp/<pid>.<random>: prune leaves the files of live processes */
 	w->tmp = mbi_asprintf("%s/tmp/%d.%s", l->dir, (int)getpid(), rnd);

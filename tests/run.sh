@@ -20,7 +20,7 @@ cd "$top"
 packages=(meson ninja-build pkg-config gcc libarchive-dev libgpgme-dev
 	libzstd-dev libcurl4-openssl-dev libmariadb-dev libexpat1-dev libssl-dev
 	gnupg zstd tar mariadb-server mariadb-client nodejs npm rclone
-	python3 groff-base man-db time systemd shellcheck
+	python3 groff-base man-db time systemd shellcheck pmccabe
 	redis-server prometheus)
 
 install_packages() {

@@ -171,14 +171,6 @@ kept_ids() {
 	awk '$2 == "keep" {print $1}' "$1"
 }
 
-test_must_be_empty() {
-	if test -s "$1"; then
-		echo "'$1' is not empty:" >&2
-		cat "$1" >&2
-		return 1
-	fi
-}
-
 listed_ids() {
 	mb snapshots >list && awk '{print $1}' list | LC_ALL=C sort
 }

@@ -14,14 +14,6 @@ mbc() {
 	${MB_BIN_WRAPPER:-} "$MB_BIN" -c "$@"
 }
 
-test_must_be_empty() {
-	if test -s "$1"; then
-		echo "'$1' is not empty:" >&2
-		cat "$1" >&2
-		return 1
-	fi
-}
-
 # repo_option FILE LINE: a line for [repository] of a mb_write_config file
 # (a second [repository] section would be ignored)
 repo_option() {

@@ -14,14 +14,6 @@
 # a spread of them.
 . "$(dirname "$0")/lib-test.sh"
 
-test_must_be_empty() {
-	if test -s "$1"; then
-		echo "'$1' is not empty:" >&2
-		cat "$1" >&2
-		return 1
-	fi
-}
-
 json_int() {
 	local v
 	v=$(mb_json_get "$1" "$2") || return 1

@@ -22,14 +22,6 @@ gated= pruner=
 trap 'mbt_rc=$?; for p in $gated $pruner; do kill -9 $p; done 2>/dev/null;
 	(exit $mbt_rc); mbt_cleanup' EXIT
 
-test_must_be_empty() {
-	if test -s "$1"; then
-		echo "'$1' is not empty:" >&2
-		cat "$1" >&2
-		return 1
-	fi
-}
-
 if command -v strace >/dev/null 2>&1 &&
 	strace -f -qq -o /dev/null -e trace=fsync -e inject=fsync:error=EIO \
 		true >/dev/null 2>&1; then

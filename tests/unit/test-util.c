@@ -377,11 +377,37 @@ static void test_status(void)
 	       "strstatus of the last code");
 	is_str(mb_strstatus(-1000), "unknown error", "an unknown code");
 	is_str(mb_strstatus(5), "unknown error", "a positive code");
-	is_int(mb_status_exit(MB_E_CONFIG), MB_EXIT_USAGE, "config -> 2");
-	is_int(mb_status_exit(MB_E_PARTIAL), MB_EXIT_PARTIAL, "partial -> 3");
-	is_int(mb_status_exit(MB_E_VERIFY), MB_EXIT_MISMATCH, "verify -> 4");
-	is_int(mb_status_exit(MB_E_LOCKED), MB_EXIT_LOCKED, "locked -> 5");
-	is_int(mb_status_exit(MB_E_IO), MB_EXIT_FAILURE, "io -> 1");
+}
+
+/* The error of a ctx: cleared at an entry, a message for every failure. */
+static void test_errcode(void)
+{
+	struct mb_ctx *ctx = NULL;
+
+	if (mb_ctx_new(&ctx)) {
+		ok(0, "mb_ctx_new");
+		return;
+	}
+	is_int(mb_ctx_errcode(ctx), MB_OK, "no error at first");
+	is_str(mb_ctx_errmsg(ctx), "", "no message at first");
+	is_int(mbi_status(ctx, MB_E_NOMEM), MB_E_NOMEM,
+	       "a bare failure keeps its code");
+	is_int(mb_ctx_errcode(ctx), MB_E_NOMEM, "and records it");
+	is_str(mb_ctx_errmsg(ctx), "out of memory", "with the code's text");
+	mbi_clear_error(ctx);
+	is_int(mb_ctx_errcode(ctx), MB_OK, "cleared: no code");
+	is_str(mb_ctx_errmsg(ctx), "", "cleared: no message");
+	mbi_error(ctx, MB_E_IO, 0, "cannot read '%s'", "x");
+	mbi_status(ctx, MB_E_IO);
+	is_str(mb_ctx_errmsg(ctx), "cannot read 'x'",
+	       "a recorded message is kept at the boundary");
+	is_int(mbi_status(ctx, MB_OK), MB_OK, "success passes through");
+	is_int(mb_ctx_load_config_buf(ctx, "t.conf", "[nosuch]\n", 9),
+	       MB_E_CONFIG, "a bad configuration fails");
+	is_int(mb_ctx_errcode(ctx), MB_E_CONFIG, "errcode of a bad config");
+	is_str(mb_ctx_errmsg(ctx), "t.conf:1: unknown section 'nosuch'",
+	       "its message names file and line");
+	mb_ctx_free(ctx);
 }
 
 int main(void)
@@ -394,5 +420,6 @@ int main(void)
 	test_time();
 	test_files();
 	test_status();
+	test_errcode();
 	return tap_done();
 }
