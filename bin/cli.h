@@ -61,6 +61,9 @@ int out_cmd_help(const char *name);
 int out_usage(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int out_flush(void);
+/* --host NAME|all of the commands that take a SNAPSHOT: 0, or the exit
+ * code of a usage error (a usage message printed for cmd). */
+int out_set_host(struct cli *cli, const char *cmd, const char *host);
 /* After loading the configuration: follow [options] log (stderr|syslog).
  * Returns 0 or the exit code of a configuration error. */
 int out_log_setup(struct cli *cli);

@@ -160,6 +160,13 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 						 "bad --time '%s': use epoch seconds or YYYY-MM-DDTHH:MM:SSZ",
 						 optarg);
 			}
+			/* 0 would mean "now" to the library */
+			if (bo.time < 946684800) {
+				free(sources);
+				return out_usage("backup",
+						 "bad --time '%s': snapshot times before 2000-01-01T00:00:00Z are refused",
+						 optarg);
+			}
 			break;
 		case 's':
 			sources[ns++] = optarg;
