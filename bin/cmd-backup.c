@@ -225,9 +225,11 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			 "%llu item(s) could not be read",
 			 (unsigned long long)res.warnings);
 	} else if (prune) {
+		/* never the snapshot just made, whatever its time says */
+		struct mb_forget_opts fo = { .keep = res.name };
 		struct mb_forget_result fr;
 
-		rc = mb_forget(cli->ctx, NULL, NULL, NULL, &fr);
+		rc = mb_forget(cli->ctx, &fo, NULL, NULL, &fr);
 		if (rc) {
 			ec = out_fail(cli, rc);
 		} else {

@@ -256,6 +256,9 @@ struct mb_forget_opts {
 	 * NULL or empty: the [retention] section of the configuration */
 	const char *const *rules;
 	int dry_run;
+	/* a snapshot name or id kept whatever the policy (backup --prune
+	 * passes the one it has just made), or NULL */
+	const char *keep;
 };
 
 struct mb_forget_result {

@@ -80,6 +80,42 @@ static int snapshot_group(struct mbi_repo *r, const char *cdir,
 	return rc;
 }
 
+/*
+ * What sets an item aside or pins it: a time too far ahead of this host's
+ * clock (kept, named, steers nothing), a name its manifest does not confirm
+ * (the same), or being the snapshot a backup --prune has just made.
+ */
+static int mark_item(struct mbi_repo *r, const char *cdir,
+		     const struct mb_snapshot_info *si, const char *keep,
+		     struct mbi_retain_item *it, char **group)
+{
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	if (keep && *keep && (!strcmp(si->name, keep) ||
+			      !strncmp(si->id, keep, strlen(keep))))
+		it->marks |= MBI_KEEP_CURRENT;
+	if (si->time > now + MBI_CLOCK_TOLERANCE) {
+		char t[32];
+
+		mbi_time_format(si->time, t, sizeof(t), false);
+		mbi_log(r->ctx, MB_LOG_WARNING,
+			"snapshot '%s' is dated %s, more than a day ahead of this host's clock: kept, and left out of the retention rules (check the clock of host '%s')",
+			si->name, t, si->host);
+		it->marks |= MBI_KEEP_FUTURE;
+	}
+	rc = snapshot_group(r, cdir, si->name, group);
+	if (rc == MB_E_VERIFY) {
+		mbi_log(r->ctx, MB_LOG_WARNING,
+			"%s; kept, and left out of the retention rules",
+			mb_ctx_errmsg(r->ctx));
+		it->marks |= MBI_KEEP_UNVERIFIED;
+		*group = strdup("");
+		rc = *group ? MB_OK : MB_E_NOMEM;
+	}
+	return rc;
+}
+
 int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 	      mb_forget_fn fn, void *userdata, struct mb_forget_result *res)
 {
@@ -127,7 +163,8 @@ int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if ((rc = snapshot_group(r, cdir, snaps[i].name, &groups[i])))
+		if ((rc = mark_item(r, cdir, &snaps[i], opts ? opts->keep : NULL,
+				    &items[i], &groups[i])))
 			goto out;
 		items[i].time = snaps[i].time;
 		items[i].host = snaps[i].host;

@@ -37,7 +37,7 @@ static const struct {
 /* Names of the MBI_KEEP_* bits, lowest bit first. */
 static const char *const reason_names[] = {
 	"last", "hourly", "daily", "weekly", "monthly", "yearly", "within",
-	"newest",
+	"newest", "future", "current", "unverified",
 };
 
 #define MAX_COUNT 1000000 /* as [retention] in config.c */
@@ -211,7 +211,7 @@ int mbi_retention_apply(struct mb_ctx *ctx, const struct mbi_retention *pol,
 			struct mbi_retain_item *items, size_t n)
 {
 	struct snap *snaps = NULL;
-	size_t i, start, end;
+	size_t i, start, end, m = 0;
 	int rc;
 
 	if ((rc = check_policy(ctx, pol)) || !n)
@@ -222,23 +222,33 @@ int mbi_retention_apply(struct mb_ctx *ctx, const struct mbi_retention *pol,
 				       "cannot judge %zu snapshots", n) :
 			     MB_E_NOMEM;
 	for (i = 0; i < n; i++) {
-		snaps[i].idx = i;
-		snaps[i].time = items[i].time;
-		snaps[i].host = items[i].host ? items[i].host : "";
-		snaps[i].group = items[i].group ? items[i].group : "";
-		if (snap_periods(&snaps[i])) {
+		/* a snapshot from the future steers nothing */
+		if (items[i].marks & MBI_KEEP_ASIDE)
+			continue;
+		snaps[m].idx = i;
+		snaps[m].time = items[i].time;
+		snaps[m].host = items[i].host ? items[i].host : "";
+		snaps[m].group = items[i].group ? items[i].group : "";
+		if (snap_periods(&snaps[m])) {
 			rc = fail(ctx, "snapshot time %lld of host '%s' is out of range",
-				  (long long)items[i].time, snaps[i].host);
+				  (long long)items[i].time, snaps[m].host);
 			goto out;
 		}
+		m++;
 	}
-	qsort(snaps, n, sizeof(*snaps), snap_cmp);
-	for (start = 0; start < n; start = end) {
-		for (end = start + 1; end < n; end++)
+	if (m)
+		qsort(snaps, m, sizeof(*snaps), snap_cmp);
+	for (start = 0; start < m; start = end) {
+		for (end = start + 1; end < m; end++)
 			if (!same_group(&snaps[start], &snaps[end]))
 				break;
 		judge_group(pol, snaps + start, end - start, items);
 	}
+	for (i = 0; i < n; i++)
+		if (items[i].marks & MBI_KEEP_ASIDE)
+			items[i].reasons = items[i].marks & MBI_KEEP_ASIDE;
+		else
+			items[i].reasons |= items[i].marks & MBI_KEEP_CURRENT;
 out:
 	free(snaps);
 	return rc;

@@ -23,7 +23,12 @@
  *    snapshot of its group (not than now: a backup job that has stalled for
  *    months does not lose its history);
  *  - the rules are OR-ed, and the newest snapshot of each group is always
- *    kept (MBI_KEEP_NEWEST).
+ *    kept (MBI_KEEP_NEWEST);
+ *  - an item the caller marks MBI_KEEP_FUTURE (dated too far ahead of the
+ *    clock to be trusted) or MBI_KEEP_UNVERIFIED is kept and takes no part in the rules: it is
+ *    neither the newest of its group nor a bucket's snapshot, nor the
+ *    reference of keep-within; one marked MBI_KEEP_CURRENT (the snapshot
+ *    a backup --prune has just made) is judged and kept whatever the rules.
  *
  * A count of MBI_KEEP_UNLIMITED (-1) takes every period; 0 turns a rule off,
  * as does keep_within = 0.
@@ -39,7 +44,12 @@ enum mbi_keep_reason {
 	MBI_KEEP_YEARLY = 32,
 	MBI_KEEP_WITHIN = 64,
 	MBI_KEEP_NEWEST = 128,
+	MBI_KEEP_FUTURE = 256,
+	MBI_KEEP_CURRENT = 512,
+	MBI_KEEP_UNVERIFIED = 1024, /* its name differs from its manifest */
 };
+/* Marks of items that are kept and take no part in the rules. */
+#define MBI_KEEP_ASIDE (MBI_KEEP_FUTURE | MBI_KEEP_UNVERIFIED)
 
 /* One snapshot, as the policy sees it. */
 struct mbi_retain_item {
@@ -47,6 +57,7 @@ struct mbi_retain_item {
 	const char *host;  /* NULL is the same as "" */
 	const char *group; /* the source set, e.g. "conf,dkim,vmail" */
 	uint32_t reasons;  /* out: MBI_KEEP_* bits, 0 = remove */
+	uint32_t marks;    /* in: MBI_KEEP_ASIDE bits and/or MBI_KEEP_CURRENT */
 };
 
 /*
