@@ -1032,6 +1032,9 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 		goto out;
 	if ((rc = mbi_index_load(&b.ix, b.r, false)))
 		goto out;
+	/* snapshots of ours that vanished: a warning, the backup goes on */
+	if (mbi_history_warn(b.r))
+		mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
 	b.first_new_pack = (uint32_t)b.ix.npacks;
 	if ((rc = mbi_cache_open(ctx, b.r->id, &b.cache)))
 		goto out;
@@ -1179,6 +1182,8 @@ join:
 		rc = write_manifest(&b, opts, head.data, key);
 	if (rc)
 		goto out;
+	if (mbi_history_add(ctx, b.r->id, "commit", key + 10))
+		mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
 	/* the index is done with: its memory goes before the cache's sort */
 	mbi_index_release(&b.ix);
 	if ((rc = mbi_cache_save(b.cache)))

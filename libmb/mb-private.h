@@ -614,6 +614,20 @@ MBI_HIDDEN void mbi_cache_free(struct mbi_cache *c);
 /* The cache directory of repository repo_id (created 0700); caller frees. */
 MBI_HIDDEN char *mbi_cache_dir(struct mb_ctx *ctx, const char *repo_id);
 
+/* ---------------------------------------------------------------- history */
+
+/* Append "EVENT NAME" ("commit" or "forget") to this host's record of the
+ * repository's snapshots (history.c). MB_E_IO with a message. */
+MBI_HIDDEN int mbi_history_add(struct mb_ctx *ctx, const char *repo_id,
+			       const char *event, const char *name);
+/* The names (*out, *nout; caller frees each and the array) this host
+ * committed and never forgot that are not among the n listed in v. */
+MBI_HIDDEN int mbi_history_vanished(struct mb_ctx *ctx, const char *repo_id,
+				    const struct mb_snapshot_info *v, size_t n,
+				    char ***out, size_t *nout);
+/* List the snapshots and log a warning for each vanished one. */
+MBI_HIDDEN int mbi_history_warn(struct mbi_repo *r);
+
 /* ------------------------------------------------------------------- walk */
 
 /* What the walker saw: a directory, symlink or regular file of a source. */

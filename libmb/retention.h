@@ -24,7 +24,7 @@
  *    months does not lose its history);
  *  - the rules are OR-ed, and the newest snapshot of each group is always
  *    kept (MBI_KEEP_NEWEST);
- *  - an item the caller marks MBI_KEEP_FUTURE (dated too far ahead of the
+ *  - an item the caller marks (mbi_retention_apply_marked) MBI_KEEP_FUTURE (dated too far ahead of the
  *    clock to be trusted) or MBI_KEEP_UNVERIFIED is kept and takes no part in the rules: it is
  *    neither the newest of its group nor a bucket's snapshot, nor the
  *    reference of keep-within; one marked MBI_KEEP_CURRENT (the snapshot
@@ -57,7 +57,6 @@ struct mbi_retain_item {
 	const char *host;  /* NULL is the same as "" */
 	const char *group; /* the source set, e.g. "conf,dkim,vmail" */
 	uint32_t reasons;  /* out: MBI_KEEP_* bits, 0 = remove */
-	uint32_t marks;    /* in: MBI_KEEP_ASIDE bits and/or MBI_KEEP_CURRENT */
 };
 
 /*
@@ -71,6 +70,12 @@ struct mbi_retain_item {
 MBI_HIDDEN int mbi_retention_apply(struct mb_ctx *ctx,
 				   const struct mbi_retention *pol,
 				   struct mbi_retain_item *items, size_t n);
+/* The same, with marks[i] (when marks is not NULL) the caller's
+ * MBI_KEEP_ASIDE and MBI_KEEP_CURRENT bits for items[i]. */
+MBI_HIDDEN int mbi_retention_apply_marked(struct mb_ctx *ctx,
+					  const struct mbi_retention *pol,
+					  struct mbi_retain_item *items,
+					  size_t n, const uint32_t *marks);
 
 /* True when pol has no rule, which apply refuses (nothing would decide). */
 MBI_HIDDEN bool mbi_retention_empty(const struct mbi_retention *pol);
