@@ -62,6 +62,22 @@ test_expect_success 'restore, ls, diff and stats refuse it by id' '
 	test_grep "20991231T235959Z-mbtest-$id1" err
 '
 
+test_expect_success 'forget --keep-last 1 keeps the real newest and the renamed one' '
+	mb forget --keep-last 1 --dry-run --json >f.json 2>err &&
+	test_grep "20991231T235959Z-mbtest-$id1" err &&
+	python3 - "$id1" "$id2" f.json <<-\EOF &&
+	import json, sys
+	id1, id2, path = sys.argv[1:]
+	got = {s["id"]: (s["action"], s["reasons"])
+	       for s in json.load(open(path))["snapshots"]}
+	assert got[id2] == ("keep", ["last", "newest"]), got
+	assert got[id1][0] == "keep" and "unverified" in got[id1][1], got
+	EOF
+	mb forget --keep-last 1 2>err &&
+	test -f "repo/snapshots/20991231T235959Z-mbtest-$id1" &&
+	test "$(ls repo/snapshots | wc -l)" = 2
+'
+
 test_expect_success 'a time or id moved into another name is refused too' '
 	restore_repo &&
 	mv "repo/snapshots/$name1" "repo/snapshots/20250101T020001Z-mbtest-$id1" &&
