@@ -219,7 +219,8 @@ static int selected_host(struct mb_ctx *ctx, const char *spec,
 
 /* Whether snapshot v's name matches its signed manifest: 1 yes, 0 no (a
  * warning names it), or a negative error of reading the manifest. */
-static int name_matches(struct mbi_repo *r, const struct mb_snapshot_info *v)
+static int name_matches(struct mbi_repo *r, const struct mb_snapshot_info *v,
+			const char *spec)
 {
 	struct mbi_manifest m;
 	int rc = mbi_manifest_load_raw(r, v->name, &m);
@@ -230,8 +231,8 @@ static int name_matches(struct mbi_repo *r, const struct mb_snapshot_info *v)
 	mbi_manifest_release(&m);
 	if (!rc)
 		return 1;
-	mbi_log(r->ctx, MB_LOG_WARNING, "skipping it: %s",
-		mb_ctx_errmsg(r->ctx));
+	mbi_log(r->ctx, MB_LOG_WARNING, "%s; not taken for '%s'",
+		mb_ctx_errmsg(r->ctx), spec);
 	return 0;
 }
 
@@ -242,7 +243,7 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 			struct mb_snapshot_info *out)
 {
 	const char *host;
-	size_t i, of_host = 0, first = n;
+	size_t i, of_host = 0, first = n, skipped = 0;
 	char t[32];
 	int rc;
 
@@ -255,13 +256,14 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 		first = i;
 		if (v[i].time > until)
 			continue;
-		rc = name_matches(r, &v[i]);
+		rc = name_matches(r, &v[i], spec);
 		if (rc < 0)
 			return rc;
 		if (rc) {
 			*out = v[i];
 			return MB_OK;
 		}
+		skipped++;
 	}
 	if (!of_host && host)
 		return mbi_error(r->ctx, MB_E_NOTFOUND, 0,
@@ -272,7 +274,7 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 				 "no snapshot for '%s': the repository has none",
 				 spec);
 	mbi_time_format(until, t, sizeof(t), false);
-	if (v[first].time > until) {
+	if (v[first].time > until && !skipped) {
 		char t0[32];
 
 		mbi_time_format(v[first].time, t0, sizeof(t0), false);
@@ -281,7 +283,7 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 				 host ? " of host '" : "", host ? host : "",
 				 host ? "'" : "", t, t0);
 	}
-	return mbi_error(r->ctx, MB_E_NOTFOUND, 0,
+	return mbi_error(r->ctx, MB_E_VERIFY, 0,
 			 "no snapshot for '%s' whose name matches its manifest: see the warnings and run 'mailbackup check'",
 			 spec);
 }

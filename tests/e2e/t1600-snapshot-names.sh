@@ -94,8 +94,9 @@ test_expect_success 'the only snapshot renamed: latest is an error, not it' '
 	rm "repo/snapshots/$name1" &&
 	name2=$(basename repo/snapshots/*-$id2) &&
 	mv "repo/snapshots/$name2" "repo/snapshots/20991231T235959Z-mbtest-$id2" &&
-	test_must_fail mb ls latest >out 2>err &&
+	test_must_fail --exit 4 mb ls latest >out 2>err &&
 	test_must_be_empty out &&
+	test_grep "20991231T235959Z-mbtest-$id2" err &&
 	test_grep "matches its manifest" err
 '
 
