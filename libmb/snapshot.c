@@ -142,8 +142,10 @@ static int add_snap(void *ud, const char *key, uint64_t size)
 		/* the name is the storage's: its bytes never reach a
 		 * terminal raw */
 		if (mbi_escape(&esc, key, strlen(key)) ||
-		    mbi_buf_add(&esc, "", 1))
+		    mbi_buf_add(&esc, "", 1)) {
+			mbi_buf_release(&esc);
 			return MB_E_NOMEM;
+		}
 		mbi_log(a->ctx, MB_LOG_WARNING,
 			"ignoring '%s': not a snapshot name (time-host-id, the host of letters, digits, '.', '_' or '-')",
 			esc.data);
@@ -194,7 +196,7 @@ static int selected_host(struct mb_ctx *ctx, const char *spec,
 	*out = NULL;
 	if (!strcmp(ctx->snap_host, "all"))
 		return MB_OK;
-	if (*ctx->snap_host || !me || !n) {
+	if (*ctx->snap_host || !me) {
 		*out = *ctx->snap_host ? ctx->snap_host : me;
 		return MB_OK;
 	}
@@ -247,6 +249,10 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 	char t[32];
 	int rc;
 
+	if (!n)
+		return mbi_error(r->ctx, MB_E_NOTFOUND, 0,
+				 "no snapshot for '%s': the repository has none",
+				 spec);
 	if ((rc = selected_host(r->ctx, spec, v, n, &host)))
 		return rc;
 	for (i = n; i-- > 0;) {
@@ -265,14 +271,10 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 		}
 		skipped++;
 	}
-	if (!of_host && host)
-		return mbi_error(r->ctx, MB_E_NOTFOUND, 0,
-				 "no snapshot of host '%s' for '%s': pass --host all or --host NAME for another host's",
-				 host, spec);
 	if (!of_host)
 		return mbi_error(r->ctx, MB_E_NOTFOUND, 0,
-				 "no snapshot for '%s': the repository has none",
-				 spec);
+				 "no snapshot of host '%s' for '%s': pass --host all or --host NAME for another host's",
+				 host ? host : "all", spec);
 	mbi_time_format(until, t, sizeof(t), false);
 	if (v[first].time > until && !skipped) {
 		char t0[32];
