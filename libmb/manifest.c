@@ -425,8 +425,18 @@ int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 int mbi_manifest_load(struct mbi_repo *r, const char *name,
 		      struct mbi_manifest *m)
 {
-	int rc = mbi_manifest_load_raw(r, name, m);
+	int rc;
 
+	/* resolved and checked a moment ago: the same bytes, not a refetch */
+	if (r->resolved && !mbi_snapshot_name_verify(r->ctx, name,
+						     r->resolved)) {
+		*m = *r->resolved;
+		free(r->resolved);
+		r->resolved = NULL;
+		return MB_OK;
+	}
+	mbi_snapshot_resolved_free(r);
+	rc = mbi_manifest_load_raw(r, name, m);
 	if (rc)
 		return rc;
 	/* the name is not signed: it must say what the manifest says */

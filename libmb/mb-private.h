@@ -387,6 +387,9 @@ struct mbi_repo {
 	 * pack: a fresh 32 MiB window per pack costs page faults */
 	pthread_mutex_t scratch_lock;
 	struct mbi_pack_scratch *scratch;
+	/* the manifest "latest" or a time was resolved to (its name checked),
+	 * handed to the next mbi_manifest_load of that name: read once */
+	struct mbi_manifest *resolved;
 };
 
 /* Open the configured repository and verify mailbackup.repo. */
@@ -527,6 +530,8 @@ MBI_HIDDEN int mbi_manifest_foreach(struct mb_ctx *ctx,
  * name must match it (mbi_snapshot_name_verify), MB_E_VERIFY otherwise. */
 MBI_HIDDEN int mbi_manifest_load(struct mbi_repo *r, const char *name,
 				 struct mbi_manifest *m);
+/* Drop r->resolved (mbi_repo_close). */
+MBI_HIDDEN void mbi_snapshot_resolved_free(struct mbi_repo *r);
 /* The same without the check of the name. */
 MBI_HIDDEN int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 				     struct mbi_manifest *m);

@@ -230,9 +230,17 @@ static int name_matches(struct mbi_repo *r, const struct mb_snapshot_info *v,
 	if (rc)
 		return rc;
 	rc = mbi_snapshot_name_verify(r->ctx, v->name, &m);
-	mbi_manifest_release(&m);
-	if (!rc)
+	if (!rc) {
+		/* kept for the reader that asked, so it is read once */
+		mbi_snapshot_resolved_free(r);
+		r->resolved = malloc(sizeof(*r->resolved));
+		if (r->resolved)
+			*r->resolved = m;
+		else
+			mbi_manifest_release(&m);
 		return 1;
+	}
+	mbi_manifest_release(&m);
 	mbi_log(r->ctx, MB_LOG_WARNING, "%s; not taken for '%s'",
 		mb_ctx_errmsg(r->ctx), spec);
 	return 0;
@@ -336,6 +344,15 @@ int mbi_snapshot_resolve(struct mbi_repo *r, const char *spec,
 				 "no snapshot '%s': list them with 'mailbackup snapshots'",
 				 spec);
 	return MB_OK;
+}
+
+void mbi_snapshot_resolved_free(struct mbi_repo *r)
+{
+	if (r->resolved) {
+		mbi_manifest_release(r->resolved);
+		free(r->resolved);
+		r->resolved = NULL;
+	}
 }
 
 int mb_ctx_set_snapshot_host(struct mb_ctx *ctx, const char *host)
