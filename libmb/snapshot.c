@@ -254,6 +254,7 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 {
 	const char *host;
 	size_t i, of_host = 0, first = n, skipped = 0;
+	int64_t now = (int64_t)time(NULL);
 	char t[32];
 	int rc;
 
@@ -270,6 +271,13 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 		first = i;
 		if (v[i].time > until)
 			continue;
+		if (v[i].time > now + MBI_CLOCK_TOLERANCE) {
+			mbi_log(r->ctx, MB_LOG_WARNING,
+				"snapshot '%s' is dated more than a day ahead of this host's clock; not taken for '%s'",
+				v[i].name, spec);
+			skipped++;
+			continue;
+		}
 		rc = name_matches(r, &v[i], spec);
 		if (rc < 0)
 			return rc;
@@ -294,7 +302,7 @@ static int pick_by_time(struct mbi_repo *r, const char *spec, int64_t until,
 				 host ? "'" : "", t, t0);
 	}
 	return mbi_error(r->ctx, MB_E_VERIFY, 0,
-			 "no snapshot for '%s' whose name matches its manifest: see the warnings and run 'mailbackup check'",
+			 "no snapshot for '%s' whose name matches its manifest and whose time is not in the future: see the warnings and run 'mailbackup check'",
 			 spec);
 }
 
