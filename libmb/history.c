@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "banned.h"
@@ -31,6 +32,30 @@ static char *history_path(struct mb_ctx *ctx, const char *repo_id)
 	return path;
 }
 
+/* Not a FIFO, device or directory planted under the name (errno set). */
+static bool plain_file(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return false;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return false;
+	}
+	return true;
+}
+
+/* Whether the file's last byte is not a newline. */
+static bool torn(int fd)
+{
+	struct stat st;
+	char c;
+
+	return !fstat(fd, &st) && st.st_size > 0 &&
+	       pread(fd, &c, 1, st.st_size - 1) == 1 && c != '\n';
+}
+
 int mbi_history_add(struct mb_ctx *ctx, const char *repo_id,
 		    const char *event, const char *name)
 {
@@ -39,15 +64,22 @@ int mbi_history_add(struct mb_ctx *ctx, const char *repo_id,
 
 	if (!path)
 		return MB_E_IO;
-	line = mbi_asprintf("%s %s\n", event, name);
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+		  O_NONBLOCK, 0600);
+	if (fd < 0 || !plain_file(fd) || flock(fd, LOCK_EX)) {
+		rc = mbi_error(ctx, MB_E_IO, errno,
+			       "cannot record the %s of snapshot '%s' in '%s'",
+			       event, name, path);
+		goto out;
+	}
+	/* a line cut short by a crash is ended first, so this one stays
+	 * whole */
+	line = mbi_asprintf("%s%s %s\n", torn(fd) ? "\n" : "", event, name);
 	if (!line) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
-	if (fd < 0 || flock(fd, LOCK_EX) ||
-	    mbi_write_all(fd, line, strlen(line)) || fsync(fd))
+	if (mbi_write_all(fd, line, strlen(line)) || fsync(fd))
 		rc = mbi_error(ctx, MB_E_IO, errno,
 			       "cannot record the %s of snapshot '%s' in '%s'",
 			       event, name, path);
@@ -62,15 +94,19 @@ out:
 static int read_history(struct mb_ctx *ctx, const char *path,
 			struct mbi_buf *b)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	int rc = MB_OK;
 
 	if (fd < 0 && errno == ENOENT)
 		return MB_OK; /* nothing recorded yet */
-	if (fd < 0)
-		return mbi_error(ctx, MB_E_IO, errno,
-				 "cannot open '%s' (it must be a plain file)",
-				 path);
+	if (fd < 0 || !plain_file(fd)) {
+		rc = mbi_error(ctx, MB_E_IO, errno,
+			       "cannot open '%s': it must be a plain file (move it away)",
+			       path);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
 	flock(fd, LOCK_SH);
 	for (;;) {
 		ssize_t r;

@@ -78,4 +78,25 @@ test_expect_success 'a symlinked record is never followed' '
 	test "$(cat outside)" = precious
 '
 
+test_expect_success 'a line cut short by a crash does not spoil the next' '
+	rm -f "$hist" &&
+	mb backup --time 2025-01-07T02:00:00Z &&
+	printf "forget 20250107T0200" >>"$hist" &&
+	mb backup --json --time 2025-01-08T02:00:00Z >b8.json &&
+	n8=$(name b8.json) &&
+	test_grep "^commit $n8\$" "$hist" &&
+	mb check &&
+	rm "repo/snapshots/$n8" &&
+	test_must_fail --exit 4 mb check 2>err &&
+	test_grep "$n8" err
+'
+
+test_expect_success 'a FIFO planted as the record blocks nothing' '
+	rm -f "$hist" && mkfifo "$hist" &&
+	timeout 60 "$MB_BIN" -c "$CONF" backup --time 2025-01-09T02:00:00Z 2>err &&
+	test_grep "plain file" err &&
+	test_must_fail timeout 60 "$MB_BIN" -c "$CONF" check 2>err &&
+	test_grep "plain file" err
+'
+
 test_done
