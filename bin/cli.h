@@ -87,6 +87,9 @@ int mb_status_exit(int status);
  * log (stderr|syslog). Returns 0 or the exit code of a configuration
  * error. */
 int out_log_setup(struct cli *cli, const char *file);
+/* --host NAME|all of the commands that take a SNAPSHOT: 0, or the exit
+ * code of a usage error (a usage message printed for cmd). */
+int out_set_host(struct cli *cli, const char *cmd, const char *host);
 /* A message of the CLI itself, routed like the library's: to stderr (with
  * "mailbackup: error: " or "warning: " before it; none for MB_LOG_INFO,
  * used for summaries) and, with log = syslog, to syslog. */

@@ -167,6 +167,13 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 						 "bad --time '%s': use epoch seconds or YYYY-MM-DDTHH:MM:SSZ",
 						 optarg);
 			}
+			/* 0 would mean "now" to the library */
+			if (bo.time < 946684800) {
+				free(sources);
+				return out_usage("backup",
+						 "bad --time '%s': snapshot times before 2000-01-01T00:00:00Z are refused",
+						 optarg);
+			}
 			break;
 		case 's':
 			sources[ns++] = optarg;
@@ -227,9 +234,11 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			 "%llu item(s) could not be read",
 			 (unsigned long long)res.warnings);
 	} else if (prune) {
+		/* never the snapshot just made, whatever its time says */
+		struct mb_forget_opts fo = { .keep = res.name };
 		struct mb_forget_result fr;
 
-		rc = mb_forget(cli->ctx, NULL, NULL, NULL, &fr);
+		rc = mb_forget(cli->ctx, &fo, NULL, NULL, &fr);
 		if (rc) {
 			ec = out_fail(cli, rc);
 		} else {

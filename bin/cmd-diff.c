@@ -164,6 +164,7 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "summary", no_argument, NULL, 's' },
+		{ "host", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct diff_out o = { .first_item = true, .first_source = true };
@@ -179,6 +180,10 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 			break;
 		case 's':
 			o.summary = true;
+			break;
+		case 'H':
+			if ((rc = out_set_host(cli, "diff", optarg)))
+				return rc;
 			break;
 		default:
 			return out_usage("diff", "bad option");

@@ -31,6 +31,7 @@ int cmd_restore_test(struct cli *cli, int argc, char **argv)
 		{ "db-prefix", required_argument, NULL, 'd' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "report", required_argument, NULL, 'r' },
+		{ "host", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_restore_test_opts o = { 0 };
@@ -54,6 +55,10 @@ int cmd_restore_test(struct cli *cli, int argc, char **argv)
 			break;
 		case 'r':
 			report_file = optarg;
+			break;
+		case 'H':
+			if ((rc = out_set_host(cli, "restore-test", optarg)))
+				return rc;
 			break;
 		default:
 			return out_usage("restore-test", "bad option");

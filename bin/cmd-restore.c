@@ -16,6 +16,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		{ "load", no_argument, NULL, 'L' },
 		{ "db-prefix", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "host", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_restore_opts ro = { 0 };
@@ -48,6 +49,10 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'H':
+			if ((rc = out_set_host(cli, "restore", optarg)))
+				return rc;
 			break;
 		default:
 			return out_usage("restore", "bad option");

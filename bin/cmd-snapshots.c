@@ -21,18 +21,27 @@ int cmd_snapshots(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "host", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_snapshot_info *v;
-	size_t n, i;
+	size_t n, i, shown = 0;
+	const char *host = NULL;
 	bool json = false;
 	int opt, rc;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt != 'j')
+		if (opt == 'j') {
+			json = true;
+		} else if (opt == 'H') {
+			if ((rc = out_set_host(cli, "snapshots", optarg)))
+				return rc;
+			/* the listing shows every host unless one is named */
+			host = strcmp(optarg, "all") ? optarg : NULL;
+		} else {
 			return out_usage("snapshots", "bad option");
-		json = true;
+		}
 	}
 	if (optind != argc)
 		return out_usage("snapshots", "unexpected argument");
@@ -44,9 +53,11 @@ int cmd_snapshots(struct cli *cli, int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		char t[32];
 
+		if (host && strcmp(v[i].host, host))
+			continue;
 		fmt_time(v[i].time, t, sizeof(t));
 		if (json) {
-			printf("%s{\"id\":", i ? "," : "");
+			printf("%s{\"id\":", shown++ ? "," : "");
 			out_json_str(stdout, v[i].id);
 			printf(",\"time\":\"%s\",\"host\":", t);
 			out_json_str(stdout, v[i].host);
@@ -128,6 +139,7 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "long", no_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "host", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ls_opts o = { false, false, true };
@@ -139,7 +151,9 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 			o.longfmt = true;
 		else if (opt == 'j')
 			o.json = true;
-		else
+		else if (opt == 'H' && (rc = out_set_host(cli, "ls", optarg)))
+			return rc;
+		else if (opt != 'H')
 			return out_usage("ls", "bad option");
 	}
 	if (argc - optind < 1 || argc - optind > 2)

@@ -30,24 +30,30 @@ const struct cmd mb_commands[] = {
 	  "Take a snapshot of the configured sources.\n\n"
 	  "  --json            print a JSON summary on stdout\n"
 	  "  --time TIMESTAMP  record the snapshot at this time (epoch seconds or\n"
-	  "                    YYYY-MM-DDTHH:MM:SSZ): for imports and tests\n"
+	  "                    YYYY-MM-DDTHH:MM:SSZ): for imports and tests;\n"
+	  "                    from 2000 on, at most a day ahead of the clock\n"
 	  "  --source NAME     only this source (repeatable)\n"
-	  "  --prune           after a clean backup, apply [retention] and prune\n\n"
+	  "  --prune           after a clean backup, apply [retention] and prune\n"
+	  "                    (never forgetting the snapshot just made)\n\n"
 	  "Exit 0 on success, 3 when committed but some files could not be read,\n"
 	  "1 on failure (no snapshot committed), 5 when locked.\n\n"
 	  "[hooks] pre_backup runs first (its failure stops the backup, exit 1),\n"
 	  "post_backup after a committed backup, on_failure after a failed one.\n" },
 	{ "snapshots", cmd_snapshots, CMD_CONFIG,
-	  "mailbackup [-c FILE] snapshots [--json]",
-	  "List the snapshots, oldest first: id, time (UTC) and host.\n" },
+	  "mailbackup [-c FILE] snapshots [--json] [--host NAME|all]",
+	  "List the snapshots, oldest first: id, time (UTC) and host; with\n"
+	  "--host NAME only those of that host.\n" },
 	{ "ls", cmd_ls, CMD_CONFIG,
-	  "mailbackup [-c FILE] ls [-l] [--json] SNAPSHOT [PATH]",
+	  "mailbackup [-c FILE] ls [-l] [--json] [--host NAME|all] SNAPSHOT [PATH]",
 	  "List the entries of a snapshot as SOURCE/PATH, or those under PATH.\n"
-	  "SNAPSHOT is an id, a unique id prefix or 'latest'.\n\n"
+	  "SNAPSHOT is an id, a unique id prefix, 'latest' (this host's newest)\n"
+	  "or a UTC date or time, YYYY-MM-DD[THH:MM[:SS]][Z]: this host's newest\n"
+	  "snapshot at or before the end of that day, minute or second.\n"
+	  "--host NAME or --host all: whose snapshots 'latest' and times pick.\n\n"
 	  "  -l       long listing: type, mode, owner, size, time, hash\n"
 	  "  --json   a JSON array of the entries with all their fields\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
-	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--json]",
+	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--host NAME|all] [--json]",
 	  "Restore a snapshot, or part of it, into DIR: source NAME's files go to\n"
 	  "DIR/NAME/. Every file is checked against the hash recorded at backup\n"
 	  "time before it becomes visible. DIR must be empty unless --overwrite.\n\n"
@@ -57,6 +63,8 @@ const struct cmd mb_commands[] = {
 	  "  --overwrite            allow a non-empty DIR and replace files\n"
 	  "  --load                 load mariadb sources into their server\n"
 	  "  --db-prefix P          with --load: name the databases P + name\n"
+	  "  --host NAME|all        whose snapshots 'latest' and a date pick\n"
+	  "                         (default: this host's)\n"
 	  "  --json                 print a JSON summary on stdout\n" },
 	{ "check", cmd_check, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] check [--read-data[=PERCENT]] [--json]",
@@ -82,8 +90,9 @@ const struct cmd mb_commands[] = {
 	  "can decrypt them. The new index is written before anything is deleted.\n"
 	  "Takes an exclusive repository lock: exit 5 while a backup runs.\n" },
 	{ "restore-test", cmd_restore_test, CMD_CONFIG | CMD_METRICS,
-	  "mailbackup [-c FILE] restore-test [SNAPSHOT] [--json] [--report FILE] [--db-prefix P] [--keep]",
-	  "Restore SNAPSHOT (default: latest) into scratch space ([options]\n"
+	  "mailbackup [-c FILE] restore-test [SNAPSHOT] [--host NAME|all] [--json] [--report FILE] [--db-prefix P] [--keep]",
+	  "Restore SNAPSHOT (default: latest, this host's newest, or with --host\n"
+	  "that host's or any host's) into scratch space ([options]\n"
 	  "scratch_dir, default $TMPDIR or /var/tmp) and compare every entry with\n"
 	  "the manifest: type, content hash, size, mode, owner (as root) and link\n"
 	  "target. Databases are loaded into a scratch MariaDB ([options]\n"
@@ -104,7 +113,7 @@ const struct cmd mb_commands[] = {
 	  "compression ratio (unique plaintext / pack bytes). Reads every\n"
 	  "manifest.\n" },
 	{ "diff", cmd_diff, CMD_CONFIG,
-	  "mailbackup [-c FILE] diff [--summary] [--json] SNAPSHOT-A SNAPSHOT-B",
+	  "mailbackup [-c FILE] diff [--summary] [--json] [--host NAME|all] SNAPSHOT-A SNAPSHOT-B",
 	  "What changed from snapshot A to snapshot B: one line per entry,\n"
 	  "'+' new, '-' removed, 'M' changed (content, type, link, mode or\n"
 	  "owner; not an mtime alone), 'F' a Maildir message whose flags changed\n"

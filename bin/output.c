@@ -305,6 +305,13 @@ int out_usage(const char *name, const char *fmt, ...)
 	return MB_EXIT_USAGE;
 }
 
+int out_set_host(struct cli *cli, const char *cmd, const char *host)
+{
+	if (mb_ctx_set_snapshot_host(cli->ctx, host))
+		return out_usage(cmd, "%s", mb_ctx_errmsg(cli->ctx));
+	return 0;
+}
+
 int out_flush(void)
 {
 	clear_progress();

@@ -944,6 +944,33 @@ static int check_required(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
 	return MB_OK;
 }
 
+/* A snapshot time is from 2000 on and at most MBI_CLOCK_TOLERANCE ahead of
+ * this host's clock: a name far in the future would be "latest" for
+ * years and steer retention. */
+static int check_time(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
+{
+	int64_t now = (int64_t)time(NULL), t = opts ? opts->time : 0;
+	char ts[32], ns[32];
+
+	mbi_time_format(now, ns, sizeof(ns), false);
+	if (now < MBI_TIME_MIN)
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "this host's clock says %s, before 2000: set the clock (or pass --time)",
+				 ns);
+	if (!t)
+		return MB_OK;
+	if (t < MBI_TIME_MIN || t > 253402300799LL)
+		return mbi_error(ctx, MB_E_INVAL, 0,
+				 "snapshot time %lld is out of range (2000-01-01 to 9999)",
+				 (long long)t);
+	mbi_time_format(t, ts, sizeof(ts), false);
+	if (t > now + MBI_CLOCK_TOLERANCE)
+		return mbi_error(ctx, MB_E_INVAL, 0,
+				 "snapshot time %s is more than a day ahead of this host's clock (%s): fix the clock or the time given",
+				 ts, ns);
+	return MB_OK;
+}
+
 int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	      struct mb_backup_result *res)
 {
@@ -975,10 +1002,8 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 						 "no source '%s' in the configuration",
 						 opts->sources[i]);
 		}
-	if (opts && (opts->time < 0 || opts->time > 253402300799LL))
-		return mbi_error(ctx, MB_E_INVAL, 0,
-				 "snapshot time %lld is out of range (1970 to 9999)",
-				 (long long)opts->time);
+	if ((rc = check_time(ctx, opts)))
+		return rc;
 	if ((rc = check_required(ctx, opts)))
 		return rc;
 	ctx->warnings = 0;
@@ -1007,6 +1032,9 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 		goto out;
 	if ((rc = mbi_index_load(&b.ix, b.r, false)))
 		goto out;
+	/* snapshots of ours that vanished: a warning, the backup goes on */
+	if (mbi_history_warn(b.r))
+		mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
 	b.first_new_pack = (uint32_t)b.ix.npacks;
 	if ((rc = mbi_cache_open(ctx, b.r->id, &b.cache)))
 		goto out;
@@ -1154,6 +1182,8 @@ join:
 		rc = write_manifest(&b, opts, head.data, key);
 	if (rc)
 		goto out;
+	if (mbi_history_add(ctx, b.r->id, "commit", key + 10))
+		mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
 	/* the index is done with: its memory goes before the cache's sort */
 	mbi_index_release(&b.ix);
 	if ((rc = mbi_cache_save(b.cache)))

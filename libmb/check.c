@@ -200,6 +200,26 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 			    0, 0);
 }
 
+/* Snapshots this host committed and never forgot that are gone. */
+static int report_vanished(struct ck *c, const struct mb_snapshot_info *v,
+			   size_t n)
+{
+	char **gone = NULL, msg[1024];
+	size_t ngone = 0, i;
+	int rc = mbi_history_vanished(c->ctx, c->r->id, v, n, &gone, &ngone);
+
+	for (i = 0; !rc && i < ngone; i++) {
+		snprintf(msg, sizeof(msg),
+			 "snapshot '%s', committed by this host and never forgotten by it, is gone from the repository: it was deleted or the repository was rolled back",
+			 gone[i]);
+		problem(c, msg);
+	}
+	for (i = 0; gone && i < ngone; i++)
+		free(gone[i]);
+	free(gone);
+	return rc;
+}
+
 int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 	     struct mb_check_result *res)
 {
@@ -252,7 +272,8 @@ int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 		if (rc)
 			goto out;
 	}
-	if ((rc = mbi_snapshots_list(c.r, &snaps, &nsnaps)))
+	if ((rc = mbi_snapshots_list(c.r, &snaps, &nsnaps)) ||
+	    (rc = report_vanished(&c, snaps, nsnaps)))
 		goto out;
 	for (i = 0; i < nsnaps; i++) {
 		struct mbi_manifest m;

@@ -516,6 +516,23 @@ static bool trusted_fpr(struct mbi_crypt *c, const char *fpr)
 	return ok;
 }
 
+/* gpg accepts a signature made in the future; we allow a day of clock
+ * skew between the signing host and this one, no more. */
+static int sig_time_ok(struct mbi_crypt *c, gpgme_signature_t s,
+		       const char *what)
+{
+	int64_t now = (int64_t)time(NULL), t = (int64_t)s->timestamp;
+	char ts[32], ns[32];
+
+	if (t <= now + MBI_CLOCK_TOLERANCE)
+		return MB_OK;
+	mbi_time_format(t, ts, sizeof(ts), false);
+	mbi_time_format(now, ns, sizeof(ns), false);
+	return mbi_error(c->ctx, MB_E_VERIFY, 0,
+			 "'%s' has a signature made at %s, more than a day ahead of this host's clock (%s): fix the clock of the signing host or of this one",
+			 what, ts, ns);
+}
+
 static int check_sigs(struct mbi_crypt *c, gpgme_ctx_t g, const char *what)
 {
 	gpgme_verify_result_t vr = gpgme_op_verify_result(g);
@@ -526,7 +543,7 @@ static int check_sigs(struct mbi_crypt *c, gpgme_ctx_t g, const char *what)
 	for (s = vr ? vr->signatures : NULL; s; s = s->next) {
 		if (gpgme_err_code(s->status) == GPG_ERR_NO_ERROR) {
 			if (trusted_fpr(c, s->fpr))
-				return MB_OK;
+				return sig_time_ok(c, s, what);
 			problem = "is signed by a key outside trusted_signers";
 			snprintf(detail, sizeof(detail), " (%s)",
 				 s->fpr ? s->fpr : "?");

@@ -402,8 +402,8 @@ int mbi_manifest_foreach(struct mb_ctx *ctx, const struct mbi_manifest *m,
 	return rc;
 }
 
-int mbi_manifest_load(struct mbi_repo *r, const char *name,
-		      struct mbi_manifest *m)
+int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
+			  struct mbi_manifest *m)
 {
 	char *key = mbi_asprintf("snapshots/%s", name);
 	struct mbi_buf plain = { 0 };
@@ -418,13 +418,30 @@ int mbi_manifest_load(struct mbi_repo *r, const char *name,
 			plain.data = NULL; /* owned by m */
 	}
 	mbi_buf_release(&plain);
-	if (!rc && (strlen(name) < 16 ||
-		    strcmp(name + strlen(name) - 16, m->id))) {
-		mbi_manifest_release(m);
-		rc = mbi_error(r->ctx, MB_E_VERIFY, 0,
-			       "manifest '%s' carries another snapshot's id",
-			       key);
-	}
 	free(key);
+	return rc;
+}
+
+int mbi_manifest_load(struct mbi_repo *r, const char *name,
+		      struct mbi_manifest *m)
+{
+	int rc;
+
+	/* resolved and checked a moment ago: the same bytes, not a refetch */
+	if (r->resolved && !mbi_snapshot_name_verify(r->ctx, name,
+						     r->resolved)) {
+		*m = *r->resolved;
+		free(r->resolved);
+		r->resolved = NULL;
+		return MB_OK;
+	}
+	mbi_snapshot_resolved_free(r);
+	rc = mbi_manifest_load_raw(r, name, m);
+	if (rc)
+		return rc;
+	/* the name is not signed: it must say what the manifest says */
+	rc = mbi_snapshot_name_verify(r->ctx, name, m);
+	if (rc)
+		mbi_manifest_release(m);
 	return rc;
 }

@@ -161,6 +161,9 @@ struct mb_ctx {
 	struct mbi_config *cfg;
 	uint64_t warnings;
 	int progress_busy; /* a thread is in the progress callback */
+	/* whose snapshots "latest" and dates pick: "" this host, "all", or
+	 * a host name (mb_ctx_set_snapshot_host) */
+	char snap_host[128];
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -435,6 +438,9 @@ struct mbi_repo {
 	 * pack: a fresh 32 MiB window per pack costs page faults */
 	pthread_mutex_t scratch_lock;
 	struct mbi_pack_scratch *scratch;
+	/* the manifest "latest" or a time was resolved to (its name checked),
+	 * handed to the next mbi_manifest_load of that name: read once */
+	struct mbi_manifest *resolved;
 };
 
 /* Open the configured repository and verify mailbackup.repo. */
@@ -571,13 +577,35 @@ typedef int (*mbi_mentry_fn)(void *ud, struct mbi_mentry *e);
 MBI_HIDDEN int mbi_manifest_foreach(struct mb_ctx *ctx,
 				    const struct mbi_manifest *m,
 				    mbi_mentry_fn fn, void *ud);
-/* Fetch, verify, decrypt and parse the manifest of a snapshot. */
+/* Fetch, verify, decrypt and parse the manifest of a snapshot; its object
+ * name must match it (mbi_snapshot_name_verify), MB_E_VERIFY otherwise. */
 MBI_HIDDEN int mbi_manifest_load(struct mbi_repo *r, const char *name,
 				 struct mbi_manifest *m);
+/* Drop r->resolved (mbi_repo_close). */
+MBI_HIDDEN void mbi_snapshot_resolved_free(struct mbi_repo *r);
+/* The same without the check of the name. */
+MBI_HIDDEN int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
+				     struct mbi_manifest *m);
 
-/* Snapshot object names: <YYYYMMDDTHHMMSSZ>-<host>-<id>. */
+/* Snapshot object names: <YYYYMMDDTHHMMSSZ>-<host>-<id>. The host is 1 to
+ * 100 of [A-Za-z0-9._-] (mbi_snapshot_host_valid); the time must be written
+ * canonically. MB_E_INVAL otherwise. */
 MBI_HIDDEN int mbi_snapshot_name_parse(const char *name,
 				       struct mb_snapshot_info *out);
+MBI_HIDDEN bool mbi_snapshot_host_valid(const char *host);
+/* MB_E_VERIFY (message naming the object) unless the time, host and id in
+ * name equal those of its signed manifest m. */
+MBI_HIDDEN int mbi_snapshot_name_verify(struct mb_ctx *ctx, const char *name,
+					const struct mbi_manifest *m);
+/* A time selector: YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS,
+ * each with an optional Z, always UTC. *out is the last second it covers
+ * (a date means the end of that day). MB_E_INVAL when s is not one. */
+MBI_HIDDEN int mbi_snapshot_time_spec(const char *s, int64_t *out);
+/* How far (s) a snapshot or signature time may lie ahead of this host's
+ * clock. */
+#define MBI_CLOCK_TOLERANCE 86400
+/* Snapshots before this (2000-01-01T00:00:00Z) are refused. */
+#define MBI_TIME_MIN 946684800
 MBI_HIDDEN int mbi_snapshots_list(struct mbi_repo *r,
 				  struct mb_snapshot_info **out, size_t *n);
 MBI_HIDDEN int mbi_snapshot_resolve(struct mbi_repo *r, const char *spec,
@@ -641,6 +669,20 @@ MBI_HIDDEN int mbi_cache_save(struct mbi_cache *c);
 MBI_HIDDEN void mbi_cache_free(struct mbi_cache *c);
 /* The cache directory of repository repo_id (created 0700); caller frees. */
 MBI_HIDDEN char *mbi_cache_dir(struct mb_ctx *ctx, const char *repo_id);
+
+/* ---------------------------------------------------------------- history */
+
+/* Append "EVENT NAME" ("commit" or "forget") to this host's record of the
+ * repository's snapshots (history.c). MB_E_IO with a message. */
+MBI_HIDDEN int mbi_history_add(struct mb_ctx *ctx, const char *repo_id,
+			       const char *event, const char *name);
+/* The names (*out, *nout; caller frees each and the array) this host
+ * committed and never forgot that are not among the n listed in v. */
+MBI_HIDDEN int mbi_history_vanished(struct mb_ctx *ctx, const char *repo_id,
+				    const struct mb_snapshot_info *v, size_t n,
+				    char ***out, size_t *nout);
+/* List the snapshots and log a warning for each vanished one. */
+MBI_HIDDEN int mbi_history_warn(struct mbi_repo *r);
 
 /* ------------------------------------------------------------------- walk */
 

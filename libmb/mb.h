@@ -168,9 +168,21 @@ struct mb_snapshot_info {
 MB_EXPORT int mb_snapshots(struct mb_ctx *ctx, struct mb_snapshot_info **out,
 			   size_t *n);
 
-/* Resolve "latest", an id or a unique id prefix. */
+/* Resolve "latest", an ISO date or time (YYYY-MM-DD, YYYY-MM-DDTHH:MM or
+ * YYYY-MM-DDTHH:MM:SS, optional Z, always UTC: the newest snapshot at or
+ * before the end of that day, minute or second), an id, a unique id prefix
+ * or an object name. "latest" and times pick among the snapshots of the
+ * host set by mb_ctx_set_snapshot_host() and skip (with a warning) any
+ * whose object name differs from its signed manifest. MB_E_NOTFOUND when
+ * nothing matches, MB_E_INVAL for a malformed time or an ambiguous prefix. */
 MB_EXPORT int mb_snapshot_find(struct mb_ctx *ctx, const char *spec,
 			       struct mb_snapshot_info *out);
+
+/* Whose snapshots "latest" and times pick (here and in every function that
+ * takes a snapshot spec): NULL or "" this host ([options] host or the
+ * hostname), "all" any host, or a host name. MB_E_INVAL for a host that
+ * is not 1 to 100 of [A-Za-z0-9._-]. */
+MB_EXPORT int mb_ctx_set_snapshot_host(struct mb_ctx *ctx, const char *host);
 
 /* One entry of a snapshot, as listed by mb_ls(). Strings are valid during
  * the callback only. */
@@ -274,6 +286,9 @@ struct mb_forget_opts {
 	 * NULL or empty: the [retention] section of the configuration */
 	const char *const *rules;
 	int dry_run;
+	/* a snapshot name or id kept whatever the policy (backup --prune
+	 * passes the one it has just made), or NULL */
+	const char *keep;
 };
 
 struct mb_forget_result {

@@ -80,6 +80,42 @@ static int snapshot_group(struct mbi_repo *r, const char *cdir,
 	return rc;
 }
 
+/*
+ * What sets an item aside or pins it: a time too far ahead of this host's
+ * clock (kept, named, steers nothing), a name its manifest does not confirm
+ * (the same), or being the snapshot a backup --prune has just made.
+ */
+static int mark_item(struct mbi_repo *r, const char *cdir,
+		     const struct mb_snapshot_info *si, const char *keep,
+		     uint32_t *mark, char **group)
+{
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	if (keep && *keep && (!strcmp(si->name, keep) ||
+			      !strncmp(si->id, keep, strlen(keep))))
+		*mark |= MBI_KEEP_CURRENT;
+	if (si->time > now + MBI_CLOCK_TOLERANCE) {
+		char t[32];
+
+		mbi_time_format(si->time, t, sizeof(t), false);
+		mbi_log(r->ctx, MB_LOG_WARNING,
+			"snapshot '%s' is dated %s, more than a day ahead of this host's clock: kept, and left out of the retention rules (check the clock of host '%s')",
+			si->name, t, si->host);
+		*mark |= MBI_KEEP_FUTURE;
+	}
+	rc = snapshot_group(r, cdir, si->name, group);
+	if (rc == MB_E_VERIFY) {
+		mbi_log(r->ctx, MB_LOG_WARNING,
+			"%s; kept, and left out of the retention rules",
+			mb_ctx_errmsg(r->ctx));
+		*mark |= MBI_KEEP_UNVERIFIED;
+		*group = strdup("");
+		rc = *group ? MB_OK : MB_E_NOMEM;
+	}
+	return rc;
+}
+
 int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 	      mb_forget_fn fn, void *userdata, struct mb_forget_result *res)
 {
@@ -87,6 +123,7 @@ int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 	struct mbi_retention pol;
 	struct mb_snapshot_info *snaps = NULL;
 	struct mbi_retain_item *items = NULL;
+	uint32_t *marks = NULL;
 	char **groups = NULL, *cdir = NULL;
 	struct mb_forget_result fr = { 0, 0 };
 	size_t n = 0, i;
@@ -122,18 +159,20 @@ int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 		goto out;
 	items = calloc(n + 1, sizeof(*items));
 	groups = calloc(n + 1, sizeof(*groups));
-	if (!items || !groups) {
+	marks = calloc(n + 1, sizeof(*marks));
+	if (!items || !groups || !marks) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if ((rc = snapshot_group(r, cdir, snaps[i].name, &groups[i])))
+		if ((rc = mark_item(r, cdir, &snaps[i], opts ? opts->keep : NULL,
+				    &marks[i], &groups[i])))
 			goto out;
 		items[i].time = snaps[i].time;
 		items[i].host = snaps[i].host;
 		items[i].group = groups[i];
 	}
-	if ((rc = mbi_retention_apply(ctx, &pol, items, n)))
+	if ((rc = mbi_retention_apply_marked(ctx, &pol, items, n, marks)))
 		goto out;
 	for (i = 0; i < n; i++) {
 		char reasons[128];
@@ -168,6 +207,8 @@ int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 		if (rc)
 			goto out;
 		mbi_log(ctx, MB_LOG_INFO, "removed snapshot %s", snaps[i].id);
+		if (mbi_history_add(ctx, r->id, "forget", snaps[i].name))
+			mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
 	}
 out:
 	if (res)
@@ -176,6 +217,7 @@ out:
 		free(groups[i]);
 	free(groups);
 	free(items);
+	free(marks);
 	free(snaps);
 	free(cdir);
 	mbi_repo_close(r);

@@ -37,7 +37,7 @@ static const struct {
 /* Names of the MBI_KEEP_* bits, lowest bit first. */
 static const char *const reason_names[] = {
 	"last", "hourly", "daily", "weekly", "monthly", "yearly", "within",
-	"newest",
+	"newest", "future", "current", "unverified",
 };
 
 #define MAX_COUNT 1000000 /* as [retention] in config.c */
@@ -148,7 +148,7 @@ static bool same_group(const struct snap *a, const struct snap *b)
  * at the oldest snapshot, it keeps that one too.
  */
 static void judge_group(const struct mbi_retention *pol, const struct snap *s,
-			size_t k, struct mbi_retain_item *items)
+			size_t k, uint32_t *got)
 {
 	int left[NCOUNT];
 	int64_t last[NCOUNT] = { 0 };
@@ -178,7 +178,7 @@ static void judge_group(const struct mbi_retention *pol, const struct snap *s,
 					left[r]--;
 			}
 		}
-		items[s[i].idx].reasons = why;
+		got[s[i].idx] = why;
 	}
 }
 
@@ -210,37 +210,62 @@ static int check_policy(struct mb_ctx *ctx, const struct mbi_retention *pol)
 int mbi_retention_apply(struct mb_ctx *ctx, const struct mbi_retention *pol,
 			struct mbi_retain_item *items, size_t n)
 {
+	return mbi_retention_apply_marked(ctx, pol, items, n, NULL);
+}
+
+int mbi_retention_apply_marked(struct mb_ctx *ctx,
+			       const struct mbi_retention *pol,
+			       struct mbi_retain_item *items, size_t n,
+			       const uint32_t *marks)
+{
 	struct snap *snaps = NULL;
-	size_t i, start, end;
+	uint32_t *got = NULL;
+	size_t i, start, end, m = 0;
 	int rc;
 
 	if ((rc = check_policy(ctx, pol)) || !n)
 		return rc;
 	snaps = calloc(n, sizeof(*snaps));
-	if (!snaps)
+	got = calloc(n, sizeof(*got));
+	if (!snaps || !got) {
+		free(snaps);
+		free(got);
 		return ctx ? mbi_error(ctx, MB_E_NOMEM, ENOMEM,
 				       "cannot judge %zu snapshots", n) :
 			     MB_E_NOMEM;
+	}
 	for (i = 0; i < n; i++) {
-		snaps[i].idx = i;
-		snaps[i].time = items[i].time;
-		snaps[i].host = items[i].host ? items[i].host : "";
-		snaps[i].group = items[i].group ? items[i].group : "";
-		if (snap_periods(&snaps[i])) {
+		/* a snapshot from the future steers nothing */
+		if (marks && (marks[i] & MBI_KEEP_ASIDE))
+			continue;
+		snaps[m].idx = i;
+		snaps[m].time = items[i].time;
+		snaps[m].host = items[i].host ? items[i].host : "";
+		snaps[m].group = items[i].group ? items[i].group : "";
+		if (snap_periods(&snaps[m])) {
 			rc = fail(ctx, "snapshot time %lld of host '%s' is out of range",
-				  (long long)items[i].time, snaps[i].host);
+				  (long long)items[i].time, snaps[m].host);
 			goto out;
 		}
+		m++;
 	}
-	qsort(snaps, n, sizeof(*snaps), snap_cmp);
-	for (start = 0; start < n; start = end) {
-		for (end = start + 1; end < n; end++)
+	if (m)
+		qsort(snaps, m, sizeof(*snaps), snap_cmp);
+	for (start = 0; start < m; start = end) {
+		for (end = start + 1; end < m; end++)
 			if (!same_group(&snaps[start], &snaps[end]))
 				break;
-		judge_group(pol, snaps + start, end - start, items);
+		judge_group(pol, snaps + start, end - start, got);
 	}
+	for (i = 0; i < n; i++)
+		if (marks && (marks[i] & MBI_KEEP_ASIDE))
+			items[i].reasons = marks[i] & MBI_KEEP_ASIDE;
+		else
+			items[i].reasons = got[i] |
+				(marks ? marks[i] & MBI_KEEP_CURRENT : 0);
 out:
 	free(snaps);
+	free(got);
 	return rc;
 }
 

@@ -23,7 +23,12 @@
  *    snapshot of its group (not than now: a backup job that has stalled for
  *    months does not lose its history);
  *  - the rules are OR-ed, and the newest snapshot of each group is always
- *    kept (MBI_KEEP_NEWEST).
+ *    kept (MBI_KEEP_NEWEST);
+ *  - an item the caller marks (mbi_retention_apply_marked) MBI_KEEP_FUTURE (dated too far ahead of the
+ *    clock to be trusted) or MBI_KEEP_UNVERIFIED is kept and takes no part in the rules: it is
+ *    neither the newest of its group nor a bucket's snapshot, nor the
+ *    reference of keep-within; one marked MBI_KEEP_CURRENT (the snapshot
+ *    a backup --prune has just made) is judged and kept whatever the rules.
  *
  * A count of MBI_KEEP_UNLIMITED (-1) takes every period; 0 turns a rule off,
  * as does keep_within = 0.
@@ -39,7 +44,12 @@ enum mbi_keep_reason {
 	MBI_KEEP_YEARLY = 32,
 	MBI_KEEP_WITHIN = 64,
 	MBI_KEEP_NEWEST = 128,
+	MBI_KEEP_FUTURE = 256,
+	MBI_KEEP_CURRENT = 512,
+	MBI_KEEP_UNVERIFIED = 1024, /* its name differs from its manifest */
 };
+/* Marks of items that are kept and take no part in the rules. */
+#define MBI_KEEP_ASIDE (MBI_KEEP_FUTURE | MBI_KEEP_UNVERIFIED)
 
 /* One snapshot, as the policy sees it. */
 struct mbi_retain_item {
@@ -60,6 +70,12 @@ struct mbi_retain_item {
 MBI_HIDDEN int mbi_retention_apply(struct mb_ctx *ctx,
 				   const struct mbi_retention *pol,
 				   struct mbi_retain_item *items, size_t n);
+/* The same, with marks[i] (when marks is not NULL) the caller's
+ * MBI_KEEP_ASIDE and MBI_KEEP_CURRENT bits for items[i]. */
+MBI_HIDDEN int mbi_retention_apply_marked(struct mb_ctx *ctx,
+					  const struct mbi_retention *pol,
+					  struct mbi_retain_item *items,
+					  size_t n, const uint32_t *marks);
 
 /* True when pol has no rule, which apply refuses (nothing would decide). */
 MBI_HIDDEN bool mbi_retention_empty(const struct mbi_retention *pol);

@@ -393,7 +393,7 @@ path = $SCRATCH/small" &&
 	cat fprune.out &&
 	mbc f.conf check &&
 	rm -rf r &&
-	mbc f.conf restore latest --target "$SCRATCH/r" &&
+	mbc f.conf restore latest --host all --target "$SCRATCH/r" &&
 	mb_compare_trees fcopy r/small
 '
 

@@ -629,7 +629,7 @@ static void test_strings(void)
 	       "reason name");
 	ok(mbi_retention_reason_name(3) == NULL &&
 	   mbi_retention_reason_name(0) == NULL &&
-	   mbi_retention_reason_name(256) == NULL,
+	   mbi_retention_reason_name(2048) == NULL,
 	   "no name for 0, two bits or an unknown bit");
 
 	set_is(&pol, "keep-last", "3", MB_OK);
@@ -884,6 +884,36 @@ static void test_random(void)
 	       nsmall + nbig, total, failed);
 }
 
+/* Marked items: one from the future steers nothing, the current one stays. */
+static void test_marks(void)
+{
+	struct mbi_retention pol = { .keep_within = 2 * DAY };
+	struct mbi_retain_item it[] = {
+		{ at("2025-01-01T02:00:00"), "mx", "vmail", 0xdead },
+		{ at("2025-01-02T02:00:00"), "mx", "vmail", 0xdead },
+		{ at("2025-01-03T02:00:00"), "mx", "vmail", 0xdead },
+		{ at("2099-12-31T23:59:59"), "mx", "vmail", 0xdead },
+	};
+	const uint32_t marks[] = { 0, 0, 0, MBI_KEEP_FUTURE };
+	const uint32_t cur[] = { MBI_KEEP_CURRENT, 0, 0, 0 };
+	struct mbi_retention last = { .keep_last = 1 };
+
+	ok(mbi_retention_apply_marked(ctx, &pol, it, 4, marks) == MB_OK &&
+	   it[0].reasons == 0 && it[1].reasons == MBI_KEEP_WITHIN &&
+	   it[2].reasons == (MBI_KEEP_WITHIN | MBI_KEEP_NEWEST) &&
+	   it[3].reasons == MBI_KEEP_FUTURE,
+	   "a future item is kept and does not steer keep-within");
+	ok(mbi_retention_apply(ctx, &pol, it, 4) == MB_OK &&
+	   it[2].reasons == 0 && it[3].reasons != 0,
+	   "unmarked, it would have (the bug this guards against)");
+	ok(mbi_retention_apply_marked(ctx, &last, it, 3, cur) == MB_OK &&
+	   it[0].reasons == MBI_KEEP_CURRENT && it[1].reasons == 0 &&
+	   it[2].reasons == (MBI_KEEP_LAST | MBI_KEEP_NEWEST),
+	   "the current item is kept whatever its time");
+	is_str(mbi_retention_reason_name(MBI_KEEP_FUTURE), "future",
+	       "reason name of a future item");
+}
+
 int main(void)
 {
 	/* periods are UTC whatever the local zone says */
@@ -898,6 +928,7 @@ int main(void)
 	test_refusals();
 	test_strings();
 	test_random();
+	test_marks();
 	mb_ctx_free(ctx);
 	return tap_done();
 }
