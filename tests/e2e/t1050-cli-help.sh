@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# t1610-cli-help: 'mailbackup help [COMMAND]' beside 'COMMAND --help', the
+# t1050-cli-help: 'mailbackup help [COMMAND]' beside 'COMMAND --help', the
 # CLI's own hint for a missing configuration, and the bash completion: it loads in bash, completes the command names and a
 # command's options, and meson install puts it where bash-completion looks.
 . "$(dirname "$0")/lib-test.sh"
