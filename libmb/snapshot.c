@@ -138,19 +138,11 @@ static int add_snap(void *ud, const char *key, uint64_t size)
 		a->cap = cap;
 	}
 	if (mbi_snapshot_name_parse(base, &a->v[a->n])) {
-		struct mbi_buf esc = { 0 };
-
-		/* the name is the storage's: its bytes never reach a
-		 * terminal raw */
-		if (mbi_escape(&esc, key, strlen(key)) ||
-		    mbi_buf_add(&esc, "", 1)) {
-			mbi_buf_release(&esc);
-			return MB_E_NOMEM;
-		}
+		/* the name is the storage's: the CLI escapes its control
+		 * bytes where it prints messages, like every name */
 		mbi_log(a->ctx, MB_LOG_WARNING,
 			"ignoring '%s': not a snapshot name (time-host-id, the host of letters, digits, '.', '_' or '-')",
-			esc.data);
-		mbi_buf_release(&esc);
+			key);
 		return MB_OK;
 	}
 	a->n++;
