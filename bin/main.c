@@ -40,17 +40,37 @@ const struct cmd mb_commands[] = {
 	  "  -l       long listing: type, mode, owner, size, time, hash\n"
 	  "  --json   a JSON array of the entries with all their fields\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
-	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--json]",
+	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN [--folder NAME]...] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--json]\n"
+	  "       mailbackup [-c FILE] restore SNAPSHOT --in-place [--source NAME] --mailbox USER@DOMAIN [--folder NAME]... [--into-folder NAME] [--as USER@DOMAIN] [--dry-run] [--json]",
 	  "Restore a snapshot, or part of it, into DIR: source NAME's files go to\n"
 	  "DIR/NAME/. Every file is checked against the hash recorded at backup\n"
-	  "time before it becomes visible. DIR must be empty unless --overwrite.\n\n"
+	  "time before it becomes visible. DIR must be empty unless --overwrite.\n"
+	  "A new DIR holding one mailbox belongs to the mailbox's owner (0700), so\n"
+	  "that 'doveadm import' running as that user can read it.\n\n"
 	  "  --source NAME          only this source\n"
 	  "  --mailbox USER@DOMAIN  only this mailbox of the maildir sources\n"
+	  "  --folder NAME          with --mailbox: only this folder, by the name\n"
+	  "                         users see ('INBOX', 'Archive/2024', 'Entwürfe');\n"
+	  "                         repeatable; Maildir++ layout\n"
 	  "  --path GLOB            only paths (within the source) matching GLOB\n"
-	  "  --overwrite            allow a non-empty DIR and replace files\n"
+	  "  --overwrite            allow a non-empty DIR and replace files. NOT a\n"
+	  "                         merge: never use it on a live mail store (it\n"
+	  "                         doubles messages, resets flags and keywords and\n"
+	  "                         changes UIDs); use --in-place\n"
 	  "  --load                 load mariadb sources into their server\n"
 	  "  --db-prefix P          with --load: name the databases P + name\n"
-	  "  --json                 print a JSON summary on stdout\n" },
+	  "  --json                 print a JSON summary on stdout\n\n"
+	  "--in-place gives mail back into the live mail store at the maildir\n"
+	  "source's configured path, while the server runs. It merges and never\n"
+	  "replaces: a message already there (by its Maildir unique name, any\n"
+	  "flags) is left alone; a missing one is delivered (tmp/, then cur/ with\n"
+	  "the snapshot's flags and keywords); a folder missing live comes back\n"
+	  "whole with its UIDs and keywords, and is subscribed.\n\n"
+	  "  --into-folder NAME     put folder F at NAME/F\n"
+	  "  --as USER@DOMAIN       into this (existing) mailbox instead\n"
+	  "  --dry-run              list what would be added ('add', 'folder') and\n"
+	  "                         what is there already ('present'); change nothing\n"
+	  "  --json                 print the counts as JSON\n" },
 	{ "check", cmd_check, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] check [--read-data[=PERCENT]] [--json]",
 	  "Verify the repository: signatures of mailbackup.repo, every index\n"

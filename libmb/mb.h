@@ -163,6 +163,20 @@ typedef int (*mb_entry_fn)(void *userdata, const struct mb_entry *e);
 MB_EXPORT int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 		    mb_entry_fn fn, void *userdata);
 
+/* What restore --in-place does with one message or folder. */
+enum mb_inplace_action {
+	MB_INPLACE_ADD,        /* missing live: delivered from the snapshot */
+	MB_INPLACE_PRESENT,    /* there already (any flags): left alone */
+	MB_INPLACE_FOLDER,     /* folder absent live: comes back whole */
+};
+
+struct mb_inplace_item {
+	enum mb_inplace_action action;
+	const char *mailbox;   /* USER@DOMAIN written to */
+	const char *folder;    /* its IMAP name */
+	const char *name;      /* the message's Maildir name; NULL for a folder */
+};
+
 struct mb_restore_opts {
 	const char *snapshot;  /* spec */
 	const char *target;    /* directory; source NAME goes to target/NAME */
@@ -172,12 +186,32 @@ struct mb_restore_opts {
 	int overwrite;         /* replace existing files; allow a non-empty target */
 	int load;              /* mariadb sources: load into the server */
 	const char *db_prefix; /* with load: prefix for database names */
+	/* Mail folders by their IMAP names (UTF-8, '/'-separated, "INBOX"),
+	 * of the one mailbox; Maildir++ layout */
+	const char *const *folders;
+	size_t nfolders;
+	/* Merge into the live tree at the source's configured path (maildir
+	 * sources), never replacing: no target */
+	int in_place;
+	const char *into_folder; /* in_place: folder F goes to INTO/F */
+	const char *as_mailbox;  /* in_place: into this USER@DOMAIN */
+	int dry_run;             /* in_place: report, change nothing */
+	/* in_place: called for each message added (or that would be) and
+	 * each one already there, on the calling thread */
+	int (*on_item)(void *ud, const struct mb_inplace_item *it);
+	void *on_item_ud;
+	/* Narrows the selection further: called for each entry of the
+	 * snapshot that the other criteria keep; 0 leaves it out */
+	int (*select)(void *ud, const char *source, const char *path);
+	void *select_ud;
 };
 
 struct mb_restore_result {
 	uint64_t files, dirs, links, bytes, packs;
 	uint64_t warnings;
 	double seconds;
+	/* in_place */
+	uint64_t added, present, folders_created;
 };
 
 /* Restore. Verifies every signature and hash before data is made visible.

@@ -29,7 +29,8 @@
 #   dc_subscribed USER              the subscribed folders, sorted
 #   dc_log_clean                    fails when Dovecot logged a repair
 #                                   ("Fixed a duplicate", "reappeared",
-#                                   "corrupted") or an error
+#                                   "corrupted") or an error, in its log or
+#                                   on doveadm's stderr
 #
 # Without the dovecot binary the test is skipped, except under CI (or
 # MB_REQUIRE_DOVECOT=1), where that is a failure.
@@ -209,8 +210,13 @@ dc_stop() {
 	return 0
 }
 
+# doveadm's stderr is kept too: it reports repairs there, not in the log
 dc_doveadm() {
-	"$DOVEADM" -c "$DC_CONF" "$@"
+	local rc=0
+	"$DOVEADM" -c "$DC_CONF" "$@" 2>"$DC_DIR/doveadm.last" || rc=$?
+	cat "$DC_DIR/doveadm.last" >&2
+	cat "$DC_DIR/doveadm.last" >>"$DC_DIR/doveadm.err"
+	return $rc
 }
 
 dc_mkfolder() {
@@ -286,8 +292,9 @@ dc_subscribed() {
 }
 
 dc_log_clean() {
+	touch "$DC_DIR/doveadm.err"
 	if grep -E 'Fixed a duplicate|reappeared|orrupted|Error:|Panic:|Fatal:' \
-		"$DC_LOG" >&2; then
+		"$DC_LOG" "$DC_DIR/doveadm.err" >&2; then
 		return 1
 	fi
 	return 0
