@@ -35,6 +35,7 @@ struct folder {
 	char **msgs;           /* "cur/NAME" or "new/NAME", in the snapshot */
 	size_t nmsgs, cap;
 	unsigned char *add;    /* per message: enum add_how */
+	size_t nadd;
 };
 
 struct ip {
@@ -387,6 +388,7 @@ static int plan_folder(struct ip *p, struct folder *f)
 			    f, f->msgs[i]);
 	}
 	p->res.added += adds;
+	f->nadd = adds;
 	/* the snapshot's keyword names, for the letters of what is added */
 	kw = mbi_asprintf("%s%sdovecot-keywords", f->disk, *f->disk ? "/" : "");
 	if (!kw)
@@ -1004,7 +1006,7 @@ static int apply(struct ip *p)
 		return MB_E_NOMEM;
 	/* folders that merge first: gather_inbox takes INBOX's parts */
 	for (i = 0; !rc && i < p->nf; i++)
-		if (p->f[i].chosen && p->f[i].live)
+		if (p->f[i].chosen && p->f[i].live && p->f[i].nadd)
 			rc = merge_folder(p, &p->f[i], staged);
 	for (i = 0; !rc && i < p->nf; i++)
 		if (p->f[i].chosen && !p->f[i].live)

@@ -132,6 +132,21 @@ test_expect_success '--dry-run lists and changes nothing' '
 	test_grep "\"dry_run\":true" dry.json
 '
 
+test_expect_success 'the whole mailbox: only what is missing, and a second run adds nothing' '
+	dc_state $A >live &&
+	mb restore "$id" --in-place --mailbox $A --json >r.json &&
+	test "$(mb_json_get added r.json)" = 1 &&
+	dc_state $A >after &&
+	grep -q "^Sent .* <se1@" after &&
+	grep -v "<se1@" after >after.rest &&
+	test_cmp live after.rest &&
+	mb restore "$id" --in-place --mailbox $A --json >r2.json &&
+	test "$(mb_json_get added r2.json)" = 0 &&
+	dc_state $A >again &&
+	test_cmp after again &&
+	dc_log_clean
+'
+
 test_expect_success '--into-folder: each folder below NAME, whole and subscribed' '
 	mb restore "$id" --in-place --mailbox $A --folder INBOX --folder Sent \
 		--into-folder "Restored 2026" --json >r.json &&
