@@ -65,6 +65,8 @@ int cmd_snapshots(struct cli *cli, int argc, char **argv)
 struct ls_opts {
 	bool longfmt;
 	bool json, first;
+	struct mail_filter mf;
+	unsigned long shown;
 };
 
 static void json_entry(struct ls_opts *o, const struct mb_entry *e)
@@ -90,6 +92,9 @@ static int print_entry(void *ud, const struct mb_entry *e)
 {
 	struct ls_opts *o = ud;
 
+	if (!mail_filter_match(&o->mf, e->path))
+		return 0;
+	o->shown++;
 	if (o->json) {
 		json_entry(o, e);
 		return 0;
@@ -117,22 +122,40 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "long", no_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "mailbox", required_argument, NULL, 'm' },
+		{ "folder", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ls_opts o = { false, false, true };
+	struct ls_opts o = { false, false, true, { "ls", NULL, 0, NULL, NULL },
+			     0 };
+	const char *mailbox = NULL;
 	int opt, rc;
 
+	o.mf.folders = calloc((size_t)argc + 1, sizeof(*o.mf.folders));
+	if (!o.mf.folders)
+		return out_fail(cli, MB_E_NOMEM);
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "l", opts, NULL)) != -1) {
 		if (opt == 'l')
 			o.longfmt = true;
 		else if (opt == 'j')
 			o.json = true;
+		else if (opt == 'm')
+			mailbox = optarg;
+		else if (opt == 'f')
+			o.mf.folders[o.mf.nfolders++] = optarg;
 		else
-			return out_usage("ls", "bad option");
+			rc = out_usage("ls", "bad option");
+		if (opt != 'l' && opt != 'j' && opt != 'm' && opt != 'f')
+			goto out;
 	}
+	rc = 0;
 	if (argc - optind < 1 || argc - optind > 2)
-		return out_usage("ls", "ls needs SNAPSHOT [PATH]");
+		rc = out_usage("ls", "ls needs SNAPSHOT [PATH]");
+	else if (mailbox && argc - optind == 2)
+		rc = out_usage("ls", "--mailbox goes without PATH");
+	if (rc || (rc = mail_filter_init(cli, &o.mf, mailbox)))
+		goto out;
 	if (o.json)
 		putchar('[');
 	rc = mb_ls(cli->ctx, argv[optind],
@@ -140,7 +163,15 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 		   &o);
 	if (o.json)
 		printf("]\n");
-	if (rc)
-		return out_fail(cli, rc);
-	return 0;
+	if (!rc && mailbox && !o.shown) {
+		fprintf(stderr, "mailbackup: error: nothing of mailbox '%s'%s in snapshot '%s'\n",
+			mailbox, o.mf.nfolders ? " (of the folders given)" : "",
+			argv[optind]);
+		rc = 1;
+	} else if (rc) {
+		rc = out_fail(cli, rc);
+	}
+out:
+	mail_filter_release(&o.mf);
+	return rc;
 }

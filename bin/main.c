@@ -34,11 +34,14 @@ const struct cmd mb_commands[] = {
 	  "mailbackup [-c FILE] snapshots [--json]",
 	  "List the snapshots, oldest first: id, time (UTC) and host.\n" },
 	{ "ls", cmd_ls, CMD_CONFIG,
-	  "mailbackup [-c FILE] ls [-l] [--json] SNAPSHOT [PATH]",
+	  "mailbackup [-c FILE] ls [-l] [--json] SNAPSHOT [PATH | --mailbox USER@DOMAIN [--folder NAME]...]",
 	  "List the entries of a snapshot as SOURCE/PATH, or those under PATH.\n"
 	  "SNAPSHOT is an id, a unique id prefix or 'latest'.\n\n"
-	  "  -l       long listing: type, mode, owner, size, time, hash\n"
-	  "  --json   a JSON array of the entries with all their fields\n" },
+	  "  -l                     long listing: type, mode, owner, size, time, hash\n"
+	  "  --json                 a JSON array of the entries with all their fields\n"
+	  "  --mailbox USER@DOMAIN  only this mailbox (maildir sources)\n"
+	  "  --folder NAME          with --mailbox: only this folder, by the name users\n"
+	  "                         see ('INBOX', 'Archive/2024'); repeatable\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
 	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN [--folder NAME]...] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--json]\n"
 	  "       mailbackup [-c FILE] restore SNAPSHOT --in-place [--source NAME] --mailbox USER@DOMAIN [--folder NAME]... [--into-folder NAME] [--as USER@DOMAIN] [--dry-run] [--json]",
@@ -117,14 +120,17 @@ const struct cmd mb_commands[] = {
 	  "compression ratio (unique plaintext / pack bytes). Reads every\n"
 	  "manifest.\n" },
 	{ "diff", cmd_diff, CMD_CONFIG,
-	  "mailbackup [-c FILE] diff [--summary] [--json] SNAPSHOT-A SNAPSHOT-B",
+	  "mailbackup [-c FILE] diff [--summary] [--json] [--mailbox USER@DOMAIN [--folder NAME]...] SNAPSHOT-A SNAPSHOT-B",
 	  "What changed from snapshot A to snapshot B: one line per entry,\n"
 	  "'+' new, '-' removed, 'M' changed (content, type, link, mode or\n"
 	  "owner; not an mtime alone), 'F' a Maildir message whose flags changed\n"
 	  "(renamed with the same unique name and content), then counts and bytes\n"
 	  "per source and, for maildir sources, per mailbox (<domain>/<user>).\n\n"
 	  "  --summary  only the counts\n"
-	  "  --json     one JSON document with the entries and the counts\n" },
+	  "  --json     one JSON document with the entries and the counts\n"
+	  "  --mailbox USER@DOMAIN [--folder NAME]...  only the entries of this\n"
+	  "             mailbox (folders by the names users see); the counts are\n"
+	  "             theirs (no per-source lines)\n" },
 	{ NULL, NULL, 0, NULL, NULL },
 };
 

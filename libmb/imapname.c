@@ -266,3 +266,8 @@ int mbi_maildir_to_imap(struct mb_ctx *ctx, const char *disk, char **out)
 	*out = b.data ? b.data : strdup("");
 	return *out ? MB_OK : MB_E_NOMEM;
 }
+
+int mb_mail_folder_dir(struct mb_ctx *ctx, const char *imap, char **out)
+{
+	return mbi_imap_to_maildir(ctx, imap, out);
+}

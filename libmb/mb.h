@@ -214,6 +214,13 @@ struct mb_restore_result {
 	uint64_t added, present, folders_created;
 };
 
+/* The Maildir++ directory of IMAP folder imap (UTF-8, '/' between levels)
+ * below its mailbox: "" for INBOX, ".Archive.2024", ".Entw&APw-rfe".
+ * MB_E_INVAL (with a message) when it cannot be mapped. *out is the
+ * caller's to free(). */
+MB_EXPORT int mb_mail_folder_dir(struct mb_ctx *ctx, const char *imap,
+				 char **out);
+
 /* Restore. Verifies every signature and hash before data is made visible.
  * MB_E_EXISTS for a non-empty target without overwrite; MB_E_VERIFY when the
  * repository fails verification (the object is named). */

@@ -201,4 +201,25 @@ test_expect_success 'a staging restore is the mailbox owner'"'"'s; doveadm impor
 	dc_log_clean
 '
 
+test_expect_success 'ls and diff take --mailbox and --folder by the names users see' '
+	mb ls "$id" --mailbox $A --folder "Entwürfe" >ls.dr &&
+	test_grep "^vmail/example.com/alice/.Entw&APw-rfe/cur\|^vmail/example.com/alice/.Entw&APw-rfe/new/" ls.dr &&
+	test_grep -v "Sent\|Archive\|/alice/cur\|/alice/new" ls.dr &&
+	mb ls "$id" --mailbox $A --folder INBOX >ls.in &&
+	test "$(grep -c "/alice/\(cur\|new\)/" ls.in)" = 4 &&
+	test_grep -v "/alice/\." ls.in &&
+	test_must_fail --exit 2 mb ls "$id" --mailbox $A --folder "a.b" 2>e &&
+	test_grep "cannot be mapped" e &&
+	test_must_fail --exit 1 mb ls "$id" --mailbox carol@example.com 2>e &&
+	test_grep "nothing of mailbox" e &&
+	mb backup --json >b2.json &&
+	id2=$(mb_json_get id b2.json) &&
+	mb diff --mailbox $A --folder Sent "$id" "$id2" >diff.out &&
+	cat diff.out &&
+	test_grep "^[-+MF] vmail/example.com/alice/.Sent/" diff.out &&
+	test_grep -v "^[-+MF] .*/alice/.Restored\|^[-+MF] .*/alice/cur\|^[-+MF] .*/alice/new" diff.out &&
+	mb diff --json --mailbox $A --folder Sent "$id" "$id2" >diff.json &&
+	python3 -c "import json,sys; d=json.load(open(\"diff.json\")); assert all(\"/.Sent/\" in e[\"path\"] for e in d[\"entries\"]), d; assert d[\"total\"][\"new\"] == sum(e[\"kind\"] == \"new\" for e in d[\"entries\"])"
+'
+
 test_done
