@@ -972,6 +972,7 @@ static int stage(struct ip *p, const char *snap_id)
 	struct mb_restore_opts so;
 	struct mb_restore_result sr;
 	char rnd[17];
+	uint64_t warnings;
 	int rc;
 
 	mbi_random_hex(rnd, 8);
@@ -989,7 +990,9 @@ static int stage(struct ip *p, const char *snap_id)
 	so.source = p->source;
 	so.select = staging_select;
 	so.select_ud = p;
+	warnings = p->ctx->warnings; /* mb_restore counts its own */
 	rc = mb_restore(p->ctx, &so, &sr);
+	p->ctx->warnings += warnings;
 	p->res.packs = sr.packs;
 	p->res.bytes = sr.bytes;
 	return rc == MB_E_PARTIAL ? MB_OK : rc;
@@ -1162,6 +1165,56 @@ static int restore_folders(struct ip *p, struct mb_restore_result *res)
 	return mb_restore(p->ctx, &o, res);
 }
 
+/* mail_crypt's global key files (mailcow: ecprivkey.pem, ecpubkey.pem; or
+ * any *.pem of a directory named mail_crypt/mail-crypt) in a files source
+ * of the snapshot that is configured here: compared with the live ones. */
+static bool crypt_key_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t l = strlen(path);
+
+	base = base ? base + 1 : path;
+	if (!strcmp(base, "ecprivkey.pem") || !strcmp(base, "ecpubkey.pem"))
+		return true;
+	return l > 4 && !strcmp(path + l - 4, ".pem") &&
+	       (strstr(path, "mail_crypt") || strstr(path, "mail-crypt"));
+}
+
+static int on_key_entry(void *ud, struct mbi_mentry *e)
+{
+	struct ip *p = ud;
+	const struct mbi_config *cfg = p->ctx->cfg;
+	unsigned char sha[MBI_SHA256_LEN];
+	char *live;
+	size_t i;
+	int fd;
+	bool same = false;
+
+	if (e->type != 'f' || !crypt_key_path(e->path))
+		return MB_OK;
+	for (i = 0; i < cfg->nsources; i++)
+		if (!strcmp(cfg->sources[i].name, e->source) &&
+		    cfg->sources[i].path)
+			break;
+	if (i == cfg->nsources)
+		return MB_OK;
+	live = mbi_asprintf("%s/%s", cfg->sources[i].path, e->path);
+	if (!live)
+		return MB_E_NOMEM;
+	fd = open(live, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		same = !mbi_sha256_fd(fd, sha, NULL) &&
+		       !memcmp(sha, e->sha, MBI_SHA256_LEN);
+		close(fd);
+	}
+	if (!same)
+		mbi_warn(p->ctx,
+			 "mail_crypt key '%s' differs from the snapshot's '%s/%s': messages encrypted with the snapshot's keys are unreadable with the live ones; restore the old keys beside the new (mail_crypt_global_private_key2) or import with the old keys",
+			 live, e->source, e->path);
+	free(live);
+	return MB_OK;
+}
+
 static int run_in_place(struct ip *p)
 {
 	struct mbi_repo *r = NULL;
@@ -1176,7 +1229,9 @@ static int run_in_place(struct ip *p)
 	    (rc = mbi_manifest_load(r, si.name, &m)))
 		goto out;
 	have_m = true;
-	if ((rc = plan(p, &m)) || p->opts->dry_run)
+	if ((rc = plan(p, &m)) ||
+	    (rc = mbi_manifest_foreach(p->ctx, &m, on_key_entry, p)) ||
+	    p->opts->dry_run)
 		goto out;
 	mbi_manifest_release(&m);
 	have_m = false;

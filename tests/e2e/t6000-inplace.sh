@@ -222,4 +222,24 @@ test_expect_success 'ls and diff take --mailbox and --folder by the names users 
 	python3 -c "import json,sys; d=json.load(open(\"diff.json\")); assert all(\"/.Sent/\" in e[\"path\"] for e in d[\"entries\"]), d; assert d[\"total\"][\"new\"] == sum(e[\"kind\"] == \"new\" for e in d[\"entries\"])"
 '
 
+test_expect_success 'mail_crypt keys that differ from the snapshot'"'"'s are reported' '
+	mkdir -p crypt &&
+	printf "old private key\n" >crypt/ecprivkey.pem &&
+	printf "old public key\n" >crypt/ecpubkey.pem &&
+	mb_write_config "[source vmail]" "type = maildir" "path = $DC_VMAIL" \
+		"[source crypt]" "type = files" "path = $SCRATCH/crypt" &&
+	mb backup --json >b3.json &&
+	id3=$(mb_json_get id b3.json) &&
+	dc_doveadm expunge -u $A mailbox Sent HEADER Message-ID se2 &&
+	mb restore "$id3" --in-place --mailbox $A --folder Sent 2>ok.err &&
+	test_grep -v "mail_crypt" ok.err &&
+	dc_doveadm expunge -u $A mailbox Sent HEADER Message-ID se2 &&
+	printf "new private key\n" >crypt/ecprivkey.pem &&
+	{ mb restore "$id3" --in-place --mailbox $A --folder Sent 2>warn.err; echo "exit $?" >warn.rc; } && cat warn.err warn.rc && test_grep "exit 3" warn.rc &&
+	test_grep "mail_crypt key .*ecprivkey.pem. differs" warn.err &&
+	test_grep -v "ecpubkey" warn.err &&
+	dc_state $A Sent >sent &&
+	grep -q "<se2@" sent
+'
+
 test_done
