@@ -117,6 +117,89 @@ static int print_entry(void *ud, const struct mb_entry *e)
 	return 0;
 }
 
+/* A header value as one line of text: control characters escaped. */
+static void put_field(const char *s)
+{
+	if (!s || !*s) {
+		putchar('-');
+		return;
+	}
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			printf("\\x%02x", (unsigned char)*s);
+		else
+			putchar(*s);
+}
+
+static void json_field(const char *name, const char *v)
+{
+	printf(",\"%s\":", name);
+	if (v)
+		out_json_str(stdout, v);
+	else
+		printf("null");
+}
+
+static int print_message(void *ud, const struct mb_message *m)
+{
+	struct ls_opts *o = ud;
+
+	o->shown++;
+	if (o->json) {
+		printf("%s{\"folder\":", o->first ? "" : ",");
+		out_json_str(stdout, m->folder);
+		json_field("name", m->name);
+		json_field("flags", m->flags);
+		json_field("date", m->date);
+		json_field("from", m->from);
+		json_field("subject", m->subject);
+		printf(",\"size\":%llu,\"encrypted\":%s}",
+		       (unsigned long long)m->size,
+		       m->encrypted ? "true" : "false");
+		o->first = false;
+		return 0;
+	}
+	put_field(m->folder);
+	putchar('\t');
+	if (m->encrypted) {
+		printf("(encrypted by mail_crypt)\t-\t-");
+	} else {
+		put_field(m->date);
+		putchar('\t');
+		put_field(m->from);
+		putchar('\t');
+		put_field(m->subject);
+	}
+	printf("\t%llu\t", (unsigned long long)m->size);
+	put_field(m->flags);
+	putchar('\n');
+	return 0;
+}
+
+static int ls_messages(struct cli *cli, struct ls_opts *o, const char *spec,
+		       const char *source, const char *mailbox)
+{
+	int rc;
+
+	if (!mailbox)
+		return out_usage("ls", "--messages needs --mailbox USER@DOMAIN");
+	if (o->json)
+		putchar('[');
+	rc = mb_ls_messages(cli->ctx, spec, source, mailbox, o->mf.folders,
+			    o->mf.nfolders, print_message, o);
+	if (o->json)
+		printf("]\n");
+	if (rc && rc != MB_E_PARTIAL)
+		return out_fail(cli, rc);
+	if (!o->shown) {
+		fprintf(stderr, "mailbackup: error: no message of mailbox '%s'%s in snapshot '%s'\n",
+			mailbox, o->mf.nfolders ? " (in the folders given)" : "",
+			spec);
+		return 1;
+	}
+	return rc ? out_fail(cli, rc) : 0;
+}
+
 int cmd_ls(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -124,12 +207,15 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "mailbox", required_argument, NULL, 'm' },
 		{ "folder", required_argument, NULL, 'f' },
+		{ "messages", no_argument, NULL, 'M' },
+		{ "source", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ls_opts o = { false, false, true, { "ls", NULL, 0, NULL, NULL },
 			     0 };
-	const char *mailbox = NULL;
-	int opt, rc;
+	const char *mailbox = NULL, *source = NULL;
+	bool messages = false;
+	int opt, rc = 0;
 
 	o.mf.folders = calloc((size_t)argc + 1, sizeof(*o.mf.folders));
 	if (!o.mf.folders)
@@ -144,9 +230,13 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 			mailbox = optarg;
 		else if (opt == 'f')
 			o.mf.folders[o.mf.nfolders++] = optarg;
+		else if (opt == 'M')
+			messages = true;
+		else if (opt == 's')
+			source = optarg;
 		else
 			rc = out_usage("ls", "bad option");
-		if (opt != 'l' && opt != 'j' && opt != 'm' && opt != 'f')
+		if (!strchr("ljmfMs", opt))
 			goto out;
 	}
 	rc = 0;
@@ -156,6 +246,10 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 		rc = out_usage("ls", "--mailbox goes without PATH");
 	if (rc || (rc = mail_filter_init(cli, &o.mf, mailbox)))
 		goto out;
+	if (messages) {
+		rc = ls_messages(cli, &o, argv[optind], source, mailbox);
+		goto out;
+	}
 	if (o.json)
 		putchar('[');
 	rc = mb_ls(cli->ctx, argv[optind],

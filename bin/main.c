@@ -34,14 +34,20 @@ const struct cmd mb_commands[] = {
 	  "mailbackup [-c FILE] snapshots [--json]",
 	  "List the snapshots, oldest first: id, time (UTC) and host.\n" },
 	{ "ls", cmd_ls, CMD_CONFIG,
-	  "mailbackup [-c FILE] ls [-l] [--json] SNAPSHOT [PATH | --mailbox USER@DOMAIN [--folder NAME]...]",
+	  "mailbackup [-c FILE] ls [-l] [--json] SNAPSHOT [PATH | --mailbox USER@DOMAIN [--folder NAME]...]\n"
+	  "       mailbackup [-c FILE] ls --messages [--json] SNAPSHOT [--source NAME] --mailbox USER@DOMAIN [--folder NAME]...",
 	  "List the entries of a snapshot as SOURCE/PATH, or those under PATH.\n"
 	  "SNAPSHOT is an id, a unique id prefix or 'latest'.\n\n"
 	  "  -l                     long listing: type, mode, owner, size, time, hash\n"
 	  "  --json                 a JSON array of the entries with all their fields\n"
 	  "  --mailbox USER@DOMAIN  only this mailbox (maildir sources)\n"
 	  "  --folder NAME          with --mailbox: only this folder, by the name users\n"
-	  "                         see ('INBOX', 'Archive/2024'); repeatable\n" },
+	  "                         see ('INBOX', 'Archive/2024'); repeatable\n"
+	  "  --messages             with --mailbox: one line per message, to find\n"
+	  "                         the one a user lost: folder, Date, From,\n"
+	  "                         Subject, size, Maildir flags (tab-separated);\n"
+	  "                         reads the messages, so it needs a recipient's\n"
+	  "                         secret key\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
 	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN [--folder NAME]...] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--json]\n"
 	  "       mailbackup [-c FILE] restore SNAPSHOT --in-place [--source NAME] --mailbox USER@DOMAIN [--folder NAME]... [--into-folder NAME] [--as USER@DOMAIN] [--dry-run] [--json]",

@@ -214,6 +214,28 @@ struct mb_restore_result {
 	uint64_t added, present, folders_created;
 };
 
+/* A message of a mailbox in a snapshot, for finding the one a user lost.
+ * Header values are raw (RFC 2047 words not decoded); NULL when absent or
+ * when the message is encrypted by Dovecot's mail_crypt. */
+struct mb_message {
+	const char *folder;    /* IMAP name */
+	const char *name;      /* Maildir file name */
+	const char *flags;     /* Maildir flag letters after ":2," */
+	const char *date, *from, *subject;
+	uint64_t size;
+	int encrypted;         /* mail_crypt: the headers cannot be read */
+};
+typedef int (*mb_message_fn)(void *userdata, const struct mb_message *m);
+
+/* Call fn for each message of mailbox (USER@DOMAIN) in snapshot spec, of
+ * folders (IMAP names; nfolders 0: all), by folder. Reads (and verifies)
+ * the messages, so it needs a recipient's secret key (MB_E_CRYPTO with a
+ * message saying so). source: the maildir source, or NULL for all. */
+MB_EXPORT int mb_ls_messages(struct mb_ctx *ctx, const char *spec,
+			     const char *source, const char *mailbox,
+			     const char *const *folders, size_t nfolders,
+			     mb_message_fn fn, void *userdata);
+
 /* The Maildir++ directory of IMAP folder imap (UTF-8, '/' between levels)
  * below its mailbox: "" for INBOX, ".Archive.2024", ".Entw&APw-rfe".
  * MB_E_INVAL (with a message) when it cannot be mapped. *out is the

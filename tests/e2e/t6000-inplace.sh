@@ -242,4 +242,24 @@ test_expect_success 'mail_crypt keys that differ from the snapshot'"'"'s are rep
 	grep -q "<se2@" sent
 '
 
+test_expect_success 'ls --messages: Date, From, Subject, size and flags of each message' '
+	mb ls --messages "$id" --mailbox $A --folder INBOX >msgs &&
+	cat msgs &&
+	test "$(wc -l <msgs)" = 4 &&
+	grep "^INBOX	Mon, 30 Nov 2026 10:00:00 +0000	sender@example.org	message in1	[0-9]*	Sa\$" msgs &&
+	grep -q "	message in3	.*	F\$" msgs &&
+	mb ls --messages --json "$id" --mailbox $A >msgs.json &&
+	python3 -c "import json; d=json.load(open(\"msgs.json\")); s=sorted(m[\"subject\"] for m in d); assert \"message dr1\" in s and \"message ar2\" in s and len(d) == 10, s" &&
+	test_must_fail --exit 2 mb ls --messages "$id" 2>e &&
+	test_grep "needs --mailbox" e &&
+	mkdir -m 700 pubonly &&
+	mb_gpg gnupg --export "$HOST_FPR" | mb_gpg pubonly --import &&
+	cp "$CONF" nokey.conf &&
+	sed -i "s|^gnupg_home = .*|gnupg_home = $SCRATCH/pubonly|" nokey.conf &&
+	test_must_fail "$MB_BIN" -c nokey.conf ls --messages "$id" --mailbox $A 2>e &&
+	cat e &&
+	test "$(wc -l <e)" = 1 &&
+	test_grep "secret key" e
+'
+
 test_done
