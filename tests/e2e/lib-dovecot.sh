@@ -3,7 +3,8 @@
 #
 # Source it from a tNNNN-*.sh test (after lib-test.sh), then:
 #
-#   dc_start [--imap] USER@DOMAIN...   a fresh Dovecot (LMTP on a unix socket) in $DC_DIR (default
+#   dc_start [--imap] [--crypt USER@DOMAIN]... USER@DOMAIN...
+#                                   a fresh Dovecot (LMTP on a unix socket) in $DC_DIR (default
 #                                   ./dovecot) with a private base_dir,
 #                                   state_dir and log ($DC_LOG); mailboxes
 #                                   in Maildir++ at $DC_VMAIL/DOMAIN/USER/
@@ -13,6 +14,10 @@
 #                                   with --imap also IMAP on
 #                                   127.0.0.1:$DC_IMAP_PORT (30000 + the
 #                                   test number)
+#                                   --crypt: mail_crypt (global keys in
+#                                   $DC_CRYPT, made if missing) encrypts
+#                                   the mail this user receives
+#   dc_crypt_keys                   a new mail_crypt key pair in $DC_CRYPT
 #   dc_stop                         stop it (also done at exit)
 #   dc_doveadm ARGS...              doveadm -c $DC_CONF ARGS...
 #   dc_mkfolder USER FOLDER...      create and subscribe folders
@@ -114,6 +119,7 @@ mail_uid = vmail
 mail_gid = vmail
 mail_location = maildir:~
 mail_fsync = always
+$(dc__crypt_config)
 namespace inbox {
   inbox = yes
   separator = /
@@ -148,15 +154,47 @@ service stats {
 EOF
 }
 
+# mail_crypt with global keys in $DC_CRYPT; only the users given with
+# --crypt save encrypted (mail_crypt_save_version=2 from their userdb
+# entry), the others not (version 0). Reading works for all.
+dc__crypt_config() {
+	test -n "${DC_CRYPT_USERS:-}" || return 0
+	printf 'mail_plugins = $mail_plugins mail_crypt\n'
+	printf 'plugin {\n'
+	printf '  mail_crypt_global_private_key = <%s/ecprivkey.pem\n' "$DC_CRYPT"
+	printf '  mail_crypt_global_public_key = <%s/ecpubkey.pem\n' "$DC_CRYPT"
+	printf '  mail_crypt_save_version = 0\n'
+	printf '}\n'
+}
+
+# A new mail_crypt key pair in $DC_CRYPT (as mailcow makes it).
+dc_crypt_keys() {
+	mkdir -p "$DC_CRYPT" &&
+		openssl ecparam -name prime256v1 -genkey 2>/dev/null |
+		openssl pkey -out "$DC_CRYPT/ecprivkey.pem" 2>/dev/null &&
+		openssl pkey -in "$DC_CRYPT/ecprivkey.pem" -pubout \
+			-out "$DC_CRYPT/ecpubkey.pem" 2>/dev/null &&
+		chmod 644 "$DC_CRYPT"/*.pem
+}
+
 dc_start() {
 	local proto=none u i
-	if test "${1:-}" = --imap; then
-		proto=imap
+	DC_CRYPT_USERS=
+	while :; do
+		case "${1:-}" in
+		--imap) proto=imap ;;
+		--crypt) DC_CRYPT_USERS="$DC_CRYPT_USERS $2"; shift ;;
+		*) break ;;
+		esac
 		shift
-	fi
+	done
 	dc__vmail_user || dc__missing "cannot create the user vmail"
 	DC_DIR=${DC_DIR:-$SCRATCH/dovecot}
 	DC_VMAIL=${DC_VMAIL:-$SCRATCH/vmail}
+	DC_CRYPT=${DC_CRYPT:-$SCRATCH/crypt}
+	if test -n "$DC_CRYPT_USERS" && ! test -e "$DC_CRYPT/ecprivkey.pem"; then
+		dc_crypt_keys || return 1
+	fi
 	DC_CONF=$DC_DIR/dovecot.conf
 	DC_LOG=$DC_DIR/dovecot.log
 	# the dovecot and vmail users must reach the config and the mail tree
@@ -165,9 +203,13 @@ dc_start() {
 	chmod 755 "$DC_DIR"
 	chown vmail:vmail "$DC_VMAIL"
 	: >"$DC_DIR/users"
-	for u in "$@"; do
-		printf '%s:{PLAIN}pw::::::\n' "$u" >>"$DC_DIR/users"
+	for u in $DC_CRYPT_USERS "$@"; do
+		case " $DC_CRYPT_USERS " in
+		*" $u "*) printf '%s:{PLAIN}pw::::::userdb_mail_crypt_save_version=2\n' "$u" ;;
+		*) printf '%s:{PLAIN}pw::::::\n' "$u" ;;
+		esac >>"$DC_DIR/users"
 	done
+	set -- $DC_CRYPT_USERS "$@"
 	chmod 644 "$DC_DIR/users"
 	: >"$DC_LOG"
 	dc__config "$proto" >"$DC_CONF"

@@ -170,6 +170,23 @@ test_expect_success '--as: a folder goes into another user'"'"'s mailbox, owned 
 	dc_log_clean
 '
 
+test_expect_success '--as with --into-folder: a whole mailbox into a folder of another user' '
+	dc_state $B >b.before &&
+	mb restore "$id" --in-place --mailbox $A --as $B --into-folder Alice --json >r.json &&
+	test "$(mb_json_get folders_created r.json)" = 4 &&
+	dc_state $B "Alice/INBOX" "Alice/Sent" "Alice/Archive/2024" "Alice/Entwürfe" >b.alice &&
+	test "$(wc -l <b.alice)" = 10 &&
+	grep "^INBOX " before | sed "s|^INBOX|Alice/INBOX|" >expect &&
+	grep "^Alice/INBOX " b.alice >got &&
+	test_cmp expect got &&
+	dc_state $B >b.after &&
+	grep -v "^Alice/" b.after >b.rest &&
+	test_cmp b.before b.rest &&
+	dc_subscribed $B >subs &&
+	test_grep "^Alice/Entwürfe\$" subs &&
+	dc_log_clean
+'
+
 test_expect_success 'bad input changes nothing live' '
 	tree_state >tree.before &&
 	test_must_fail --exit 1 mb restore "$id" --in-place --mailbox $A --folder Nosuch 2>e1 &&
