@@ -201,6 +201,10 @@ static bool excluded(const struct mbi_walker *w, const char *rel,
 		return true;
 	if (w->maildir && !msg && mbi_maildir_volatile(name))
 		return true;
+	/* the staging directory of a running restore --in-place */
+	if (w->maildir && !strchr(rel, '/') &&
+	    !strncmp(name, ".mailbackup-restore-", 20))
+		return true;
 	return false;
 }
 

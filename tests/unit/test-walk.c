@@ -201,6 +201,7 @@ static void test_maildir_rules(void)
 	put("vmail/example.com/alice/dovecot.list.index", "l");
 	put("vmail/example.com/alice/dovecot.list.index.log", "l");
 	put("vmail/example.com/alice/dovecot.mailbox.log", "m");
+	put("vmail/.mailbackup-restore-0123456789abcdef/x/y", "staged");
 	maildir("vmail/example.com/alice/.Sent");
 	put("vmail/example.com/alice/.Sent/cur/2000.M5.mx:2,S", "sent\n");
 	put("vmail/example.com/alice/.Sent/maildirfolder", "");
@@ -251,6 +252,9 @@ static void test_maildir_rules(void)
 	   find(&wk, "example.com/alice/dovecot.list.index.log") < 0 &&
 	   find(&wk, "example.com/alice/dovecot.mailbox.log") < 0,
 	   "dovecot.list.index* and dovecot.mailbox.log are skipped");
+	ok(find(&wk, ".mailbackup-restore-0123456789abcdef") < 0 &&
+	   find(&wk, ".mailbackup-restore-0123456789abcdef/x/y") < 0,
+	   "the staging directory of restore --in-place is skipped");
 	i = find(&wk, "example.com/alice/new/1001.M1.mx");
 	ok(i >= 0 && wk.it[i].msg && wk.it[i].opened,
 	   "a message in new/ is a maildir_msg and opens");
