@@ -90,7 +90,8 @@ static int mailbox_path(struct mb_ctx *ctx, const char *mb, char **out)
 
 	if (!at || at == mb || !at[1] || strchr(mb, '/') ||
 	    strchr(at + 1, '@') || !strcmp(at + 1, ".") ||
-	    !strcmp(at + 1, ".."))
+	    !strcmp(at + 1, "..") || !strncmp(mb, ".@", 2) ||
+	    !strncmp(mb, "..@", 3))
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "mailbox '%s' must be USER@DOMAIN", mb);
 	*out = mbi_asprintf("%s/%.*s", at + 1, (int)(at - mb), mb);
@@ -1154,9 +1155,67 @@ static int folder_select(void *ud, const char *source, const char *path)
 	return 0;
 }
 
+/* Which of the folders asked for the snapshot has (want_disk[i] found:
+ * found[i]). */
+struct folder_check {
+	struct ip *p;
+	bool *found;
+};
+
+static int check_entry(void *ud, struct mbi_mentry *e)
+{
+	struct folder_check *fc = ud;
+	struct ip *p = fc->p;
+	size_t l = strlen(p->mbox), i;
+
+	if ((p->opts->source && strcmp(e->source, p->opts->source)) ||
+	    strncmp(e->path, p->mbox, l) || e->path[l] != '/')
+		return MB_OK;
+	for (i = 0; i < p->nwant; i++)
+		if (!fc->found[i] && (*p->want_disk[i] || e->type == 'f') &&
+		    folder_owns(p->want_disk[i], e->path + l + 1))
+			fc->found[i] = true;
+	return MB_OK;
+}
+
+/* Every folder asked for is in the snapshot, before anything is
+ * written. */
+static int check_folders(struct ip *p)
+{
+	struct mbi_repo *r = NULL;
+	struct mb_snapshot_info si;
+	struct mbi_manifest m;
+	struct folder_check fc = { p, calloc(p->nwant + 1, sizeof(bool)) };
+	size_t i;
+	int rc;
+
+	if (!fc.found)
+		return MB_E_NOMEM;
+	if ((rc = mbi_repo_open(p->ctx, &r)) ||
+	    (rc = mbi_snapshot_resolve(r, p->opts->snapshot, &si)) ||
+	    (rc = mbi_manifest_load(r, si.name, &m)))
+		goto out;
+	rc = mbi_manifest_foreach(p->ctx, &m, check_entry, &fc);
+	mbi_manifest_release(&m);
+	for (i = 0; !rc && i < p->nwant; i++)
+		if (!fc.found[i])
+			rc = mbi_error(p->ctx, MB_E_NOTFOUND, 0,
+				       "folder '%s' of mailbox '%s' is not in snapshot '%s'",
+				       p->opts->folders[i], p->opts->mailbox,
+				       si.id);
+out:
+	mbi_repo_close(r);
+	free(fc.found);
+	return rc;
+}
+
 static int restore_folders(struct ip *p, struct mb_restore_result *res)
 {
 	struct mb_restore_opts o = *p->opts;
+	int rc = check_folders(p);
+
+	if (rc)
+		return rc;
 
 	o.folders = NULL;
 	o.nfolders = 0;

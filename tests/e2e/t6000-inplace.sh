@@ -200,6 +200,10 @@ test_expect_success 'bad input changes nothing live' '
 	test_must_fail --exit 2 mb restore "$id" --in-place --target x --mailbox $A 2>e5 &&
 	test_grep "leave out --target" e5 &&
 	test_must_fail --exit 2 mb restore "$id" --in-place --mailbox $A --overwrite 2>e6 &&
+	test_must_fail --exit 2 mb restore "$id" --in-place --mailbox $A --as ..@example.com 2>e8 &&
+	test_grep "must be USER@DOMAIN" e8 &&
+	test_must_fail --exit 1 mb restore "$id" --target x --mailbox $A --folder Sent --folder Nosuch 2>e9 &&
+	test_grep "folder .Nosuch. of mailbox .* is not in snapshot" e9 &&
 	test_must_fail mb restore "$id" --in-place --mailbox $A --as nobody@example.com 2>e7 &&
 	test_grep "not in the live tree" e7 &&
 	tree_state >tree.after &&
