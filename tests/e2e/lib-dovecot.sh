@@ -159,6 +159,7 @@ EOF
 # entry), the others not (version 0). Reading works for all.
 dc__crypt_config() {
 	test -n "${DC_CRYPT_USERS:-}" || return 0
+	# shellcheck disable=SC2016 # Dovecot expands $mail_plugins
 	printf 'mail_plugins = $mail_plugins mail_crypt\n'
 	printf 'plugin {\n'
 	printf '  mail_crypt_global_private_key = <%s/ecprivkey.pem\n' "$DC_CRYPT"
@@ -178,7 +179,7 @@ dc_crypt_keys() {
 }
 
 dc_start() {
-	local proto=none u i
+	local proto=none u
 	DC_CRYPT_USERS=
 	while :; do
 		case "${1:-}" in
@@ -209,6 +210,7 @@ dc_start() {
 		*) printf '%s:{PLAIN}pw::::::\n' "$u" ;;
 		esac >>"$DC_DIR/users"
 	done
+	# shellcheck disable=SC2086 # a list of addresses
 	set -- $DC_CRYPT_USERS "$@"
 	chmod 644 "$DC_DIR/users"
 	: >"$DC_LOG"
@@ -219,7 +221,7 @@ dc_start() {
 		cat "$DC_LOG" >&2
 		return 1
 	}
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		if test -s "$DC_DIR/run/master.pid" &&
 			test -S "$DC_DIR/run/auth-userdb"; then
 			DC_PID=$(cat "$DC_DIR/run/master.pid")
@@ -240,10 +242,9 @@ dc_start() {
 }
 
 dc_stop() {
-	local i
 	test -n "${DC_PID:-}" || return 0
 	kill -TERM "$DC_PID" 2>/dev/null
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		kill -0 "$DC_PID" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -297,10 +298,11 @@ dc_flags() {
 
 # FOLDER UID MESSAGE-ID FLAGS, by folder then UID.
 dc_state() {
-	local u=$1 f
+	local u=$1 f all
 	shift
 	if test $# = 0; then
-		set -- $(dc_doveadm mailbox list -u "$u" | LC_ALL=C sort)
+		mapfile -t all < <(dc_doveadm mailbox list -u "$u" | LC_ALL=C sort)
+		set -- "${all[@]}"
 	fi
 	for f in "$@"; do
 		dc_doveadm fetch -u "$u" 'uid hdr.message-id flags' \
