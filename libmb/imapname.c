@@ -235,6 +235,7 @@ int mbi_maildir_to_imap(struct mb_ctx *ctx, const char *disk, char **out)
 {
 	struct mbi_buf b = { 0 };
 	const char *s = disk;
+	bool prev_run = false;
 	int rc = 0;
 
 	if (!*disk) {
@@ -246,14 +247,19 @@ int mbi_maildir_to_imap(struct mb_ctx *ctx, const char *disk, char **out)
 	for (s++; !rc && *s; ) {
 		size_t used = 1;
 
-		if (*s == '&')
+		if (*s == '&' && prev_run && s[1] != '-')
+			rc = -1; /* two runs in a row: not the shortest form */
+		else if (*s == '&')
 			rc = decode_run(&b, s, &used);
+		else if (*s == '/')
+			rc = -1;
 		else if (*s == '.')
 			rc = s[1] && s[1] != '.' ? mbi_buf_add(&b, "/", 1) : -1;
 		else if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
 			rc = -1;
 		else
 			rc = mbi_buf_add(&b, s, 1) ? -2 : 0;
+		prev_run = *s == '&' && s[1] != '-';
 		s += used;
 	}
 	if (rc) {

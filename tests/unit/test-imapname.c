@@ -72,6 +72,8 @@ int main(void)
 	bad_disk(".&AGE-");   /* ASCII encoded */
 	bad_disk(".&APw");    /* no closing '-' */
 	bad_disk(".&2D0-");   /* a lone surrogate */
+	bad_disk(".&APw-&APw-"); /* two runs in a row */
+	bad_disk(".a/b");
 	mb_ctx_free(ctx);
 	return tap_done();
 }
