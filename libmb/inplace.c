@@ -212,7 +212,16 @@ static int choose_folders(struct ip *p)
 
 		if (!p->nwant)
 			f->chosen = true;
-		if ((rc = mbi_maildir_to_imap(p->ctx, f->disk, &f->imap)))
+		if (!f->chosen)
+			continue;
+		rc = mbi_maildir_to_imap(p->ctx, f->disk, &f->imap);
+		if (rc == MB_E_INVAL && !p->opts->into_folder) {
+			/* a directory no IMAP name maps to (made by another
+			 * tool): it keeps its name, shown as it is */
+			f->imap = strdup(f->disk);
+			rc = f->imap ? MB_OK : MB_E_NOMEM;
+		}
+		if (rc)
 			return rc;
 		if (!p->opts->into_folder) {
 			f->dst_disk = strdup(f->disk);

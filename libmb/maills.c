@@ -145,6 +145,11 @@ static int one_folder(struct ml *l, int mfd, const char *disk)
 	size_t k;
 	int rc = mbi_maildir_to_imap(l->ctx, disk, &imap);
 
+	if (rc == MB_E_INVAL) {
+		imap = strdup(disk); /* no IMAP name: shown as it is */
+		rc = imap ? MB_OK : MB_E_NOMEM;
+	}
+
 	for (k = 0; !rc && k < 2; k++) {
 		char *rel = mbi_asprintf("%s%s%s", disk, *disk ? "/" : "",
 					 subs[k]);
