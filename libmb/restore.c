@@ -874,7 +874,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	struct rs s;
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
-	bool have_m = false;
+	bool have_m = false, created;
 	double t0 = mbi_now();
 	int rc;
 
@@ -925,6 +925,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 		goto out;
 	if ((rc = mbi_index_load(&s.ix, s.r, false)))
 		goto out;
+	created = access(opts->target, F_OK) != 0;
 	if (mbi_mkdir_p(opts->target, 0700)) {
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'",
 			       opts->target);
@@ -946,7 +947,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	}
 	probe_tmpfile(&s);
 	rc = restore_sel(&s);
-	if (!rc && !opts->overwrite)
+	if (!rc && created)
 		mbi_restore_share_target(ctx, s.root);
 	if (!rc && opts->load) {
 		size_t k;
