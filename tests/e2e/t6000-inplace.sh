@@ -187,6 +187,24 @@ test_expect_success '--as with --into-folder: a whole mailbox into a folder of a
 	dc_log_clean
 '
 
+test_expect_success 'new files and directories get the owner of the live mailbox' '
+	d=$DC_VMAIL/example.com/dave &&
+	mkdir -p "$d/cur" "$d/new" "$d/tmp" &&
+	chown -R 5001:5002 "$d" &&
+	chmod 750 "$d" &&
+	touch -d "2026-01-02 03:04:05" "$d" &&
+	mb restore "$id" --in-place --mailbox $A --as dave@example.com --folder INBOX --folder Sent --json >r.json &&
+	test "$(mb_json_get added r.json)" = 6 &&
+	find "$d" -mindepth 1 \( ! -uid 5001 -o ! -gid 5002 \) >wrong &&
+	test_must_be_empty wrong &&
+	test "$(find "$d/cur" -type f | wc -l)" = 4 &&
+	test "$(find "$d/.Sent/cur" "$d/.Sent/new" -type f | wc -l)" = 2 &&
+	test "$(stat -c "%a %u" "$d")" = "750 5001" &&
+	grep -q "^V	2" "$d/subscriptions" &&
+	grep -q "^Sent\$" "$d/subscriptions" &&
+	rm -rf "$d"
+'
+
 test_expect_success 'bad input changes nothing live' '
 	tree_state >tree.before &&
 	test_must_fail --exit 1 mb restore "$id" --in-place --mailbox $A --folder Nosuch 2>e1 &&
