@@ -245,7 +245,14 @@ MB_EXPORT int mb_mail_folder_dir(struct mb_ctx *ctx, const char *imap,
 
 /* Restore. Verifies every signature and hash before data is made visible.
  * MB_E_EXISTS for a non-empty target without overwrite; MB_E_VERIFY when the
- * repository fails verification (the object is named). */
+ * repository fails verification (the object is named). A target it creates
+ * for the mail of one owner belongs to that owner (mode 0700). With
+ * in_place: merges mailbox's folders into the live tree (no target);
+ * MB_E_NOTFOUND for a folder or mailbox not in the snapshot or not live,
+ * MB_E_INVAL for a name that cannot be mapped or options that do not go
+ * together, MB_E_PARTIAL with warnings (e.g. other mail_crypt keys);
+ * res->added, present, folders_created count what it did (dry_run: would
+ * do). */
 MB_EXPORT int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 			 struct mb_restore_result *res);
 
