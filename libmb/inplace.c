@@ -504,14 +504,12 @@ static int dotlock(struct ip *p, int dirfd, const char *dir, const char *name,
 
 /* Replace dir/name with text under its dotlock, as Dovecot does: the new
  * content goes into the lock file, which is renamed over the file. */
-static int dotlock_replace(struct ip *p, int dirfd, const char *dir,
-			   const char *name, const struct mbi_buf *text)
+static int dotlock_commit(struct ip *p, int dirfd, const char *dir,
+			  const char *name, int fd, const struct mbi_buf *text)
 {
 	char lock[64];
-	int fd, rc = dotlock(p, dirfd, dir, name, &fd);
+	int rc = MB_OK;
 
-	if (rc)
-		return rc;
 	snprintf(lock, sizeof(lock), "%s.lock", name);
 	if (mbi_write_all(fd, text->data, text->len) ||
 	    fchown(fd, p->uid, p->gid) || fsync(fd))
@@ -527,6 +525,14 @@ static int dotlock_replace(struct ip *p, int dirfd, const char *dir,
 	if (rc)
 		unlinkat(dirfd, lock, 0);
 	return rc;
+}
+
+static int dotlock_replace(struct ip *p, int dirfd, const char *dir,
+			   const char *name, const struct mbi_buf *text)
+{
+	int fd, rc = dotlock(p, dirfd, dir, name, &fd);
+
+	return rc ? rc : dotlock_commit(p, dirfd, dir, name, fd, text);
 }
 
 /* dovecot-keywords: "N name" lines; names[N] (at most 26 letters). */
@@ -668,31 +674,53 @@ static int live_info(struct merge *mg, const char *msg, struct mbi_buf *out)
 	return mbi_buf_add(out, kw, nkw) ? MB_E_NOMEM : MB_OK;
 }
 
+/* The keywords the live folder lacks, added under Dovecot's dotlock to the
+ * file as it is then (Dovecot may have added some meanwhile); mg->livekw
+ * becomes that file, so that the letters given afterwards are its. */
 static int keywords_commit(struct merge *mg)
 {
 	struct mbi_buf text = { 0 };
 	struct keywords now;
-	int rc, i;
+	int rc, i, k, fd;
+	const char *kwf = "dovecot-keywords";
 
 	if (!mg->kw_added)
 		return MB_OK;
-	/* under the lock: the names as they are now, plus ours */
+	if ((rc = dotlock(mg->p, mg->live_fd, mg->live_dir, kwf, &fd)))
+		return rc;
 	if ((rc = keywords_read(mg->p, mg->live_fd, mg->live_dir, &now,
 				&text)))
-		goto out;
+		goto fail;
 	for (i = 0; i < 26; i++) {
-		if (!mg->livekw.names[i] || now.names[i])
-			continue;
-		if (mbi_buf_printf(&text, "%s%d %s\n",
+		const char *name = mg->livekw.names[i];
+
+		for (k = 0; name && k < 26; k++)
+			if (now.names[k] && !strcmp(now.names[k], name))
+				name = NULL; /* there already */
+		for (k = 0; name && k < 26 && now.names[k]; k++)
+			;
+		if (!name || k == 26)
+			continue; /* 26 taken: live_info warns */
+		if (!(now.names[k] = strdup(name)) ||
+		    mbi_buf_printf(&text, "%s%d %s\n",
 				   text.len && text.data[text.len - 1] != '\n' ?
-				   "\n" : "", i, mg->livekw.names[i])) {
+				   "\n" : "", k, name)) {
 			rc = MB_E_NOMEM;
-			goto out;
+			goto fail;
 		}
 	}
-	rc = dotlock_replace(mg->p, mg->live_fd, mg->live_dir,
-			     "dovecot-keywords", &text);
-out:
+	rc = dotlock_commit(mg->p, mg->live_fd, mg->live_dir, kwf, fd, &text);
+	fd = -1;
+	if (!rc) {
+		keywords_release(&mg->livekw);
+		mg->livekw = now;
+		memset(&now, 0, sizeof(now));
+	}
+fail:
+	if (fd >= 0) {
+		close(fd);
+		unlinkat(mg->live_fd, "dovecot-keywords.lock", 0);
+	}
 	keywords_release(&now);
 	mbi_buf_release(&text);
 	return rc;
