@@ -502,8 +502,9 @@ static int dotlock(struct ip *p, int dirfd, const char *dir, const char *name,
 	return MB_OK;
 }
 
-/* Replace dir/name with text under its dotlock, as Dovecot does: the new
- * content goes into the lock file, which is renamed over the file. */
+/* Replace dir/name with text under its dotlock (fd of the lock file), as
+ * Dovecot does: the new content goes into the lock file, which is renamed
+ * over the file. Closes fd. */
 static int dotlock_commit(struct ip *p, int dirfd, const char *dir,
 			  const char *name, int fd, const struct mbi_buf *text)
 {
@@ -525,14 +526,6 @@ static int dotlock_commit(struct ip *p, int dirfd, const char *dir,
 	if (rc)
 		unlinkat(dirfd, lock, 0);
 	return rc;
-}
-
-static int dotlock_replace(struct ip *p, int dirfd, const char *dir,
-			   const char *name, const struct mbi_buf *text)
-{
-	int fd, rc = dotlock(p, dirfd, dir, name, &fd);
-
-	return rc ? rc : dotlock_commit(p, dirfd, dir, name, fd, text);
 }
 
 /* dovecot-keywords: "N name" lines; names[N] (at most 26 letters). */
@@ -863,13 +856,16 @@ static void chown_tree(struct ip *p, int fd, int depth)
 static int subscribe(struct ip *p, const struct folder *f)
 {
 	struct mbi_buf text = { 0 };
-	int fd = -1, rc;
+	int fd = -1, lfd = -1, rc;
 	char buf[4096], *c;
 	ssize_t n;
 	size_t start;
 
 	if ((rc = open_dir(p, p->live_root, &fd)))
 		return rc;
+	/* read and rewritten under the lock, as Dovecot does */
+	if ((rc = dotlock(p, fd, p->live_root, "subscriptions", &lfd)))
+		goto out;
 	n = openat(fd, "subscriptions", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (n >= 0) {
 		int sfd = (int)n;
@@ -879,11 +875,8 @@ static int subscribe(struct ip *p, const struct folder *f)
 				break;
 		close(sfd);
 	}
-	if (!text.len && mbi_buf_addstr(&text, "V\t2\n\n")) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	if (text.data[text.len - 1] != '\n' && mbi_buf_add(&text, "\n", 1)) {
+	if ((!text.len && mbi_buf_addstr(&text, "V\t2\n\n")) ||
+	    (text.data[text.len - 1] != '\n' && mbi_buf_add(&text, "\n", 1))) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
@@ -900,8 +893,13 @@ static int subscribe(struct ip *p, const struct folder *f)
 	     c && c < text.data + start; c = strstr(c + 1, text.data + start))
 		if (c == text.data || c[-1] == '\n')
 			goto out;
-	rc = dotlock_replace(p, fd, p->live_root, "subscriptions", &text);
+	rc = dotlock_commit(p, fd, p->live_root, "subscriptions", lfd, &text);
+	lfd = -1;
 out:
+	if (lfd >= 0) {
+		close(lfd);
+		unlinkat(fd, "subscriptions.lock", 0);
+	}
 	close(fd);
 	mbi_buf_release(&text);
 	return rc;
@@ -975,7 +973,10 @@ static int place_folder(struct ip *p, struct folder *f, const char *staged)
 		goto out;
 	}
 	p->res.files += f->nmsgs;
-	rc = subscribe(p, f);
+	if (subscribe(p, f))
+		/* the folder is back; a subscription the user can make */
+		mbi_warn(p->ctx, "restored folder '%s' is not subscribed: %s",
+			 f->dst_imap, mb_ctx_errmsg(p->ctx));
 out:
 	if (fd >= 0)
 		close(fd);

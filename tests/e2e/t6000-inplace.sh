@@ -117,6 +117,23 @@ test_expect_success 'a keyword the live folder lacks is added to its dovecot-key
 	dc_log_clean
 '
 
+test_expect_success 'a dovecot-keywords dotlock held by Dovecot: exit 5, the folder unchanged' '
+	root=$DC_VMAIL/example.com/alice &&
+	dc_doveadm expunge -u $A mailbox "Archive/2024" HEADER Message-ID ar2 &&
+	printf "0 other\n" >"$root/.Archive.2024/dovecot-keywords" &&
+	chown vmail:vmail "$root/.Archive.2024/dovecot-keywords" &&
+	dc_state $A "Archive/2024" >held.before &&
+	: >"$root/.Archive.2024/dovecot-keywords.lock" &&
+	test_must_fail --exit 5 mb restore "$id" --in-place --mailbox $A --folder "Archive/2024" 2>err &&
+	rm "$root/.Archive.2024/dovecot-keywords.lock" &&
+	test_grep "cannot lock .*dovecot-keywords" err &&
+	dc_state $A "Archive/2024" >held.after &&
+	test_cmp held.before held.after &&
+	mb restore "$id" --in-place --mailbox $A --folder "Archive/2024" &&
+	grep -q "<ar2@" "$(dc_state $A "Archive/2024" >held.done && echo held.done)" &&
+	dc_log_clean
+'
+
 test_expect_success '--dry-run lists and changes nothing' '
 	dc_doveadm expunge -u $A mailbox Sent HEADER Message-ID se1 &&
 	tree_state >tree.before &&
