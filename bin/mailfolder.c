@@ -45,6 +45,8 @@ bool mail_filter_match(const struct mail_filter *mf, const char *path)
 	if (!mf->nfolders)
 		return true;
 	rest = path[l] ? path + l + 1 : "";
+	if (!strncmp(rest, "Maildir/", 8))
+		rest += 8; /* mail_location = maildir:~/Maildir */
 	for (i = 0; i < mf->nfolders; i++) {
 		size_t dl = strlen(mf->disks[i]);
 

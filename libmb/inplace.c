@@ -1193,6 +1193,51 @@ static int folder_select(void *ud, const char *source, const char *path)
 	return 0;
 }
 
+/* mailcow releases with "mail_location = maildir:~/Maildir" keep the
+ * Maildir one level down: the mailbox is then "dom/user/Maildir". */
+struct sub_probe {
+	struct ip *p;
+	char *want;            /* "dom/user/Maildir/cur" */
+	bool found;
+};
+
+static int probe_entry(void *ud, struct mbi_mentry *e)
+{
+	struct sub_probe *sp = ud;
+
+	if (e->type == 'd' && !strcmp(e->path, sp->want) &&
+	    (!sp->p->source || !strcmp(e->source, sp->p->source)))
+		sp->found = true;
+	return MB_OK;
+}
+
+static int maildir_sub(struct ip *p, const struct mbi_manifest *m)
+{
+	struct sub_probe sp = { p, mbi_asprintf("%s/Maildir/cur", p->mbox),
+				false };
+	char *a, *b;
+	int rc;
+
+	if (!sp.want)
+		return MB_E_NOMEM;
+	rc = mbi_manifest_foreach(p->ctx, m, probe_entry, &sp);
+	free(sp.want);
+	if (rc || !sp.found)
+		return rc;
+	a = mbi_asprintf("%s/Maildir", p->mbox);
+	b = mbi_asprintf("%s/Maildir", p->dst_mbox);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return MB_E_NOMEM;
+	}
+	free(p->mbox);
+	free(p->dst_mbox);
+	p->mbox = a;
+	p->dst_mbox = b;
+	return MB_OK;
+}
+
 /* Which of the folders asked for the snapshot has (want_disk[i] found:
  * found[i]). */
 struct folder_check {
@@ -1233,7 +1278,9 @@ static int check_folders(struct ip *p)
 	    (rc = mbi_snapshot_resolve(r, p->opts->snapshot, &si)) ||
 	    (rc = mbi_manifest_load(r, si.name, &m)))
 		goto out;
-	rc = mbi_manifest_foreach(p->ctx, &m, check_entry, &fc);
+	rc = maildir_sub(p, &m);
+	if (!rc)
+		rc = mbi_manifest_foreach(p->ctx, &m, check_entry, &fc);
 	mbi_manifest_release(&m);
 	for (i = 0; !rc && i < p->nwant; i++)
 		if (!fc.found[i])
@@ -1320,13 +1367,13 @@ static int run_in_place(struct ip *p)
 	bool have_m = false;
 	int rc;
 
-	if ((rc = pick_source(p)) || (rc = live_mailbox(p)) ||
-	    (rc = mbi_repo_open(p->ctx, &r)) ||
+	if ((rc = pick_source(p)) || (rc = mbi_repo_open(p->ctx, &r)) ||
 	    (rc = mbi_snapshot_resolve(r, p->opts->snapshot, &si)) ||
 	    (rc = mbi_manifest_load(r, si.name, &m)))
 		goto out;
 	have_m = true;
-	if ((rc = plan(p, &m)) ||
+	if ((rc = maildir_sub(p, &m)) || (rc = live_mailbox(p)) ||
+	    (rc = plan(p, &m)) ||
 	    (rc = mbi_manifest_foreach(p->ctx, &m, on_key_entry, p)) ||
 	    p->opts->dry_run)
 		goto out;

@@ -32,6 +32,8 @@ static int only_messages(void *ud, const char *source, const char *path)
 	if (strncmp(path, l->mbox, n) || path[n] != '/')
 		return 0;
 	rest = path + n + 1;
+	if (!strncmp(rest, "Maildir/", 8))
+		rest += 8; /* mail_location = maildir:~/Maildir */
 	if (*rest == '.') {
 		slash = strchr(rest, '/');
 		if (!slash)
@@ -199,12 +201,19 @@ static int one_folder(struct ml *l, int mfd, const char *disk)
 static int walk_mailbox(struct ml *l, const char *dir)
 {
 	int mfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int sub = mfd >= 0 ? openat(mfd, "Maildir", O_RDONLY | O_DIRECTORY |
+				    O_NOFOLLOW | O_CLOEXEC) : -1;
 	DIR *d;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0, i;
 	int rc = MB_OK;
 
+	if (sub >= 0) {
+		/* mail_location = maildir:~/Maildir */
+		close(mfd);
+		mfd = sub;
+	}
 	if (mfd < 0)
 		return MB_OK; /* nothing restored */
 	rc = one_folder(l, mfd, "");

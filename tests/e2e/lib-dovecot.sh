@@ -37,6 +37,9 @@
 #                                   "corrupted") or an error, in its log or
 #                                   on doveadm's stderr
 #
+# DC_MAIL_LOCATION (default maildir:~) sets mail_location, e.g.
+# maildir:~/Maildir as older mailcow releases have it.
+#
 # Without the dovecot binary the test is skipped, except under CI (or
 # MB_REQUIRE_DOVECOT=1), where that is a failure.
 
@@ -117,7 +120,7 @@ default_login_user = dovenull
 first_valid_uid = 100
 mail_uid = vmail
 mail_gid = vmail
-mail_location = maildir:~
+mail_location = ${DC_MAIL_LOCATION:-maildir:~}
 mail_fsync = always
 $(dc__crypt_config)
 namespace inbox {
