@@ -63,6 +63,20 @@ int cmd_restore_test(struct cli *cli, int argc, char **argv);
 /* cmd-forget.c: prune with a report; also used by backup --prune */
 int prune_run(struct cli *cli, int max_unused, bool dry, bool json);
 
+/* mailfolder.c: --mailbox and --folder of ls and diff */
+struct mail_filter {
+	const char *cmd;
+	const char **folders;  /* IMAP names (the caller allocates) */
+	size_t nfolders;
+	char *prefix;          /* "DOMAIN/USER", or NULL: no filter */
+	char **disks;          /* the folders' Maildir++ directories */
+};
+/* 0, or the exit code after a message */
+int mail_filter_init(struct cli *cli, struct mail_filter *mf,
+		     const char *mailbox);
+bool mail_filter_match(const struct mail_filter *mf, const char *path);
+void mail_filter_release(struct mail_filter *mf);
+
 /* output.c */
 void out_setup(struct cli *cli);
 /* Print "mailbackup: error: MSG" for a failed status and return its exit

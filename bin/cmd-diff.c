@@ -13,6 +13,9 @@ struct diff_out {
 	char *mb;
 	size_t mblen;
 	FILE *mbf;
+	/* --mailbox/--folder: only those entries, counted here */
+	struct mail_filter mf;
+	struct mb_diff_counts fc;
 	/* the counts, printed after the entries */
 	char *src;
 	size_t srclen;
@@ -33,10 +36,32 @@ static const char *kind_name(char kind)
 	}
 }
 
+static void count_item(struct mb_diff_counts *c, const struct mb_diff_item *it)
+{
+	if (it->kind == '+') {
+		c->new_entries++;
+		c->new_bytes += it->size;
+	} else if (it->kind == '-') {
+		c->removed_entries++;
+		c->removed_bytes += it->old_size;
+	} else if (it->kind == 'M') {
+		c->changed_entries++;
+		c->changed_bytes += it->size;
+	} else {
+		c->flag_changes++;
+	}
+}
+
 static int on_item(void *ud, const struct mb_diff_item *it)
 {
 	struct diff_out *o = ud;
 
+	if (o->mf.prefix) {
+		if (!mail_filter_match(&o->mf, it->path) &&
+		    !(it->old_path && mail_filter_match(&o->mf, it->old_path)))
+			return 0;
+		count_item(&o->fc, it);
+	}
 	if (o->summary)
 		return 0;
 	if (!o->json) {
@@ -120,6 +145,9 @@ static int on_group(void *ud, const struct mb_diff_group *g)
 {
 	struct diff_out *o = ud;
 
+	if (o->mf.prefix)
+		return 0; /* counted by on_item */
+
 	if (!o->mbf) {
 		o->mbf = open_memstream(&o->mb, &o->mblen);
 		if (!o->mbf)
@@ -159,19 +187,26 @@ static int on_group(void *ud, const struct mb_diff_group *g)
 	return 0;
 }
 
+static int diff_run(struct cli *cli, struct diff_out *o_, char **argv);
+
 int cmd_diff(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "summary", no_argument, NULL, 's' },
 		{ "host", required_argument, NULL, 'H' },
+		{ "mailbox", required_argument, NULL, 'm' },
+		{ "folder", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct diff_out o = { .first_item = true, .first_source = true };
-	struct mb_snapshot_info a, b;
-	struct mb_diff_counts total;
+	const char *mailbox = NULL;
 	int opt, rc;
 
+	o.mf.cmd = "diff";
+	o.mf.folders = calloc((size_t)argc + 1, sizeof(*o.mf.folders));
+	if (!o.mf.folders)
+		return out_fail(cli, MB_E_NOMEM);
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -185,12 +220,35 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 			if ((rc = out_set_host(cli, "diff", optarg)))
 				return rc;
 			break;
+		case 'm':
+			mailbox = optarg;
+			break;
+		case 'f':
+			o.mf.folders[o.mf.nfolders++] = optarg;
+			break;
 		default:
+			mail_filter_release(&o.mf);
 			return out_usage("diff", "bad option");
 		}
 	}
-	if (argc - optind != 2)
-		return out_usage("diff", "diff needs two snapshots");
+	rc = argc - optind != 2 ? out_usage("diff", "diff needs two snapshots") :
+				  mail_filter_init(cli, &o.mf, mailbox);
+	if (rc) {
+		mail_filter_release(&o.mf);
+		return rc;
+	}
+	rc = diff_run(cli, &o, argv + optind);
+	mail_filter_release(&o.mf);
+	return rc;
+}
+
+static int diff_run(struct cli *cli, struct diff_out *o_, char **argv)
+{
+	struct diff_out o = *o_;
+	struct mb_snapshot_info a, b;
+	struct mb_diff_counts total;
+	int rc, optind = 0;
+
 	if (o.json) {
 		/* name the snapshots by id, whatever the specs were */
 		if ((rc = mb_snapshot_find(cli->ctx, argv[optind], &a)) ||
@@ -221,6 +279,8 @@ int cmd_diff(struct cli *cli, int argc, char **argv)
 		free(o.src);
 		return out_fail(cli, rc);
 	}
+	if (o.mf.prefix)
+		total = o.fc; /* only the mailbox's (folders') entries */
 	if (o.json) {
 		printf("],\"sources\":[%s],\"total\":{", o.src);
 		json_counts(stdout, &total);

@@ -44,28 +44,57 @@ const struct cmd mb_commands[] = {
 	  "List the snapshots, oldest first: id, time (UTC) and host; with\n"
 	  "--host NAME only those of that host.\n" },
 	{ "ls", cmd_ls, CMD_CONFIG,
-	  "mailbackup [-c FILE] ls [-l] [--json] [--host NAME|all] SNAPSHOT [PATH]",
+	  "mailbackup [-c FILE] ls [-l] [--json] [--host NAME|all] SNAPSHOT [PATH | --mailbox USER@DOMAIN [--folder NAME]...]\n"
+	  "       mailbackup [-c FILE] ls --messages [--json] [--host NAME|all] SNAPSHOT [--source NAME] --mailbox USER@DOMAIN [--folder NAME]...",
 	  "List the entries of a snapshot as SOURCE/PATH, or those under PATH.\n"
 	  "SNAPSHOT is an id, a unique id prefix, 'latest' (this host's newest)\n"
 	  "or a UTC date or time, YYYY-MM-DD[THH:MM[:SS]][Z]: this host's newest\n"
-	  "snapshot at or before the end of that day, minute or second.\n"
-	  "--host NAME or --host all: whose snapshots 'latest' and times pick.\n\n"
-	  "  -l       long listing: type, mode, owner, size, time, hash\n"
-	  "  --json   a JSON array of the entries with all their fields\n" },
+	  "snapshot at or before the end of that day, minute or second.\n\n"
+	  "  -l                     long listing: type, mode, owner, size, time, hash\n"
+	  "  --json                 a JSON array of the entries with all their fields\n"
+	  "  --host NAME|all        whose snapshots 'latest' and times pick\n"
+	  "  --mailbox USER@DOMAIN  only this mailbox (maildir sources)\n"
+	  "  --folder NAME          with --mailbox: only this folder, by the name users\n"
+	  "                         see ('INBOX', 'Archive/2024'); repeatable\n"
+	  "  --messages             with --mailbox: one line per message, to find\n"
+	  "                         the one a user lost: folder, Date, From,\n"
+	  "                         Subject, size, Maildir flags (tab-separated);\n"
+	  "                         reads the messages, so it needs a recipient's\n"
+	  "                         secret key\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
-	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--host NAME|all] [--json]",
+	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN [--folder NAME]...] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--host NAME|all] [--json]\n"
+	  "       mailbackup [-c FILE] restore SNAPSHOT --in-place [--source NAME] --mailbox USER@DOMAIN [--folder NAME]... [--into-folder NAME] [--as USER@DOMAIN] [--dry-run] [--host NAME|all] [--json]",
 	  "Restore a snapshot, or part of it, into DIR: source NAME's files go to\n"
 	  "DIR/NAME/. Every file is checked against the hash recorded at backup\n"
-	  "time before it becomes visible. DIR must be empty unless --overwrite.\n\n"
+	  "time before it becomes visible. DIR must be empty unless --overwrite.\n"
+	  "A new DIR holding one mailbox belongs to the mailbox's owner (0700), so\n"
+	  "that 'doveadm import' running as that user can read it.\n\n"
 	  "  --source NAME          only this source\n"
 	  "  --mailbox USER@DOMAIN  only this mailbox of the maildir sources\n"
+	  "  --folder NAME          with --mailbox: only this folder, by the name\n"
+	  "                         users see ('INBOX', 'Archive/2024', 'Entwürfe');\n"
+	  "                         repeatable; Maildir++ layout\n"
 	  "  --path GLOB            only paths (within the source) matching GLOB\n"
-	  "  --overwrite            allow a non-empty DIR and replace files\n"
+	  "  --overwrite            allow a non-empty DIR and replace files. NOT a\n"
+	  "                         merge: never use it on a live mail store (it\n"
+	  "                         doubles messages, resets flags and keywords and\n"
+	  "                         changes UIDs); use --in-place\n"
 	  "  --load                 load mariadb sources into their server\n"
 	  "  --db-prefix P          with --load: name the databases P + name\n"
 	  "  --host NAME|all        whose snapshots 'latest' and a date pick\n"
 	  "                         (default: this host's)\n"
-	  "  --json                 print a JSON summary on stdout\n" },
+	  "  --json                 print a JSON summary on stdout\n\n"
+	  "--in-place gives mail back into the live mail store at the maildir\n"
+	  "source's configured path, while the server runs. It merges and never\n"
+	  "replaces: a message already there (by its Maildir unique name, any\n"
+	  "flags) is left alone; a missing one is delivered (tmp/, then cur/ with\n"
+	  "the snapshot's flags and keywords); a folder missing live comes back\n"
+	  "whole with its UIDs and keywords, and is subscribed.\n\n"
+	  "  --into-folder NAME     put folder F at NAME/F\n"
+	  "  --as USER@DOMAIN       into this (existing) mailbox instead\n"
+	  "  --dry-run              list what would be added ('add', 'folder') and\n"
+	  "                         what is there already ('present'); change nothing\n"
+	  "  --json                 print the counts as JSON\n" },
 	{ "check", cmd_check, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] check [--read-data[=PERCENT]] [--json]",
 	  "Verify the repository: signatures of mailbackup.repo, every index\n"
@@ -113,14 +142,17 @@ const struct cmd mb_commands[] = {
 	  "compression ratio (unique plaintext / pack bytes). Reads every\n"
 	  "manifest.\n" },
 	{ "diff", cmd_diff, CMD_CONFIG,
-	  "mailbackup [-c FILE] diff [--summary] [--json] [--host NAME|all] SNAPSHOT-A SNAPSHOT-B",
+	  "mailbackup [-c FILE] diff [--summary] [--json] [--host NAME|all] [--mailbox USER@DOMAIN [--folder NAME]...] SNAPSHOT-A SNAPSHOT-B",
 	  "What changed from snapshot A to snapshot B: one line per entry,\n"
 	  "'+' new, '-' removed, 'M' changed (content, type, link, mode or\n"
 	  "owner; not an mtime alone), 'F' a Maildir message whose flags changed\n"
 	  "(renamed with the same unique name and content), then counts and bytes\n"
 	  "per source and, for maildir sources, per mailbox (<domain>/<user>).\n\n"
 	  "  --summary  only the counts\n"
-	  "  --json     one JSON document with the entries and the counts\n" },
+	  "  --json     one JSON document with the entries and the counts\n"
+	  "  --mailbox USER@DOMAIN [--folder NAME]...  only the entries of this\n"
+	  "             mailbox (folders by the names users see); the counts are\n"
+	  "             theirs (no per-source lines)\n" },
 	{ NULL, NULL, 0, NULL, NULL },
 };
 

@@ -720,6 +720,9 @@ MBI_HIDDEN int mbi_walk_source(struct mb_ctx *ctx,
 MBI_HIDDEN int mbi_walk_open(struct mbi_walker *w,
 			     const struct mbi_walk_item *it, struct stat *st,
 			     const char **path_out);
+/* Dovecot's volatile files of a Maildir (dotlocks, dovecot.list.index*,
+ * dovecot.mailbox.log*): never backed up, never restored in place. */
+MBI_HIDDEN bool mbi_maildir_volatile(const char *name);
 
 /* ---------------------------------------------------------------- sources */
 

@@ -205,6 +205,20 @@ typedef int (*mb_entry_fn)(void *userdata, const struct mb_entry *e);
 MB_EXPORT int mb_ls(struct mb_ctx *ctx, const char *spec, const char *prefix,
 		    mb_entry_fn fn, void *userdata);
 
+/* What restore --in-place does with one message or folder. */
+enum mb_inplace_action {
+	MB_INPLACE_ADD,        /* missing live: delivered from the snapshot */
+	MB_INPLACE_PRESENT,    /* there already (any flags): left alone */
+	MB_INPLACE_FOLDER,     /* folder absent live: comes back whole */
+};
+
+struct mb_inplace_item {
+	enum mb_inplace_action action;
+	const char *mailbox;   /* USER@DOMAIN written to */
+	const char *folder;    /* its IMAP name */
+	const char *name;      /* the message's Maildir name; NULL for a folder */
+};
+
 struct mb_restore_opts {
 	const char *snapshot;  /* spec */
 	const char *target;    /* directory; source NAME goes to target/NAME */
@@ -214,17 +228,73 @@ struct mb_restore_opts {
 	int overwrite;         /* replace existing files; allow a non-empty target */
 	int load;              /* mariadb sources: load into the server */
 	const char *db_prefix; /* with load: prefix for database names */
+	/* Mail folders by their IMAP names (UTF-8, '/'-separated, "INBOX"),
+	 * of the one mailbox; Maildir++ layout */
+	const char *const *folders;
+	size_t nfolders;
+	/* Merge into the live tree at the source's configured path (maildir
+	 * sources), never replacing: no target */
+	int in_place;
+	const char *into_folder; /* in_place: folder F goes to INTO/F */
+	const char *as_mailbox;  /* in_place: into this USER@DOMAIN */
+	int dry_run;             /* in_place: report, change nothing */
+	/* in_place: called for each message added (or that would be) and
+	 * each one already there, on the calling thread */
+	int (*on_item)(void *ud, const struct mb_inplace_item *it);
+	void *on_item_ud;
+	/* Narrows the selection further: called for each entry of the
+	 * snapshot that the other criteria keep; 0 leaves it out */
+	int (*select)(void *ud, const char *source, const char *path);
+	void *select_ud;
 };
 
 struct mb_restore_result {
 	uint64_t files, dirs, links, bytes, packs;
 	uint64_t warnings;
 	double seconds;
+	/* in_place */
+	uint64_t added, present, folders_created;
 };
+
+/* A message of a mailbox in a snapshot, for finding the one a user lost.
+ * Header values are raw (RFC 2047 words not decoded); NULL when absent or
+ * when the message is encrypted by Dovecot's mail_crypt. */
+struct mb_message {
+	const char *folder;    /* IMAP name */
+	const char *name;      /* Maildir file name */
+	const char *flags;     /* Maildir flag letters after ":2," */
+	const char *date, *from, *subject;
+	uint64_t size;
+	int encrypted;         /* mail_crypt: the headers cannot be read */
+};
+typedef int (*mb_message_fn)(void *userdata, const struct mb_message *m);
+
+/* Call fn for each message of mailbox (USER@DOMAIN) in snapshot spec, of
+ * folders (IMAP names; nfolders 0: all), by folder. Reads (and verifies)
+ * the messages, so it needs a recipient's secret key (MB_E_CRYPTO with a
+ * message saying so). source: the maildir source, or NULL for all. */
+MB_EXPORT int mb_ls_messages(struct mb_ctx *ctx, const char *spec,
+			     const char *source, const char *mailbox,
+			     const char *const *folders, size_t nfolders,
+			     mb_message_fn fn, void *userdata);
+
+/* The Maildir++ directory of IMAP folder imap (UTF-8, '/' between levels)
+ * below its mailbox: "" for INBOX, ".Archive.2024", ".Entw&APw-rfe".
+ * MB_E_INVAL (with a message) when it cannot be mapped. *out is the
+ * caller's to free(). */
+MB_EXPORT int mb_mail_folder_dir(struct mb_ctx *ctx, const char *imap,
+				 char **out);
 
 /* Restore. Verifies every signature and hash before data is made visible.
  * MB_E_EXISTS for a non-empty target without overwrite; MB_E_VERIFY when the
- * repository fails verification (the object is named). */
+ * repository fails verification (the object is named). A target it creates
+ * for the mail of one owner belongs to that owner (mode 0700). With
+ * in_place: merges mailbox's folders into the live tree (no target);
+ * MB_E_NOTFOUND for a folder or mailbox not in the snapshot or not live,
+ * MB_E_INVAL for a name that cannot be mapped or options that do not go
+ * together, MB_E_PARTIAL with warnings (e.g. other mail_crypt keys);
+ * res->added, present, folders_created count what it did (dry_run: would
+ * do). */
 MB_EXPORT int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 			 struct mb_restore_result *res);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* restore.c: restoring a snapshot, or part of it, safely into a directory. */
 #include "mb-private.h"
+#include "mailstore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -80,6 +81,8 @@ static bool wanted(struct rs *s, const struct mbi_mentry *e)
 		    (e->path[l] != '\0' && e->path[l] != '/'))
 			return false;
 	}
+	if (o->select && !o->select(o->select_ud, e->source, e->path))
+		return false;
 	if (o->path_glob && fnmatch(o->path_glob, e->path, 0)) {
 		/* a directory that matches takes what is below it */
 		size_t i, l = strlen(e->path);
@@ -871,7 +874,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	struct rs s;
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
-	bool have_m = false;
+	bool have_m = false, created;
 	double t0 = mbi_now();
 	int rc;
 
@@ -882,6 +885,11 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	s.opts = opts;
 	s.as_root = geteuid() == 0;
 	ctx->warnings = 0;
+	if (opts->in_place || opts->nfolders || opts->as_mailbox ||
+	    opts->into_folder || opts->dry_run) {
+		pthread_mutex_destroy(&s.mu);
+		return mbi_restore_mail(ctx, opts, res);
+	}
 	if (!opts->target || !*opts->target)
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "no target: pass --target DIR");
@@ -917,6 +925,7 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 		goto out;
 	if ((rc = mbi_index_load(&s.ix, s.r, false)))
 		goto out;
+	created = access(opts->target, F_OK) != 0;
 	if (mbi_mkdir_p(opts->target, 0700)) {
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'",
 			       opts->target);
@@ -938,6 +947,8 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	}
 	probe_tmpfile(&s);
 	rc = restore_sel(&s);
+	if (!rc && created)
+		mbi_restore_share_target(ctx, s.root);
 	if (!rc && opts->load) {
 		size_t k;
 

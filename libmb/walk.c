@@ -163,8 +163,25 @@ nomem:
 	return -1;
 }
 
+/* Dovecot's files that change whenever a mailbox is read or locked, and
+ * that harm a restore: a restored dovecot-uidlist.lock makes Dovecot report
+ * the folder empty until the lock times out. Never backed up. */
+bool mbi_maildir_volatile(const char *name)
+{
+	size_t l = strlen(name);
+
+	if (!strncmp(name, "dovecot.list.index", 18) ||
+	    !strncmp(name, "dovecot.mailbox.log", 19))
+		return true;
+	/* dotlocks: dovecot-uidlist.lock, dovecot-keywords.lock,
+	 * subscriptions.lock, ... */
+	return l > 5 && !strcmp(name + l - 5, ".lock") &&
+	       (!strncmp(name, "dovecot", 7) ||
+		!strcmp(name, "subscriptions.lock"));
+}
+
 static bool excluded(const struct mbi_walker *w, const char *rel,
-		     const char *name)
+		     const char *name, bool msg)
 {
 	size_t i;
 
@@ -181,6 +198,12 @@ static bool excluded(const struct mbi_walker *w, const char *rel,
 			return true;
 	if (w->maildir && !w->include_index &&
 	    !strncmp(name, "dovecot.index", 13))
+		return true;
+	if (w->maildir && !msg && mbi_maildir_volatile(name))
+		return true;
+	/* the staging directory of a running restore --in-place */
+	if (w->maildir && !strchr(rel, '/') &&
+	    !strncmp(name, ".mailbackup-restore-", 20))
 		return true;
 	return false;
 }
@@ -353,7 +376,7 @@ static int walk_entry(struct mbi_walker *w, int dirfd, const char *name,
 	    mbi_buf_addstr(&w->path, name))
 		return MB_E_NOMEM;
 	rel = w->path.data;
-	if (excluded(w, rel, name))
+	if (excluded(w, rel, name, msg))
 		return MB_OK;
 	if (msg && !uniq_add(w->seen, name))
 		return MB_OK; /* seen already, under another name */

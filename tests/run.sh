@@ -22,6 +22,8 @@ packages=(meson ninja-build pkg-config gcc libarchive-dev libgpgme-dev
 	gnupg zstd tar mariadb-server mariadb-client nodejs npm rclone
 	python3 groff-base man-db time systemd shellcheck pmccabe
 	redis-server prometheus)
+# t6xxx: a private Dovecot (doveadm, LMTP, mail_crypt keys made by openssl)
+packages+=(dovecot-core dovecot-imapd dovecot-lmtpd openssl)
 
 install_packages() {
 	local missing=() p sudo=

@@ -195,6 +195,13 @@ static void test_maildir_rules(void)
 	put("vmail/example.com/alice/subscriptions", "Sent\n");
 	put("vmail/example.com/alice/maildirsize", "0S\n");
 	put("vmail/example.com/alice/junk.bak", "x");
+	put("vmail/example.com/alice/dovecot-uidlist.lock", "");
+	put("vmail/example.com/alice/dovecot-keywords.lock", "");
+	put("vmail/example.com/alice/subscriptions.lock", "");
+	put("vmail/example.com/alice/dovecot.list.index", "l");
+	put("vmail/example.com/alice/dovecot.list.index.log", "l");
+	put("vmail/example.com/alice/dovecot.mailbox.log", "m");
+	put("vmail/.mailbackup-restore-0123456789abcdef/x/y", "staged");
 	maildir("vmail/example.com/alice/.Sent");
 	put("vmail/example.com/alice/.Sent/cur/2000.M5.mx:2,S", "sent\n");
 	put("vmail/example.com/alice/.Sent/maildirfolder", "");
@@ -237,6 +244,17 @@ static void test_maildir_rules(void)
 	   find(&wk, "example.com/alice/subscriptions") >= 0 &&
 	   find(&wk, "example.com/alice/maildirsize") >= 0,
 	   "dovecot-uidlist, -keywords, subscriptions, maildirsize are kept");
+	ok(find(&wk, "example.com/alice/dovecot-uidlist.lock") < 0 &&
+	   find(&wk, "example.com/alice/dovecot-keywords.lock") < 0 &&
+	   find(&wk, "example.com/alice/subscriptions.lock") < 0,
+	   "Dovecot's dotlocks are skipped");
+	ok(find(&wk, "example.com/alice/dovecot.list.index") < 0 &&
+	   find(&wk, "example.com/alice/dovecot.list.index.log") < 0 &&
+	   find(&wk, "example.com/alice/dovecot.mailbox.log") < 0,
+	   "dovecot.list.index* and dovecot.mailbox.log are skipped");
+	ok(find(&wk, ".mailbackup-restore-0123456789abcdef") < 0 &&
+	   find(&wk, ".mailbackup-restore-0123456789abcdef/x/y") < 0,
+	   "the staging directory of restore --in-place is skipped");
 	i = find(&wk, "example.com/alice/new/1001.M1.mx");
 	ok(i >= 0 && wk.it[i].msg && wk.it[i].opened,
 	   "a message in new/ is a maildir_msg and opens");
@@ -287,6 +305,9 @@ static void test_maildir_rules(void)
 	ok(find(&wk, "example.com/alice/dovecot.index") >= 0 &&
 	   find(&wk, "example.com/alice/dovecot.index.log") >= 0,
 	   "include_index = yes keeps dovecot.index*");
+	ok(find(&wk, "example.com/alice/dovecot-uidlist.lock") < 0 &&
+	   find(&wk, "example.com/alice/dovecot.list.index") < 0,
+	   "include_index = yes still skips the volatile files");
 	ok(find(&wk, "example.com/alice/junk.bak") >= 0,
 	   "without exclude, *.bak is kept");
 	walk_release(&wk);
