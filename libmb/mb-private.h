@@ -251,6 +251,8 @@ struct mbi_store {
 	const struct mbi_store_ops *ops;
 	struct mb_ctx *ctx;
 	void *priv;
+	/* the backend's own table, behind the key checks of store.c */
+	const struct mbi_store_ops *backend;
 };
 
 MBI_HIDDEN int mbi_store_open(struct mb_ctx *ctx, struct mbi_store **out);
@@ -270,6 +272,10 @@ static inline void mbi_writer_abort(struct mbi_store_writer *w)
 		w->s->ops->writer_abort(w);
 }
 MBI_HIDDEN void mbi_store_close(struct mbi_store *s);
+/* Whether key has one of the forms a backend writes and may delete:
+ * packs/XX/<64 hex> (XX its first two digits), index/NAME, snapshots/NAME,
+ * locks/NAME, tmp/NAME. */
+MBI_HIDDEN bool mbi_store_key_deletable(const char *key);
 /* Convenience: a whole object from/to memory. */
 MBI_HIDDEN int mbi_store_put_buf(struct mbi_store *s, const char *key,
 				 const void *p, size_t n);
