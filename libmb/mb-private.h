@@ -253,6 +253,9 @@ struct mbi_store {
 	void *priv;
 	/* the backend's own table, behind the key checks of store.c */
 	const struct mbi_store_ops *backend;
+	/* get's fd is a file others may change while we read it (local);
+	 * false when it is a private copy (s3 downloads to a temp file) */
+	bool shared_fds;
 };
 
 MBI_HIDDEN int mbi_store_open(struct mb_ctx *ctx, struct mbi_store **out);
