@@ -16,6 +16,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		{ "load", no_argument, NULL, 'L' },
 		{ "db-prefix", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "keep-setid", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_restore_opts ro = { 0 };
@@ -48,6 +49,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 'S':
+			ro.keep_setid = 1;
 			break;
 		default:
 			return out_usage("restore", "bad option");

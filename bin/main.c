@@ -40,7 +40,7 @@ const struct cmd mb_commands[] = {
 	  "  -l       long listing: type, mode, owner, size, time, hash\n"
 	  "  --json   a JSON array of the entries with all their fields\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
-	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--json]",
+	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN] [--path GLOB] [--overwrite] [--keep-setid] [--load [--db-prefix P]] [--json]",
 	  "Restore a snapshot, or part of it, into DIR: source NAME's files go to\n"
 	  "DIR/NAME/. Every file is checked against the hash recorded at backup\n"
 	  "time before it becomes visible. DIR must be empty unless --overwrite.\n\n"
@@ -48,6 +48,7 @@ const struct cmd mb_commands[] = {
 	  "  --mailbox USER@DOMAIN  only this mailbox of the maildir sources\n"
 	  "  --path GLOB            only paths (within the source) matching GLOB\n"
 	  "  --overwrite            allow a non-empty DIR and replace files\n"
+	  "  --keep-setid           restore set-user-ID and set-group-ID bits\n"
 	  "  --load                 load mariadb sources into their server\n"
 	  "  --db-prefix P          with --load: name the databases P + name\n"
 	  "  --json                 print a JSON summary on stdout\n" },

@@ -172,6 +172,7 @@ struct mb_restore_opts {
 	int overwrite;         /* replace existing files; allow a non-empty target */
 	int load;              /* mariadb sources: load into the server */
 	const char *db_prefix; /* with load: prefix for database names */
+	int keep_setid;        /* restore set-user-ID and set-group-ID bits */
 };
 
 struct mb_restore_result {

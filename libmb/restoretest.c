@@ -494,6 +494,9 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 
 		ro.snapshot = si.id;
 		ro.target = t.files_dir;
+		/* modes are compared with the manifest; the scratch
+		 * directory is private to us */
+		ro.keep_setid = 1;
 		rrc = mb_restore(ctx, &ro, &rr);
 		if (rrc == MB_E_VERIFY) {
 			/* the repository itself is damaged: that is the
