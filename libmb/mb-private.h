@@ -185,6 +185,9 @@ MBI_HIDDEN int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 				      mode_t mode);
 MBI_HIDDEN int mbi_read_file(struct mb_ctx *ctx, const char *path,
 			     struct mbi_buf *out, size_t max);
+/* The same, open(2) flags added (O_NOFOLLOW for files of the cache). */
+MBI_HIDDEN int mbi_read_file_flags(struct mb_ctx *ctx, const char *path,
+				   int flags, struct mbi_buf *out, size_t max);
 MBI_HIDDEN int mbi_fsync_dir(const char *dir);
 MBI_HIDDEN void mbi_time_format(int64_t t, char *out, size_t n,
 				bool compact);
