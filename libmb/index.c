@@ -348,7 +348,7 @@ static int cached_read(struct mbi_repo *r, const char *cpath,
 	bool old;
 
 	if (mbi_read_file_flags(r->ctx, cpath, O_NOFOLLOW, &b,
-				(1u << 30) + CACHED_HDR) != MB_OK)
+				MBI_INDEX_MAX + CACHED_HDR) != MB_OK)
 		return MB_E_NOTFOUND;
 	old = b.len < CACHED_HDR ||
 	      memcmp(b.data, CACHED_MAGIC, sizeof(CACHED_MAGIC) - 1);
@@ -424,7 +424,7 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 			rc = mbi_index_parse(ix, plain.data, plain.len,
 					     a.names[i]);
 		} else {
-			rc = mbi_repo_get_meta(r, a.names[i], 1u << 30,
+			rc = mbi_repo_get_meta(r, a.names[i], MBI_INDEX_MAX,
 					       &plain);
 			if (!rc)
 				rc = mbi_index_parse(ix, plain.data, plain.len,

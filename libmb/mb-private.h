@@ -401,6 +401,14 @@ struct mbi_repo {
 /* Open the configured repository and verify mailbackup.repo. */
 MBI_HIDDEN int mbi_repo_open(struct mb_ctx *ctx, struct mbi_repo **out);
 MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
+/* Size limits of metadata (docs/format.md, section 3.4): the plaintext of
+ * a manifest or an index object, and one line of it. A stored object
+ * larger than its plaintext could be (MBI_META_STORED_MAX) is refused
+ * before gpg reads it. */
+#define MBI_MANIFEST_MAX (4ULL << 30)
+#define MBI_INDEX_MAX (1ULL << 30)
+#define MBI_META_LINE_MAX (1 << 20)
+#define MBI_META_STORED_MAX(plain) ((plain) + (plain) / 128 + (64 << 10))
 /* Read a metadata object (index or manifest): fetch, decrypt, check its
  * signature, decompress (at most max bytes) into *plain. */
 MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
