@@ -246,32 +246,65 @@ static int missing(struct mbi_store *s, const char *key)
 			 "object '%s' is missing from the repository", key);
 }
 
+/* The object is opened by its whole name (tests stop a run at one object
+ * with strace -P, which matches names), after its folder was walked
+ * without links, and must then be the very file that folder holds: a link
+ * swapped in between is refused. */
+static int open_leaf(struct mbi_store *s, const char *key, int dfd,
+		     const char *leaf, int *out)
+{
+	struct local *l = s->priv;
+	struct stat st, in;
+	char *path = mbi_asprintf("%s/%s", l->dir, key);
+	int f, rc = MB_OK;
+
+	if (!path)
+		return MB_E_NOMEM;
+	f = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (f < 0) {
+		rc = errno == ENOENT ? missing(s, key) :
+		     mbi_error(s->ctx, MB_E_STORE, errno, "cannot open '%s'%s",
+			       path, errno == ELOOP ?
+			       ": it is a symbolic link, which mailbackup never follows inside a repository" :
+			       "");
+	} else if (fstat(f, &st) || !S_ISREG(st.st_mode)) {
+		rc = mbi_error(s->ctx, MB_E_STORE, errno,
+			       "'%s' is not a regular file", path);
+	} else if (fstatat(dfd, leaf, &in, AT_SYMLINK_NOFOLLOW) ||
+		   in.st_dev != st.st_dev || in.st_ino != st.st_ino) {
+		rc = mbi_error(s->ctx, MB_E_STORE, 0,
+			       "'%s' was reached through a symbolic link or replaced while it was opened: refused",
+			       path);
+	}
+	if (rc && f >= 0)
+		close(f);
+	if (!rc) {
+		fcntl(f, F_SETFL, 0);
+		*out = f;
+	}
+	free(path);
+	return rc;
+}
+
 static int l_get(struct mbi_store *s, const char *key, int *fd,
 		 uint64_t *size)
 {
-	struct local *l = s->priv;
 	const char *leaf;
 	struct stat st;
 	int dfd, f, rc;
 
 	if ((rc = open_parent(s, key, false, &dfd, &leaf)))
 		return rc == MB_E_NOTFOUND ? missing(s, key) : rc;
-	f = openat(dfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	rc = open_leaf(s, key, dfd, leaf, &f);
 	close(dfd);
-	if (f < 0)
-		return errno == ENOENT ? missing(s, key) :
-		       mbi_error(s->ctx, MB_E_STORE, errno,
-				 "cannot open '%s/%s'%s", l->dir, key,
-				 errno == ELOOP ?
-				 ": it is a symbolic link, which mailbackup never follows inside a repository" :
-				 "");
-	if (fstat(f, &st) || !S_ISREG(st.st_mode)) {
-		rc = mbi_error(s->ctx, MB_E_STORE, errno,
-			       "'%s/%s' is not a regular file", l->dir, key);
+	if (rc)
+		return rc;
+	if (fstat(f, &st)) {
+		rc = mbi_error(s->ctx, MB_E_STORE, errno, "cannot stat '%s'",
+			       key);
 		close(f);
 		return rc;
 	}
-	fcntl(f, F_SETFL, 0);
 	*fd = f;
 	*size = (uint64_t)st.st_size;
 	return MB_OK;
