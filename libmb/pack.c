@@ -465,14 +465,37 @@ static bool member_sha(struct archive_entry *e, unsigned char *sha)
 	return false;
 }
 
+/* Packs up to this size are copied into memory, larger ones into an
+ * unlinked file of the cache directory (pack_size may be up to 4 GiB, and
+ * two packs are read at once). */
+#define PRIVATE_MEM_MAX (256ULL << 20)
+
+/* A file only this process can reach: memfd or O_TMPFILE. */
+static int private_file(struct mbi_repo *r, uint64_t size, bool *sealable)
+{
+	char *dir;
+	int fd;
+
+	*sealable = size <= PRIVATE_MEM_MAX;
+	if (*sealable)
+		return memfd_create("mailbackup-pack",
+				    MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	dir = mbi_cache_dir(r->ctx, r->id);
+	fd = dir ? open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600) :
+		   -1;
+	free(dir);
+	return fd;
+}
+
 /* Hash the object on fd; when others can change the file behind fd (a
- * local repository), replace fd by a sealed private copy in memory made by
- * the same read, so that gpg decrypts exactly the bytes that were hashed. */
+ * local repository), replace fd by a private copy made by the same read,
+ * so that gpg decrypts exactly the bytes that were hashed. */
 static int hash_private(struct mbi_repo *r, const char *key, int *fd,
-			unsigned char *sha, uint64_t *hashed)
+			uint64_t size, unsigned char *sha, uint64_t *hashed)
 {
 	struct mbi_sha256 h;
 	char *buf = NULL;
+	bool sealable;
 	int mfd = -1, rc = MB_OK;
 
 	if (!r->store->shared_fds)
@@ -480,7 +503,7 @@ static int hash_private(struct mbi_repo *r, const char *key, int *fd,
 		       mbi_error(r->ctx, MB_E_STORE, errno,
 				 "cannot read '%s'", key) : MB_OK;
 	*hashed = 0;
-	mfd = memfd_create("mailbackup-pack", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	mfd = private_file(r, size, &sealable);
 	buf = malloc(IO_CHUNK);
 	if (mfd < 0 || !buf || mbi_sha256_init(&h)) {
 		rc = mfd < 0 ? mbi_error(r->ctx, MB_E_IO, errno,
@@ -508,8 +531,9 @@ static int hash_private(struct mbi_repo *r, const char *key, int *fd,
 	}
 	mbi_sha256_final(&h, sha);
 	mbi_sha256_release(&h);
-	if (!rc && fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
-			 F_SEAL_WRITE | F_SEAL_SEAL))
+	if (!rc && sealable &&
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+		  F_SEAL_WRITE | F_SEAL_SEAL))
 		rc = mbi_error(r->ctx, MB_E_IO, errno,
 			       "cannot seal the private copy of '%s'", key);
 	if (!rc) {
@@ -559,7 +583,7 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 	}
 	/* hash before decrypting: a pack is trusted because the signed index
 	 * names it by the hash of its bytes; gpg reads exactly those bytes */
-	if ((rc = hash_private(r, key, &fd, sha, &hashed)))
+	if ((rc = hash_private(r, key, &fd, size, sha, &hashed)))
 		goto out;
 	if (memcmp(sha, want, MBI_SHA256_LEN) || hashed != size) {
 		rc = mbi_error(r->ctx, MB_E_VERIFY, 0,

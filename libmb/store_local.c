@@ -45,7 +45,7 @@ static int link_error(struct mbi_store *s, const char *rel, size_t len)
 {
 	struct local *l = s->priv;
 
-	return mbi_error(s->ctx, MB_E_STORE, ELOOP,
+	return mbi_error(s->ctx, MB_E_STORE, 0,
 			 "repository folder '%s/%.*s' is a symbolic link or not a directory: mailbackup never follows links inside a repository; replace it with the real directory (mv TARGET '%s/%.*s')",
 			 l->dir, (int)len, rel, l->dir, (int)len, rel);
 }
