@@ -192,6 +192,13 @@ void mbi_manifest_release(struct mbi_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void mbi_manifest_drop_entries(struct mbi_manifest *m)
+{
+	free(m->text);
+	m->text = NULL;
+	m->len = 0;
+}
+
 static void *grow_array(void *p, size_t n, size_t size)
 {
 	/* grow at powers of two */

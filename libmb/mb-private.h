@@ -527,6 +527,9 @@ struct mbi_manifest {
 	size_t nhdr;
 };
 
+/* Free the entry text of m once a caller has what it needs of it (the
+ * header, sources and dbs stay); foreach then sees no entries. */
+MBI_HIDDEN void mbi_manifest_drop_entries(struct mbi_manifest *m);
 /* Format one entry line (with the trailing newline). */
 MBI_HIDDEN int mbi_manifest_format_entry(struct mbi_buf *b,
 					 const struct mbi_mentry *e);

@@ -966,6 +966,9 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	if ((opts->mailbox || opts->path_glob) &&
 	    (rc = collect_ancestors(&s, &m)))
 		goto out;
+	/* the selection holds copies of what it needs: the manifest's text
+	 * is not held beside it for the rest of the restore */
+	mbi_manifest_drop_entries(&m);
 	if ((rc = mbi_index_load(&s.ix, s.r, false)))
 		goto out;
 	if (mbi_mkdir_p(opts->target, 0700)) {
