@@ -144,7 +144,6 @@ int mbi_store_open(struct mb_ctx *ctx, struct mbi_store **out)
 		return rc;
 	s->backend = s->ops;
 	s->ops = &guard_ops;
-	s->shared_fds = strncmp(ctx->cfg->url, "s3://", 5) != 0;
 	*out = s;
 	return MB_OK;
 }

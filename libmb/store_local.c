@@ -493,6 +493,7 @@ int mbi_store_local_open(struct mb_ctx *ctx, const char *dir,
 	}
 	l->root = -1;
 	s->ops = &local_ops;
+	s->shared_fds = true; /* get hands out the repository's own file */
 	s->ctx = ctx;
 	s->priv = l;
 	if ((rc = check_layout(s))) {
