@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib-test.sh"
 
 if ! test -f "${MB_SWAP_SHIM:-}"; then
-	MB_SWAP_SHIM=$MB_BUILDDIR/tests/shim/mb-swap-shim.so
+	MB_SWAP_SHIM=$MB_BUILDDIR/tests/shim/libmb-swap-shim.so
 fi
 
 # mb under the shim; a sanitizer runtime need not come first then
