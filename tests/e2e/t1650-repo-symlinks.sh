@@ -54,7 +54,7 @@ all_refuse() {
 	for cmd in "prune" "backup --prune" "check --read-data" \
 		"restore latest --target $SCRATCH/r"; do
 		rm -rf r &&
-		test_must_fail mb $cmd >out 2>err &&
+		test_must_fail --exit 1 mb $cmd >out 2>err &&
 		test_grep "repository folder '$SCRATCH/repo/$1' is a symbolic link" err &&
 		victim_same || {
 			echo "while running: $cmd" >&2
