@@ -93,6 +93,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		{ "into-folder", required_argument, NULL, 'F' },
 		{ "as", required_argument, NULL, 'a' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "keep-setid", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_restore_opts ro = { 0 };
@@ -150,6 +151,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			break;
 		case 'n':
 			ro.dry_run = 1;
+			break;
+		case 'S':
+			ro.keep_setid = 1;
 			break;
 		default:
 			free(folders);

@@ -62,7 +62,7 @@ const struct cmd mb_commands[] = {
 	  "                         reads the messages, so it needs a recipient's\n"
 	  "                         secret key\n" },
 	{ "restore", cmd_restore, CMD_CONFIG,
-	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN [--folder NAME]...] [--path GLOB] [--overwrite] [--load [--db-prefix P]] [--host NAME|all] [--json]\n"
+	  "mailbackup [-c FILE] restore SNAPSHOT --target DIR [--source NAME] [--mailbox USER@DOMAIN [--folder NAME]...] [--path GLOB] [--overwrite] [--keep-setid] [--load [--db-prefix P]] [--host NAME|all] [--json]\n"
 	  "       mailbackup [-c FILE] restore SNAPSHOT --in-place [--source NAME] --mailbox USER@DOMAIN [--folder NAME]... [--into-folder NAME] [--as USER@DOMAIN] [--dry-run] [--host NAME|all] [--json]",
 	  "Restore a snapshot, or part of it, into DIR: source NAME's files go to\n"
 	  "DIR/NAME/. Every file is checked against the hash recorded at backup\n"
@@ -79,6 +79,7 @@ const struct cmd mb_commands[] = {
 	  "                         merge: never use it on a live mail store (it\n"
 	  "                         doubles messages, resets flags and keywords and\n"
 	  "                         changes UIDs); use --in-place\n"
+	  "  --keep-setid           restore set-user-ID and set-group-ID bits\n"
 	  "  --load                 load mariadb sources into their server\n"
 	  "  --db-prefix P          with --load: name the databases P + name\n"
 	  "  --host NAME|all        whose snapshots 'latest' and a date pick\n"

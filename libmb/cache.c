@@ -95,7 +95,8 @@ static void load_old(struct mbi_cache *c)
 	struct mbi_buf b = { 0 };
 	size_t n;
 
-	if (mbi_read_file(c->ctx, c->path, &b, (size_t)1 << 34))
+	if (mbi_read_file_flags(c->ctx, c->path, O_NOFOLLOW, &b,
+				(size_t)1 << 34))
 		return; /* no cache: everything is read */
 	if (b.len < 8 || memcmp(b.data, CACHE_MAGIC, 8) ||
 	    (b.len - 8) % sizeof(struct rec)) {
@@ -134,7 +135,11 @@ int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
 		return MB_E_NOMEM;
 	}
 	load_old(c);
-	fd = open(c->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* files.new-PID of a run that died, or a name planted there: removed
+	 * (a link goes, not what it points to), then made anew */
+	unlink(c->tmp);
+	fd = open(c->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0 || !(c->out = fdopen(fd, "w"))) {
 		int rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'",
 				   c->tmp);
@@ -199,7 +204,7 @@ int mbi_cache_save(struct mbi_cache *c)
 		goto out;
 	}
 	v = malloc(n ? n * sizeof(*v) : 1);
-	fd = open(c->tmp, O_RDONLY | O_CLOEXEC);
+	fd = open(c->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (!v || fd < 0 ||
 	    mbi_read_full(fd, v, n * sizeof(*v)) != (ssize_t)(n * sizeof(*v))) {
 		rc = mbi_error(c->ctx, MB_E_IO, errno, "cannot read '%s'",

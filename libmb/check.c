@@ -139,6 +139,17 @@ static int on_entry(void *ud, struct mbi_mentry *e)
 	const struct mbi_blobref *ref;
 	char msg[1024], hex[MBI_SHA256_HEX];
 
+	if (e->type == 'f' && !e->size) {
+		unsigned char empty[MBI_SHA256_LEN];
+
+		mbi_sha256_buf("", 0, empty);
+		if (memcmp(e->sha, empty, MBI_SHA256_LEN)) {
+			snprintf(msg, sizeof(msg),
+				 "snapshot '%s': entry '%s/%s' says 0 bytes, its content is not empty",
+				 rc->snap, e->source, e->path);
+			problem(rc->c, msg);
+		}
+	}
 	if (e->type != 'f' || !e->size)
 		return MB_OK;
 	ref = mbi_index_find(&rc->c->ix, e->sha);
@@ -151,6 +162,16 @@ static int on_entry(void *ud, struct mbi_mentry *e)
 		return MB_OK;
 	}
 	rc->used[ref->pack] = 1;
+	if (ref->size != e->size) {
+		/* the index's size is checked against the content itself by
+		 * --read-data: a SIZE lie of a signed manifest shows here */
+		snprintf(msg, sizeof(msg),
+			 "snapshot '%s': entry '%s/%s' says %llu bytes, its content has %llu",
+			 rc->snap, e->source, e->path,
+			 (unsigned long long)e->size,
+			 (unsigned long long)ref->size);
+		problem(rc->c, msg);
+	}
 	return MB_OK;
 }
 

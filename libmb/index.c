@@ -3,9 +3,11 @@
 #include "mb-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "banned.h"
@@ -326,8 +328,73 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Decoded index objects are kept in the cache directory, so a backup does
- * not start one gpg per index object every night. */
+/*
+ * Decoded index objects are kept in the cache directory, so a backup does
+ * not start one gpg per index object every night. A copy starts with a line
+ * holding the SHA-256 of the rest, written right after gpg verified the
+ * object's signature: a copy that does not match it (damaged on disk, or
+ * changed by someone) is dropped and the object fetched again.
+ */
+#define CACHED_MAGIC "mailbackup-cached-index 1 "
+#define CACHED_HDR (sizeof(CACHED_MAGIC) - 1 + 64 + 1)
+
+/* The verified copy at cpath, its header removed: MB_OK, or MB_E_NOTFOUND
+ * when there is none to trust (it was removed if it was bad). */
+static int cached_read(struct mbi_repo *r, const char *cpath,
+		       const char *key, struct mbi_buf *plain)
+{
+	struct mbi_buf b = { 0 };
+	unsigned char want[MBI_SHA256_LEN], got[MBI_SHA256_LEN];
+	bool old;
+
+	if (mbi_read_file_flags(r->ctx, cpath, O_NOFOLLOW, &b,
+				MBI_INDEX_MAX + CACHED_HDR) != MB_OK)
+		return MB_E_NOTFOUND;
+	old = b.len < CACHED_HDR ||
+	      memcmp(b.data, CACHED_MAGIC, sizeof(CACHED_MAGIC) - 1);
+	if (!old && b.data[CACHED_HDR - 1] == '\n' &&
+	    !mbi_unhex(b.data + sizeof(CACHED_MAGIC) - 1, MBI_SHA256_LEN,
+		       want)) {
+		mbi_sha256_buf(b.data + CACHED_HDR, b.len - CACHED_HDR, got);
+		if (!memcmp(want, got, MBI_SHA256_LEN)) {
+			memmove(b.data, b.data + CACHED_HDR,
+				b.len - CACHED_HDR);
+			b.len -= CACHED_HDR;
+			b.data[b.len] = '\0';
+			*plain = b;
+			return MB_OK;
+		}
+	}
+	/* a copy of an older mailbackup has no header: fetched again
+	 * quietly; any other mismatch is worth a word */
+	if (!old)
+		mbi_log(r->ctx, MB_LOG_WARNING,
+			"cached copy '%s' of index object '%s' does not match its hash: dropped, fetching the object again",
+			cpath, key);
+	mbi_buf_release(&b);
+	unlink(cpath);
+	return MB_E_NOTFOUND;
+}
+
+static void cached_write(struct mbi_repo *r, const char *cdir,
+			 const char *cpath, const struct mbi_buf *plain)
+{
+	unsigned char sha[MBI_SHA256_LEN];
+	char hdr[CACHED_HDR + 1], hex[MBI_SHA256_HEX];
+	char *d = mbi_asprintf("%s/index", cdir);
+
+	mbi_sha256_buf(plain->data, plain->len, sha);
+	mbi_hex(sha, MBI_SHA256_LEN, hex);
+	snprintf(hdr, sizeof(hdr), "%s%s\n", CACHED_MAGIC, hex);
+	if (d && !mbi_mkdir_p(d, 0700)) {
+		struct iovec parts[2] = { { hdr, CACHED_HDR },
+					  { plain->data, plain->len } };
+
+		mbi_write_file_atomicv(r->ctx, cpath, parts, 2, 0600);
+	}
+	free(d);
+}
+
 int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 {
 	struct list_acc a = { 0 };
@@ -352,25 +419,18 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 			rc = MB_E_NOMEM;
 			break;
 		}
-		if (!fresh &&
-		    mbi_read_file(r->ctx, cpath, &plain, 1u << 30) == MB_OK) {
+		if (!fresh && cached_read(r, cpath, a.names[i], &plain) ==
+			      MB_OK) {
 			rc = mbi_index_parse(ix, plain.data, plain.len,
 					     a.names[i]);
 		} else {
-			rc = mbi_repo_get_meta(r, a.names[i], 1u << 30,
+			rc = mbi_repo_get_meta(r, a.names[i], MBI_INDEX_MAX,
 					       &plain);
 			if (!rc)
 				rc = mbi_index_parse(ix, plain.data, plain.len,
 						     a.names[i]);
-			if (!rc) {
-				char *d = mbi_asprintf("%s/index", cdir);
-
-				if (d && !mbi_mkdir_p(d, 0700))
-					mbi_write_file_atomic(r->ctx, cpath,
-							      plain.data,
-							      plain.len, 0600);
-				free(d);
-			}
+			if (!rc)
+				cached_write(r, cdir, cpath, &plain);
 		}
 		mbi_buf_release(&plain);
 		free(cpath);

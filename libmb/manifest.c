@@ -10,7 +10,6 @@
 #include "banned.h"
 
 #define MANIFEST_MAGIC "mailbackup-manifest 1"
-#define MANIFEST_MAX (4ULL << 30)
 
 /* Decimal or octal digits of v at the end of buf[24]; returns the first. */
 static char *digits(char *end, unsigned long long v, unsigned base)
@@ -193,6 +192,13 @@ void mbi_manifest_release(struct mbi_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void mbi_manifest_drop_entries(struct mbi_manifest *m)
+{
+	free(m->text);
+	m->text = NULL;
+	m->len = 0;
+}
+
 static void *grow_array(void *p, size_t n, size_t size)
 {
 	/* grow at powers of two */
@@ -317,6 +323,8 @@ int mbi_manifest_parse(struct mb_ctx *ctx, char *text, size_t len,
 		if (!nl || ended)
 			goto bad;
 		l = (size_t)(nl - p);
+		if (l > MBI_META_LINE_MAX)
+			goto bad;
 		if (lineno == 1) {
 			if (l != strlen(MANIFEST_MAGIC) ||
 			    memcmp(p, MANIFEST_MAGIC, l))
@@ -411,7 +419,7 @@ int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 
 	if (!key)
 		return MB_E_NOMEM;
-	rc = mbi_repo_get_meta(r, key, MANIFEST_MAX, &plain);
+	rc = mbi_repo_get_meta(r, key, MBI_MANIFEST_MAX, &plain);
 	if (!rc) {
 		rc = mbi_manifest_parse(r->ctx, plain.data, plain.len, m, key);
 		if (!rc)

@@ -235,6 +235,9 @@ MBI_HIDDEN int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 				      mode_t mode);
 MBI_HIDDEN int mbi_read_file(struct mb_ctx *ctx, const char *path,
 			     struct mbi_buf *out, size_t max);
+/* The same, open(2) flags added (O_NOFOLLOW for files of the cache). */
+MBI_HIDDEN int mbi_read_file_flags(struct mb_ctx *ctx, const char *path,
+				   int flags, struct mbi_buf *out, size_t max);
 MBI_HIDDEN int mbi_fsync_dir(const char *dir);
 /* A snapshot's object name is TIME-HOST-ID: TIME the compact UTC time of
  * mbi_time_format (YYYYMMDDTHHMMSSZ), ID the snapshot id. */
@@ -305,6 +308,11 @@ struct mbi_store {
 	const struct mbi_store_ops *ops;
 	struct mb_ctx *ctx;
 	void *priv;
+	/* the backend's own table, behind the key checks of store.c */
+	const struct mbi_store_ops *backend;
+	/* get's fd is a file others may change while we read it (local);
+	 * false when it is a private copy (s3 downloads to a temp file) */
+	bool shared_fds;
 };
 
 MBI_HIDDEN int mbi_store_open(struct mb_ctx *ctx, struct mbi_store **out);
@@ -324,6 +332,10 @@ static inline void mbi_writer_abort(struct mbi_store_writer *w)
 		w->s->ops->writer_abort(w);
 }
 MBI_HIDDEN void mbi_store_close(struct mbi_store *s);
+/* Whether key has one of the forms a backend writes and may delete:
+ * packs/XX/<64 hex> (XX its first two digits), index/NAME, snapshots/NAME,
+ * locks/NAME, tmp/NAME. */
+MBI_HIDDEN bool mbi_store_key_deletable(const char *key);
 /* Convenience: a whole object from/to memory. */
 MBI_HIDDEN int mbi_store_put_buf(struct mbi_store *s, const char *key,
 				 const void *p, size_t n);
@@ -446,6 +458,14 @@ struct mbi_repo {
 /* Open the configured repository and verify mailbackup.repo. */
 MBI_HIDDEN int mbi_repo_open(struct mb_ctx *ctx, struct mbi_repo **out);
 MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
+/* Size limits of metadata (docs/format.md, section 3.4): the plaintext of
+ * a manifest or an index object, and one line of it. A stored object
+ * larger than its plaintext could be (MBI_META_STORED_MAX) is refused
+ * before gpg reads it. */
+#define MBI_MANIFEST_MAX (4ULL << 30)
+#define MBI_INDEX_MAX (1ULL << 30)
+#define MBI_META_LINE_MAX (1 << 20)
+#define MBI_META_STORED_MAX(plain) ((plain) + (plain) / 128 + (64 << 10))
 /* Read a metadata object (index or manifest): fetch, decrypt, check its
  * signature, decompress (at most max bytes) into *plain. */
 MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
@@ -564,6 +584,9 @@ struct mbi_manifest {
 	size_t nhdr;
 };
 
+/* Free the entry text of m once a caller has what it needs of it (the
+ * header, sources and dbs stay); foreach then sees no entries. */
+MBI_HIDDEN void mbi_manifest_drop_entries(struct mbi_manifest *m);
 /* Format one entry line (with the trailing newline). */
 MBI_HIDDEN int mbi_manifest_format_entry(struct mbi_buf *b,
 					 const struct mbi_mentry *e);

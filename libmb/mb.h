@@ -246,6 +246,7 @@ struct mb_restore_opts {
 	 * snapshot that the other criteria keep; 0 leaves it out */
 	int (*select)(void *ud, const char *source, const char *path);
 	void *select_ud;
+	int keep_setid;        /* restore set-user-ID and set-group-ID bits */
 };
 
 struct mb_restore_result {

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -464,6 +465,89 @@ static bool member_sha(struct archive_entry *e, unsigned char *sha)
 	return false;
 }
 
+/* Packs up to this size are copied into memory, larger ones into an
+ * unlinked file of the cache directory (pack_size may be up to 4 GiB, and
+ * two packs are read at once). */
+#define PRIVATE_MEM_MAX (256ULL << 20)
+
+/* A file only this process can reach: memfd or O_TMPFILE. */
+static int private_file(struct mbi_repo *r, uint64_t size, bool *sealable)
+{
+	char *dir;
+	int fd;
+
+	*sealable = size <= PRIVATE_MEM_MAX;
+	if (*sealable)
+		return memfd_create("mailbackup-pack",
+				    MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	dir = mbi_cache_dir(r->ctx, r->id);
+	fd = dir ? open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600) :
+		   -1;
+	free(dir);
+	return fd;
+}
+
+/* Hash the object on fd; when others can change the file behind fd (a
+ * local repository), replace fd by a private copy made by the same read,
+ * so that gpg decrypts exactly the bytes that were hashed. */
+static int hash_private(struct mbi_repo *r, const char *key, int *fd,
+			uint64_t size, unsigned char *sha, uint64_t *hashed)
+{
+	struct mbi_sha256 h;
+	char *buf = NULL;
+	bool sealable;
+	int mfd = -1, rc = MB_OK;
+
+	if (!r->store->shared_fds)
+		return mbi_sha256_fd(*fd, sha, hashed) ?
+		       mbi_error(r->ctx, MB_E_STORE, errno,
+				 "cannot read '%s'", key) : MB_OK;
+	*hashed = 0;
+	mfd = private_file(r, size, &sealable);
+	buf = malloc(IO_CHUNK);
+	if (mfd < 0 || !buf || mbi_sha256_init(&h)) {
+		rc = mfd < 0 ? mbi_error(r->ctx, MB_E_IO, errno,
+					 "cannot make a private copy of '%s'",
+					 key) : MB_E_NOMEM;
+		goto out;
+	}
+	while (!rc) {
+		ssize_t n = read(*fd, buf, IO_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				rc = mbi_error(r->ctx, MB_E_STORE, errno,
+					       "cannot read '%s'", key);
+			break;
+		}
+		mbi_sha256_update(&h, buf, (size_t)n);
+		*hashed += (uint64_t)n;
+		if (mbi_write_all(mfd, buf, (size_t)n))
+			rc = mbi_error(r->ctx, MB_E_IO, errno,
+				       "cannot make a private copy of '%s'",
+				       key);
+	}
+	mbi_sha256_final(&h, sha);
+	mbi_sha256_release(&h);
+	if (!rc && sealable &&
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+		  F_SEAL_WRITE | F_SEAL_SEAL))
+		rc = mbi_error(r->ctx, MB_E_IO, errno,
+			       "cannot seal the private copy of '%s'", key);
+	if (!rc) {
+		close(*fd);
+		*fd = mfd;
+		mfd = -1;
+	}
+out:
+	if (mfd >= 0)
+		close(mfd);
+	free(buf);
+	return rc;
+}
+
 int mbi_pack_read(struct mbi_repo *r, const char *packname,
 		  uint64_t expect_size, mbi_member_fn fn, void *ud)
 {
@@ -498,12 +582,9 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 		goto out;
 	}
 	/* hash before decrypting: a pack is trusted because the signed index
-	 * names it by the hash of its bytes */
-	if (mbi_sha256_fd(fd, sha, &hashed)) {
-		rc = mbi_error(r->ctx, MB_E_STORE, errno, "cannot read '%s'",
-			       key);
+	 * names it by the hash of its bytes; gpg reads exactly those bytes */
+	if ((rc = hash_private(r, key, &fd, size, sha, &hashed)))
 		goto out;
-	}
 	if (memcmp(sha, want, MBI_SHA256_LEN) || hashed != size) {
 		rc = mbi_error(r->ctx, MB_E_VERIFY, 0,
 			       "pack '%s' does not match its name: it is damaged or was tampered with",

@@ -34,10 +34,17 @@ int mbi_repo_get_meta(struct mbi_repo *r, const char *key, uint64_t max,
 	int fd, rc;
 
 	rc = r->store->ops->get(r->store, key, &fd, &size);
-	if (!rc) {
+	if (rc)
+		return rc;
+	/* bounded before gpg reads it into memory */
+	if (size > MBI_META_STORED_MAX(max))
+		rc = mbi_error(r->ctx, MB_E_VERIFY, 0,
+			       "object '%s' is too large (%llu bytes; at most %llu): it is damaged or forged",
+			       key, (unsigned long long)size,
+			       (unsigned long long)MBI_META_STORED_MAX(max));
+	else
 		rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z, true, key);
-		close(fd);
-	}
+	close(fd);
 	if (!rc)
 		rc = mbi_zstd_decompress_buf(r->ctx, z.data, z.len, plain, max,
 					     key);

@@ -307,6 +307,9 @@ static void set_owner_mode_time(struct rs *s, int dirfd, const char *name,
 				int fd, const struct sel *x)
 {
 	struct timespec ts[2];
+	/* a signed manifest must not make a set-id program appear */
+	mode_t mode = s->opts->keep_setid ? x->mode :
+		      x->mode & ~(mode_t)(S_ISUID | S_ISGID);
 
 	if (s->as_root) {
 		if (fd >= 0 ? fchown(fd, x->uid, x->gid) :
@@ -315,8 +318,8 @@ static void set_owner_mode_time(struct rs *s, int dirfd, const char *name,
 			mbi_warn(s->ctx, "cannot set owner of '%s/%s': %s",
 				 x->source, x->path, strerror(errno));
 	}
-	if (x->type != 'l' && (fd >= 0 ? fchmod(fd, x->mode) :
-			       fchmodat(dirfd, name, x->mode, 0)))
+	if (x->type != 'l' && (fd >= 0 ? fchmod(fd, mode) :
+			       fchmodat(dirfd, name, mode, 0)))
 		mbi_warn(s->ctx, "cannot set mode of '%s/%s': %s", x->source,
 			 x->path, strerror(errno));
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(x->mtime_ns / 1000000000);
@@ -511,6 +514,15 @@ struct member_ctx {
 	struct dircache dc;
 };
 
+/* The snapshot's SIZE of x is not the size of its content. */
+static int size_lie(struct rs *s, const struct sel *x, uint64_t real)
+{
+	return mbi_error(s->ctx, MB_E_VERIFY, 0,
+			 "snapshot entry '%s/%s' says %llu bytes, its content has %llu: the snapshot is damaged or forged; nothing of it was restored under that name",
+			 x->source, x->path, (unsigned long long)x->size,
+			 (unsigned long long)real);
+}
+
 /* x has its name: count it. */
 static int placed(struct rs *s, struct sel *x)
 {
@@ -584,6 +596,8 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 		rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
 			       "content of '%s/%s' in pack '%s' does not match its hash: the repository is damaged",
 			       x->source, x->path, mc->pack);
+	if (!rc && total != x->size)
+		rc = size_lie(s, x, total);
 	if (rc) {
 		tmp_discard(dfd, &t);
 		return rc;
@@ -689,33 +703,29 @@ static bool dir_is_empty(int fd)
 	return empty;
 }
 
-static int restore_sel(struct rs *s)
+/* Sort the files by content, and find every content's pack before anything
+ * is written: a missing one, or a SIZE that its content does not have, stops
+ * the restore here. packs_needed counts files per pack; *np the packs. */
+static int plan_content(struct rs *s, uint32_t *packs_needed, size_t *np)
 {
-	struct sel **dirs = NULL;
-	size_t i, ndirs = 0;
-	uint32_t *packs_needed = NULL;
-	size_t np = 0;
-	int rc = MB_OK;
+	static const unsigned char empty[MBI_SHA256_LEN] = {
+		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb,
+		0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4,
+		0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52,
+		0xb8, 0x55,
+	};
+	size_t i;
 
-	/* make sure all content is in the repository before writing */
-	s->by_sha = malloc((s->n + 1) * sizeof(*s->by_sha));
-	dirs = malloc((s->n + 1) * sizeof(*dirs));
-	if (!s->by_sha || !dirs) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
 	for (i = 0; i < s->n; i++) {
 		if (s->v[i].type == 'f' && s->v[i].size > 0)
 			s->by_sha[s->nfiles++] = i;
-		else if (s->v[i].type == 'd')
-			dirs[ndirs++] = &s->v[i];
+		else if (s->v[i].type == 'f' &&
+			 memcmp(s->v[i].sha, empty, MBI_SHA256_LEN))
+			return mbi_error(s->ctx, MB_E_VERIFY, 0,
+					 "snapshot entry '%s/%s' says 0 bytes, its content is not empty: the snapshot is damaged or forged",
+					 s->v[i].source, s->v[i].path);
 	}
 	qsort_r(s->by_sha, s->nfiles, sizeof(*s->by_sha), cmp_sha_idx, s->v);
-	packs_needed = calloc(s->ix.npacks + 1, sizeof(*packs_needed));
-	if (!packs_needed) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
 	for (i = 0; i < s->nfiles; i++) {
 		struct sel *x = &s->v[s->by_sha[i]];
 		const struct mbi_blobref *ref = mbi_index_find(&s->ix, x->sha);
@@ -723,56 +733,88 @@ static int restore_sel(struct rs *s)
 
 		if (!ref) {
 			mbi_hex(x->sha, MBI_SHA256_LEN, hex);
-			rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
-				       "content %s of '%s/%s' is in no pack of the repository: it is damaged; run 'mailbackup check'",
-				       hex, x->source, x->path);
-			goto out;
+			return mbi_error(s->ctx, MB_E_VERIFY, 0,
+					 "content %s of '%s/%s' is in no pack of the repository: it is damaged; run 'mailbackup check'",
+					 hex, x->source, x->path);
 		}
+		if (ref->size != x->size)
+			return size_lie(s, x, ref->size);
 		if (!packs_needed[ref->pack]++)
-			np++;
+			(*np)++;
 	}
-	/* directories first (closed to others until their modes are set) */
+	return MB_OK;
+}
+
+/* Create the directories (closed to others until their modes are set). */
+static int make_dirs(struct rs *s, struct sel **dirs, size_t ndirs)
+{
+	size_t i;
+
 	for (i = 0; i < ndirs; i++) {
 		const char *base;
 		struct sel probe = *dirs[i];
 		char *full = mbi_asprintf("%s/.", dirs[i]->path);
 		int fd;
 
-		if (!full) {
-			rc = MB_E_NOMEM;
-			goto out;
-		}
+		if (!full)
+			return MB_E_NOMEM;
 		probe.path = full;
 		fd = open_parent(s, &s->dc, &probe, &base);
 		free(full);
-		if (fd < 0) {
-			rc = fd;
-			goto out;
-		}
+		if (fd < 0)
+			return fd;
 	}
-	/* content, pack by pack, two packs at a time */
+	return MB_OK;
+}
+
+/* Content, pack by pack, two packs at a time. */
+static int fetch_content(struct rs *s, const uint32_t *packs_needed,
+			 size_t np)
+{
+	pthread_t th[2];
+	int k, nth = 0;
+	size_t i;
+
 	s->todo = malloc((np + 1) * sizeof(*s->todo));
-	if (!s->todo) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
+	if (!s->todo)
+		return MB_E_NOMEM;
 	for (i = 0; i < s->ix.npacks; i++)
 		if (packs_needed[i])
 			s->todo[s->ntodo++] = (uint32_t)i;
-	{
-		pthread_t th[2];
-		int k, nth = 0;
+	for (k = 0; k < 2 && (size_t)k < s->ntodo; k++)
+		if (!pthread_create(&th[nth], NULL, pack_worker, s))
+			nth++;
+	if (!nth && s->ntodo)
+		pack_worker(s);
+	for (k = 0; k < nth; k++)
+		pthread_join(th[k], NULL);
+	return s->rc;
+}
 
-		for (k = 0; k < 2 && (size_t)k < s->ntodo; k++)
-			if (!pthread_create(&th[nth], NULL, pack_worker, s))
-				nth++;
-		if (!nth && s->ntodo)
-			pack_worker(s);
-		for (k = 0; k < nth; k++)
-			pthread_join(th[k], NULL);
-		if ((rc = s->rc))
-			goto out;
-	}
+static int make_link(struct rs *s, struct sel *x)
+{
+	const char *base;
+	int dfd = open_parent(s, &s->dc, x, &base);
+
+	if (dfd < 0)
+		return dfd;
+	if (s->opts->overwrite)
+		unlinkat(dfd, base, 0);
+	if (symlinkat(x->link, dfd, base))
+		return mbi_error(s->ctx, errno == EEXIST ? MB_E_EXISTS : MB_E_IO,
+				 errno, "cannot create symlink '%s/%s'",
+				 x->source, x->path);
+	set_owner_mode_time(s, dfd, base, -1, x);
+	s->res.links++;
+	return MB_OK;
+}
+
+/* Empty files and symlinks, once all content is in place. */
+static int place_rest(struct rs *s)
+{
+	size_t i;
+	int rc;
+
 	for (i = 0; i < s->n; i++) {
 		struct sel *x = &s->v[i];
 
@@ -780,67 +822,76 @@ static int restore_sel(struct rs *s)
 			char hex[MBI_SHA256_HEX];
 
 			mbi_hex(x->sha, MBI_SHA256_LEN, hex);
-			rc = mbi_error(s->ctx, MB_E_VERIFY, 0,
-				       "content %s of '%s/%s' was not found in its pack: the repository is damaged",
-				       hex, x->source, x->path);
-			goto out;
+			return mbi_error(s->ctx, MB_E_VERIFY, 0,
+					 "content %s of '%s/%s' was not found in its pack: the repository is damaged",
+					 hex, x->source, x->path);
 		}
 		if (x->type == 'f' && x->size == 0) {
 			if ((rc = place_copy(s, &s->dc, x, -1)) ||
 			    (rc = placed(s, x)))
-				goto out;
-		} else if (x->type == 'l') {
-			const char *base;
-			int dfd = open_parent(s, &s->dc, x, &base);
-
-			if (dfd < 0) {
-				rc = dfd;
-				goto out;
-			}
-			if (s->opts->overwrite)
-				unlinkat(dfd, base, 0);
-			if (symlinkat(x->link, dfd, base)) {
-				rc = mbi_error(s->ctx, errno == EEXIST ?
-					       MB_E_EXISTS : MB_E_IO, errno,
-					       "cannot create symlink '%s/%s'",
-					       x->source, x->path);
-				goto out;
-			}
-			set_owner_mode_time(s, dfd, base, -1, x);
-			s->res.links++;
+				return rc;
+		} else if (x->type == 'l' && (rc = make_link(s, x))) {
+			return rc;
 		}
 	}
-	/* directories last, deepest first, so their times stay */
+	return MB_OK;
+}
+
+/* Directories last, deepest first, so their times stay. */
+static int finish_dirs(struct rs *s, struct sel **dirs, size_t ndirs)
+{
+	size_t i;
+
 	qsort(dirs, ndirs, sizeof(*dirs), cmp_depth_desc);
 	for (i = 0; i < ndirs; i++) {
 		const char *base;
-		int dfd = open_parent(s, &s->dc, dirs[i], &base);
+		int dfd = open_parent(s, &s->dc, dirs[i], &base), fd;
 
-		if (dfd < 0) {
-			rc = dfd;
-			goto out;
-		}
+		if (dfd < 0)
+			return dfd;
 		if (!strcmp(dirs[i]->path, ".")) {
 			/* the source's root: target/<source> */
-			int sfd = openat(s->root, dirs[i]->source,
-					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					 O_CLOEXEC);
-
-			if (sfd >= 0) {
-				set_owner_mode_time(s, -1, NULL, sfd, dirs[i]);
-				close(sfd);
-			}
+			fd = openat(s->root, dirs[i]->source,
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				    O_CLOEXEC);
+			if (fd >= 0)
+				set_owner_mode_time(s, -1, NULL, fd, dirs[i]);
 		} else {
-			int fd = openat(dfd, base, O_RDONLY | O_DIRECTORY |
-					O_NOFOLLOW | O_CLOEXEC);
-
-			if (fd >= 0) {
+			fd = openat(dfd, base, O_RDONLY | O_DIRECTORY |
+				    O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
 				set_owner_mode_time(s, dfd, base, fd, dirs[i]);
-				close(fd);
-			}
 		}
+		if (fd >= 0)
+			close(fd);
 		s->res.dirs++;
 	}
+	return MB_OK;
+}
+
+static int restore_sel(struct rs *s)
+{
+	struct sel **dirs = NULL;
+	size_t i, ndirs = 0, np = 0;
+	uint32_t *packs_needed = NULL;
+	int rc;
+
+	/* make sure all content is in the repository before writing */
+	s->by_sha = malloc((s->n + 1) * sizeof(*s->by_sha));
+	dirs = malloc((s->n + 1) * sizeof(*dirs));
+	packs_needed = calloc(s->ix.npacks + 1, sizeof(*packs_needed));
+	if (!s->by_sha || !dirs || !packs_needed) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].type == 'd')
+			dirs[ndirs++] = &s->v[i];
+	if (!(rc = plan_content(s, packs_needed, &np)) &&
+	    !(rc = make_dirs(s, dirs, ndirs)) &&
+	    !(rc = fetch_content(s, packs_needed, np)) &&
+	    !(rc = place_rest(s)))
+		rc = finish_dirs(s, dirs, ndirs);
 out:
 	free(packs_needed);
 	free(dirs);
@@ -923,6 +974,9 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	if ((opts->mailbox || opts->path_glob) &&
 	    (rc = collect_ancestors(&s, &m)))
 		goto out;
+	/* the selection holds copies of what it needs: the manifest's text
+	 * is not held beside it for the rest of the restore */
+	mbi_manifest_drop_entries(&m);
 	if ((rc = mbi_index_load(&s.ix, s.r, false)))
 		goto out;
 	created = access(opts->target, F_OK) != 0;

@@ -493,6 +493,9 @@ static int rt_restore(struct rt *t, const char *id)
 
 	ro.snapshot = id;
 	ro.target = t->files_dir;
+	/* modes are compared with the manifest; the scratch directory is
+	 * private to us */
+	ro.keep_setid = 1;
 	rc = mb_restore(t->ctx, &ro, &rr);
 	if (rc == MB_E_VERIFY)
 		problem(t, "restore", "-", ".", mb_ctx_errmsg(t->ctx));

@@ -376,7 +376,10 @@ int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 
 	if (!tmp)
 		return MB_E_NOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	/* a name planted there (a link to a file elsewhere, hard or
+	 * symbolic) is removed, never written through */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		  mode);
 	if (fd < 0) {
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'", tmp);
@@ -422,7 +425,13 @@ out:
 int mbi_read_file(struct mb_ctx *ctx, const char *path, struct mbi_buf *out,
 		  size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return mbi_read_file_flags(ctx, path, 0, out, max);
+}
+
+int mbi_read_file_flags(struct mb_ctx *ctx, const char *path, int flags,
+			struct mbi_buf *out, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 	struct mbi_buf b = { 0 };
 	int rc = MB_OK;
 

@@ -6,10 +6,12 @@
 # unlock, check --read-data passes, every snapshot restores bit for bit, and
 # the next backup and prune succeed and leave nothing unused behind.
 #
-# The points come from a rehearsal under strace: "rename:N" kills the
+# The points come from a rehearsal under strace: "renameat:N" kills the
 # process as it is about to make its Nth object visible (strace -e inject,
 # counted per thread), "fsync:N" just after (the directory fsync that follows
-# a rename), "unlink:N" as it is about to delete. Without a usable strace
+# a rename), "unlinkat:N" as it is about to delete. The local repository is
+# written and deleted from directory descriptors (renameat, unlinkat), which
+# strace -y shows with their paths; the cache uses rename and unlink. Without a usable strace
 # only the delays are used. MB_TEST_CRASH_ALL=1 kills at every point, not
 # a spread of them.
 . "$(dirname "$0")/lib-test.sh"
@@ -130,9 +132,11 @@ rehearse() {
 	shift
 	test "$1" = backup && backup=1
 	ASAN_OPTIONS=$MB_ASAN_PTRACE \
-		strace -f -qq -o trace.log -e trace=rename,fsync,unlink \
+		strace -f -qq -y -o trace.log \
+		-e trace=rename,renameat,fsync,unlink,unlinkat \
 		"$MB_BIN" -c "$CONF" "$@" &&
-	pid=$(grep "unlink(\"$SCRATCH/repo/locks/" trace.log | cut -d" " -f1) &&
+	pid=$(grep -E "unlinkat\([0-9]+<$SCRATCH/repo/locks>" trace.log |
+		cut -d" " -f1) &&
 	test -n "$pid" &&
 	awk -v main="$pid" -v all="${MB_TEST_CRASH_ALL:-0}" -v backup="$backup" '
 	function point(p, what, pick) {
@@ -140,28 +144,29 @@ rehearse() {
 			print p, what
 	}
 	$1 != main { next }
-	/^[0-9]+ +rename\(/ {
-		nr++
+	/^[0-9]+ +rename(at)?\(/ {
+		sc = $0 ~ /^[0-9]+ +renameat\(/ ? "renameat" : "rename"
+		nr = ++count[sc]
 		after = ""
-		if ($0 ~ /\/repo\/locks\//) {
-			point("rename:" nr, "before its lock is visible", 0)
+		if (sc == "rename") {
+			point("rename:" nr, "before a cache file is renamed", 0)
+		} else if ($0 ~ /\/repo\/locks[\/>]/) {
+			point(sc ":" nr, "before its lock is visible", 0)
 			after = "after its lock is written"
 			pick = backup
-		} else if ($0 ~ /\/repo\/packs\//) {
+		} else if ($0 ~ /\/repo\/packs[\/>]/) {
 			np++
-			point("rename:" nr, "before new pack " np " is visible", np == 1)
+			point(sc ":" nr, "before new pack " np " is visible", np == 1)
 			after = "after new pack " np " is written"
 			pick = np == 1
-		} else if ($0 ~ /\/repo\/index\//) {
-			point("rename:" nr, "before its index object is visible", 1)
+		} else if ($0 ~ /\/repo\/index[\/>]/) {
+			point(sc ":" nr, "before its index object is visible", 1)
 			after = "after its index object is written"
 			pick = !backup
-		} else if ($0 ~ /\/repo\/snapshots\//) {
-			point("rename:" nr, "before its snapshot is visible", 1)
+		} else if ($0 ~ /\/repo\/snapshots[\/>]/) {
+			point(sc ":" nr, "before its snapshot is visible", 1)
 			after = "after its snapshot is committed"
 			pick = 1
-		} else {
-			point("rename:" nr, "before a cache file is renamed", 0)
 		}
 		next
 	}
@@ -172,19 +177,20 @@ rehearse() {
 		after = ""
 		next
 	}
-	/^[0-9]+ +unlink\(/ {
-		nu++
-		if (nu < 4)
-			next # gpg unlinks three files: never kill gpg
-		if ($0 ~ /\/repo\/index\//) {
+	/^[0-9]+ +unlink(at)?\(/ {
+		sc = $0 ~ /^[0-9]+ +unlinkat\(/ ? "unlinkat" : "unlink"
+		nu = ++count[sc]
+		if (sc == "unlink")
+			next # the cache, and gpg: never kill those
+		if ($0 ~ /\/repo\/index[\/>]/) {
 			ni++
-			point("unlink:" nu, "before deleting old index object " ni, 0)
-		} else if ($0 ~ /\/repo\/packs\//) {
+			point(sc ":" nu, "before deleting old index object " ni, 0)
+		} else if ($0 ~ /\/repo\/packs[\/>]/) {
 			nd++
-			point("unlink:" nu, "before deleting pack " nd, nd == 1)
-			lastdel = "unlink:" nu " before deleting pack " nd
-		} else if ($0 ~ /\/repo\/locks\//) {
-			point("unlink:" nu, "before removing its lock", !backup)
+			point(sc ":" nu, "before deleting pack " nd, nd == 1)
+			lastdel = sc ":" nu " before deleting pack " nd
+		} else if ($0 ~ /\/repo\/locks[\/>]/) {
+			point(sc ":" nu, "before removing its lock", !backup)
 		}
 	}
 	END {

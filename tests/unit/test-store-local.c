@@ -247,6 +247,33 @@ static void test_bad_keys(struct mbi_store *s)
 	}
 }
 
+/* Deletion takes only keys of the forms mailbackup writes. */
+static void test_deletable(void)
+{
+	static const char *const good[] = {
+		"packs/ab/ab00000000000000000000000000000000000000000000000000000000000000",
+		"index/0123456789abcdef0123456789abcdef",
+		"snapshots/20250101T000000Z-mail.example.org-0123456789abcdef",
+		"locks/mail-123-1700000000-abcdef01", "tmp/123.abcdef",
+	};
+	static const char *const bad[] = {
+		"packs/ab/cd00000000000000000000000000000000000000000000000000000000000000",
+		"packs/ab/AB00000000000000000000000000000000000000000000000000000000000000",
+		"packs/ab/ab0000", "packs/ab", "packs/zz", "packs/ab/notes.txt",
+		"index/", "index/a/b", "index/.hidden", "snapshots/a b",
+		"locks/a\nb", "tmp/sub/file", "mailbackup.repo", "keys/x.asc",
+		"other/x", "",
+	};
+	size_t i;
+
+	for (i = 0; i < MBI_ARRAY_SIZE(good); i++)
+		ok(mbi_store_key_deletable(good[i]), "deletable: '%s'",
+		   good[i]);
+	for (i = 0; i < MBI_ARRAY_SIZE(bad); i++)
+		ok(!mbi_store_key_deletable(bad[i]), "not deletable: '%s'",
+		   bad[i]);
+}
+
 int main(void)
 {
 	struct mbi_store *s;
@@ -262,6 +289,7 @@ int main(void)
 	test_write(s);
 	test_list_del(s);
 	test_bad_keys(s);
+	test_deletable();
 	mbi_store_close(s);
 	mbi_store_close(NULL);
 
@@ -271,7 +299,11 @@ int main(void)
 
 		mb_ctx_load_config_buf(ctx, "t", c, strlen(c));
 		is_int(mbi_store_open(ctx, &s), MB_OK, "file:// url");
-		ok(s && !strcmp(s->ops->name, "local"), "is local");
+		ok(s && !strcmp(s->backend->name, "local"), "is local");
+		is_int(s->ops->del(s, "packs/zz/notes.txt"), MB_E_VERIFY,
+		       "the common layer refuses to delete a foreign key");
+		ok(strstr(mb_ctx_errmsg(ctx), "'packs/zz/notes.txt'") != NULL,
+		   "and names it");
 		mbi_store_close(s);
 		c = "[repository]\nurl = relative/dir\n";
 		mb_ctx_load_config_buf(ctx, "t", c, strlen(c));
