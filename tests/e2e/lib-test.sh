@@ -65,6 +65,7 @@
 #                                themselves
 #   mb_tree_files DIR            number of non-directories under DIR
 #   mb_json_get KEY [FILE]       a top-level scalar of a JSON object
+#   mb_forget_history            drop the cache's record of committed snapshots
 #   mb_flip_byte FILE [OFFSET]   invert one byte (default: the middle one)
 #   mb_manifest_decrypt HOME FILE    gpg -d | zstd -d of a manifest/index
 #
@@ -661,6 +662,13 @@ print(o[sys.argv[1]])' "$1" "$f"
 	else
 		cat "$f" | sed -n 's/.*"'"$1"'": *"\{0,1\}\([^",}]*\).*/\1/p' | head -n 1
 	fi
+}
+
+# mb_forget_history: drop this host's record of the snapshots it committed
+# (CACHE/<repo id>/history), as a test that rolls its repository back on
+# purpose must; otherwise check reports the rolled-back snapshots as gone
+mb_forget_history() {
+	rm -f "${MB_CACHE_DIR:-$SCRATCH/cache}"/*/history
 }
 
 mb_flip_byte() {

@@ -37,7 +37,7 @@ victim_same() {
 }
 
 fresh_repo() {
-	rm -rf repo && cp -a repo.orig repo && make_victim
+	rm -rf repo && cp -a repo.orig repo && mb_forget_history && make_victim
 }
 
 # plant DIR: replace repo/DIR with a link to victim/DIR (or victim)

@@ -28,7 +28,7 @@ entry_field() {
 }
 
 mended_works() {
-	rm -rf repo && cp -a repo.good repo &&
+	rm -rf repo && cp -a repo.good repo && mb_forget_history &&
 	mb check &&
 	echo more >tree/conf/more.txt &&
 	mb backup >/dev/null &&
@@ -79,7 +79,7 @@ test_expect_success 'a forged manifest giving a file setuid and setgid: cleared'
 
 for lie in 3 13 100000; do
 	test_expect_success "SIZE $lie for 12 bytes: restore refuses with exit 4" "
-		rm -rf repo && cp -a repo.good repo &&
+		rm -rf repo && cp -a repo.good repo && mb_forget_history &&
 		forge_manifest \"\$(entry_field known.txt 8 $lie)\" &&
 		rm -rf r &&
 		test_must_fail --exit 4 mb restore latest --target r 2>err &&
@@ -99,7 +99,7 @@ for lie in 3 13 100000; do
 done
 
 test_expect_success 'SIZE 0 for real content: refused by restore and check' '
-	rm -rf repo && cp -a repo.good repo &&
+	rm -rf repo && cp -a repo.good repo && mb_forget_history &&
 	forge_manifest "$(entry_field known.txt 8 0)" &&
 	rm -rf r &&
 	test_must_fail --exit 4 mb restore latest --target r 2>err &&
