@@ -919,6 +919,86 @@ static void rs_release(struct rs *s)
 	mbi_repo_close(s->r);
 }
 
+/* --mailbox USER@DOMAIN: the prefix DOMAIN/USER of maildir paths. */
+static int set_mailbox_prefix(struct rs *s, const char *mailbox)
+{
+	const char *at = strchr(mailbox, '@');
+
+	if (!at || at == mailbox || !at[1] || strchr(mailbox, '/'))
+		return mbi_error(s->ctx, MB_E_INVAL, 0,
+				 "mailbox '%s' must be USER@DOMAIN", mailbox);
+	s->mailbox_prefix = mbi_asprintf("%s/%.*s", at + 1,
+					 (int)(at - mailbox), mailbox);
+	return s->mailbox_prefix ? MB_OK : MB_E_NOMEM;
+}
+
+/* Create (if needed) and open the target; *created says whether it was
+ * made here. Without --overwrite it must be empty. */
+static int open_target(struct rs *s, bool *created)
+{
+	const char *target = s->opts->target;
+
+	*created = access(target, F_OK) != 0;
+	if (mbi_mkdir_p(target, 0700))
+		return mbi_error(s->ctx, MB_E_IO, errno, "cannot create '%s'",
+				 target);
+	s->root = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->root < 0)
+		return mbi_error(s->ctx, MB_E_IO, errno, "cannot open '%s'",
+				 target);
+	if (!s->opts->overwrite && !dir_is_empty(s->root)) {
+		close(s->root);
+		s->root = -1;
+		return mbi_error(s->ctx, MB_E_EXISTS, 0,
+				 "target '%s' is not empty: choose an empty directory or pass --overwrite",
+				 target);
+	}
+	return MB_OK;
+}
+
+/* The configured mariadb source named name, or NULL. */
+static const struct mbi_source *config_db_source(struct mb_ctx *ctx,
+						 const char *name)
+{
+	size_t c;
+
+	for (c = 0; c < ctx->cfg->nsources; c++)
+		if (!strcmp(ctx->cfg->sources[c].name, name) &&
+		    !strcmp(ctx->cfg->sources[c].type, "mariadb"))
+			return &ctx->cfg->sources[c];
+	return NULL;
+}
+
+/* --load: the snapshot's database sources, each into the server that the
+ * configuration names for it. */
+static int load_databases(struct rs *s, const struct mbi_manifest *m)
+{
+	const struct mb_restore_opts *opts = s->opts;
+	int rc = MB_OK;
+	size_t k;
+
+	for (k = 0; !rc && k < m->nsources; k++) {
+		const struct mbi_source *src;
+		char *dir;
+
+		if (strcmp(m->sources[k].type, "mariadb") ||
+		    (opts->source && strcmp(opts->source, m->sources[k].name)))
+			continue;
+		src = config_db_source(s->ctx, m->sources[k].name);
+		if (!src)
+			return mbi_error(s->ctx, MB_E_CONFIG, 0,
+					 "cannot load database source '%s': add [source %s] with type = mariadb and the server to load into",
+					 m->sources[k].name, m->sources[k].name);
+		dir = mbi_asprintf("%s/%s", opts->target, src->name);
+		if (!dir)
+			return MB_E_NOMEM;
+		rc = mbi_dbload_source(s->ctx, src, dir, opts->db_prefix,
+				       opts->overwrite, m);
+		free(dir);
+	}
+	return rc;
+}
+
 int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	       struct mb_restore_result *res)
 {
@@ -941,22 +1021,13 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 		pthread_mutex_destroy(&s.mu);
 		return mbi_restore_mail(ctx, opts, res);
 	}
-	if (!opts->target || !*opts->target)
+	if (!opts->target || !*opts->target) {
+		pthread_mutex_destroy(&s.mu);
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "no target: pass --target DIR");
-	if (opts->mailbox) {
-		const char *at = strchr(opts->mailbox, '@');
-
-		if (!at || at == opts->mailbox || !at[1] ||
-		    strchr(opts->mailbox, '/'))
-			return mbi_error(ctx, MB_E_INVAL, 0,
-					 "mailbox '%s' must be USER@DOMAIN",
-					 opts->mailbox);
-		s.mailbox_prefix = mbi_asprintf("%s/%.*s", at + 1,
-						(int)(at - opts->mailbox),
-						opts->mailbox);
 	}
-	if ((rc = mbi_index_init(&s.ix, ctx)) ||
+	if ((opts->mailbox && (rc = set_mailbox_prefix(&s, opts->mailbox))) ||
+	    (rc = mbi_index_init(&s.ix, ctx)) ||
 	    (rc = mbi_repo_open(ctx, &s.r)) ||
 	    (rc = mbi_snapshot_resolve(s.r, opts->snapshot, &si)) ||
 	    (rc = mbi_manifest_load(s.r, si.name, &m)))
@@ -977,69 +1048,15 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	/* the selection holds copies of what it needs: the manifest's text
 	 * is not held beside it for the rest of the restore */
 	mbi_manifest_drop_entries(&m);
-	if ((rc = mbi_index_load(&s.ix, s.r, false)))
+	if ((rc = mbi_index_load(&s.ix, s.r, false)) ||
+	    (rc = open_target(&s, &created)))
 		goto out;
-	created = access(opts->target, F_OK) != 0;
-	if (mbi_mkdir_p(opts->target, 0700)) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'",
-			       opts->target);
-		goto out;
-	}
-	s.root = open(opts->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s.root < 0) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot open '%s'",
-			       opts->target);
-		goto out;
-	}
-	if (!opts->overwrite && !dir_is_empty(s.root)) {
-		rc = mbi_error(ctx, MB_E_EXISTS, 0,
-			       "target '%s' is not empty: choose an empty directory or pass --overwrite",
-			       opts->target);
-		close(s.root);
-		s.root = -1;
-		goto out;
-	}
 	probe_tmpfile(&s);
 	rc = restore_sel(&s);
 	if (!rc && created)
 		mbi_restore_share_target(ctx, s.root);
-	if (!rc && opts->load) {
-		size_t k;
-
-		/* the snapshot's database sources; the configuration says
-		 * which server each is loaded into */
-		for (k = 0; !rc && k < m.nsources; k++) {
-			const struct mbi_source *src = NULL;
-			char *dir;
-			size_t c;
-
-			if (strcmp(m.sources[k].type, "mariadb") ||
-			    (opts->source &&
-			     strcmp(opts->source, m.sources[k].name)))
-				continue;
-			for (c = 0; c < ctx->cfg->nsources; c++)
-				if (!strcmp(ctx->cfg->sources[c].name,
-					    m.sources[k].name) &&
-				    !strcmp(ctx->cfg->sources[c].type,
-					    "mariadb"))
-					src = &ctx->cfg->sources[c];
-			if (!src) {
-				rc = mbi_error(ctx, MB_E_CONFIG, 0,
-					       "cannot load database source '%s': add [source %s] with type = mariadb and the server to load into",
-					       m.sources[k].name,
-					       m.sources[k].name);
-				break;
-			}
-			dir = mbi_asprintf("%s/%s", opts->target, src->name);
-			if (!dir) {
-				rc = MB_E_NOMEM;
-				break;
-			}
-			rc = mbi_dbload_source(ctx, src, dir, opts->db_prefix,
-					       opts->overwrite, &m);
-			free(dir);
-		}
-	}
+	if (!rc && opts->load)
+		rc = load_databases(&s, &m);
 out:
 	if (have_m)
 		mbi_manifest_release(&m);
