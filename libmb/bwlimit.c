@@ -12,28 +12,6 @@
 /* Credit an idle bucket may keep: short, so a limit holds over seconds. */
 #define BURST_SECONDS 0.125
 
-int mbi_parse_rate(const char *s, uint64_t *out)
-{
-	char buf[64];
-	size_t n;
-	uint64_t v;
-
-	if (!s)
-		return MB_E_INVAL;
-	n = strlen(s);
-	/* "5M/s" reads like "5M" */
-	if (n >= 2 && !strcmp(s + n - 2, "/s"))
-		n -= 2;
-	if (!n || n >= sizeof(buf))
-		return MB_E_INVAL;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	if (mbi_parse_size(buf, &v) || !v)
-		return MB_E_INVAL;
-	*out = v;
-	return MB_OK;
-}
-
 void mbi_bwlimit_init(struct mbi_bwlimit *b, uint64_t rate)
 {
 	memset(b, 0, sizeof(*b));

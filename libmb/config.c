@@ -173,18 +173,6 @@ bool mbi_section_bool(const struct mbi_section *sec, const char *key)
 		     !strcmp(v, "1") || !strcasecmp(v, "on"));
 }
 
-const char *mbi_section_get(const struct mbi_section *sec, const char *key)
-{
-	size_t i;
-
-	if (!sec)
-		return NULL;
-	for (i = sec->nkv; i > 0; i--)
-		if (!strcmp(sec->kv[i - 1].key, key))
-			return sec->kv[i - 1].value;
-	return NULL;
-}
-
 static int section_line(const struct mbi_section *sec, const char *key)
 {
 	size_t i;
@@ -193,107 +181,6 @@ static int section_line(const struct mbi_section *sec, const char *key)
 		if (!strcmp(sec->kv[i - 1].key, key))
 			return sec->kv[i - 1].line;
 	return sec->line;
-}
-
-int mbi_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
-
-	errno = 0;
-	if (!isdigit((unsigned char)*s))
-		return MB_E_INVAL;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return MB_E_INVAL;
-	while (*end == ' ')
-		end++;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		mul = 1ULL << 10;
-		break;
-	case 'M':
-		mul = 1ULL << 20;
-		break;
-	case 'G':
-		mul = 1ULL << 30;
-		break;
-	case 'T':
-		mul = 1ULL << 40;
-		break;
-	default:
-		return MB_E_INVAL;
-	}
-	if (*end) {
-		end++;
-		if (*end == 'i' || *end == 'I')
-			end++;
-		if (*end == 'b' || *end == 'B')
-			end++;
-		if (*end)
-			return MB_E_INVAL;
-	}
-	if (v > UINT64_MAX / mul)
-		return MB_E_INVAL;
-	*out = v * mul;
-	return MB_OK;
-}
-
-/* "90d", "12h", "2w", "1y2m3d", "3600" (seconds) */
-int mbi_parse_duration(const char *s, int64_t *out)
-{
-	int64_t total = 0;
-
-	if (!*s)
-		return MB_E_INVAL;
-	while (*s) {
-		char *end;
-		long long v;
-		int64_t unit;
-
-		if (!isdigit((unsigned char)*s))
-			return MB_E_INVAL;
-		errno = 0;
-		v = strtoll(s, &end, 10);
-		if (errno || v > 1000000000)
-			return MB_E_INVAL;
-		switch (*end) {
-		case '\0':
-		case 's':
-			unit = 1;
-			break;
-		case 'm':
-			unit = 30 * 86400; /* month, as restic */
-			if (end[1] == 'i' && end[2] == 'n') {
-				unit = 60;
-				end += 2;
-			}
-			break;
-		case 'h':
-			unit = 3600;
-			break;
-		case 'd':
-			unit = 86400;
-			break;
-		case 'w':
-			unit = 7 * 86400;
-			break;
-		case 'y':
-			unit = 365 * 86400;
-			break;
-		default:
-			return MB_E_INVAL;
-		}
-		if ((int64_t)v * unit > INT64_MAX / 4 - total)
-			return MB_E_INVAL; /* beyond any sensible duration */
-		total += (int64_t)v * unit;
-		s = *end ? end + 1 : end;
-	}
-	*out = total;
-	return MB_OK;
 }
 
 static char *trim(char *s)
@@ -558,17 +445,6 @@ out:
 	explicit_bzero(text, len);
 	free(text);
 	return rc;
-}
-
-const struct mbi_section *mbi_config_section(const struct mbi_config *cfg,
-					    const char *kind)
-{
-	size_t i;
-
-	for (i = 0; cfg && i < cfg->nsecs; i++)
-		if (!strcmp(cfg->secs[i].kind, kind))
-			return &cfg->secs[i];
-	return NULL;
 }
 
 static int get_int(struct mb_ctx *ctx, const char *name,

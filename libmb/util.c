@@ -2,6 +2,7 @@
 /* util.c: buffers, strings, escaping, time and careful file helpers. */
 #include "mb-private.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -511,5 +512,128 @@ int mbi_time_parse(const char *s, int64_t *out)
 	if (!end || (*end && strcmp(end, "Z") != 0))
 		return MB_E_INVAL;
 	*out = (int64_t)timegm(&tm);
+	return MB_OK;
+}
+
+int mbi_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		return MB_E_INVAL;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return MB_E_INVAL;
+	while (*end == ' ')
+		end++;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		mul = 1ULL << 10;
+		break;
+	case 'M':
+		mul = 1ULL << 20;
+		break;
+	case 'G':
+		mul = 1ULL << 30;
+		break;
+	case 'T':
+		mul = 1ULL << 40;
+		break;
+	default:
+		return MB_E_INVAL;
+	}
+	if (*end) {
+		end++;
+		if (*end == 'i' || *end == 'I')
+			end++;
+		if (*end == 'b' || *end == 'B')
+			end++;
+		if (*end)
+			return MB_E_INVAL;
+	}
+	if (v > UINT64_MAX / mul)
+		return MB_E_INVAL;
+	*out = v * mul;
+	return MB_OK;
+}
+
+/* "90d", "12h", "2w", "1y2m3d", "3600" (seconds) */
+int mbi_parse_duration(const char *s, int64_t *out)
+{
+	int64_t total = 0;
+
+	if (!*s)
+		return MB_E_INVAL;
+	while (*s) {
+		char *end;
+		long long v;
+		int64_t unit;
+
+		if (!isdigit((unsigned char)*s))
+			return MB_E_INVAL;
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (errno || v > 1000000000)
+			return MB_E_INVAL;
+		switch (*end) {
+		case '\0':
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 30 * 86400; /* month, as restic */
+			if (end[1] == 'i' && end[2] == 'n') {
+				unit = 60;
+				end += 2;
+			}
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		case 'w':
+			unit = 7 * 86400;
+			break;
+		case 'y':
+			unit = 365 * 86400;
+			break;
+		default:
+			return MB_E_INVAL;
+		}
+		if ((int64_t)v * unit > INT64_MAX / 4 - total)
+			return MB_E_INVAL; /* beyond any sensible duration */
+		total += (int64_t)v * unit;
+		s = *end ? end + 1 : end;
+	}
+	*out = total;
+	return MB_OK;
+}
+
+int mbi_parse_rate(const char *s, uint64_t *out)
+{
+	char buf[64];
+	size_t n;
+	uint64_t v;
+
+	if (!s)
+		return MB_E_INVAL;
+	n = strlen(s);
+	/* "5M/s" reads like "5M" */
+	if (n >= 2 && !strcmp(s + n - 2, "/s"))
+		n -= 2;
+	if (!n || n >= sizeof(buf))
+		return MB_E_INVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (mbi_parse_size(buf, &v) || !v)
+		return MB_E_INVAL;
+	*out = v;
 	return MB_OK;
 }
