@@ -1030,7 +1030,7 @@ static int stage(struct ip *p, const char *snap_id)
 	so.select = staging_select;
 	so.select_ud = p;
 	warnings = p->ctx->warnings; /* mb_restore counts its own */
-	rc = mb_restore(p->ctx, &so, &sr);
+	rc = mbi_restore_tree(p->ctx, &so, &sr);
 	p->ctx->warnings += warnings;
 	p->res.packs = sr.packs;
 	p->res.bytes = sr.bytes;
@@ -1306,7 +1306,7 @@ static int restore_folders(struct ip *p, struct mb_restore_result *res)
 	o.nfolders = 0;
 	o.select = folder_select;
 	o.select_ud = p;
-	return mb_restore(p->ctx, &o, res);
+	return mbi_restore_tree(p->ctx, &o, res);
 }
 
 /* mail_crypt's global key files (mailcow: ecprivkey.pem, ecpubkey.pem; or
@@ -1432,40 +1432,14 @@ out:
 	return rc;
 }
 
-/* After a restore into a new target: the target belongs to the one owner
- * of the sources restored into it (vmail for a mailbox), mode 0700, so
- * that the mail server's user can import from it and no one else can
- * read it. A target holding several owners' trees stays root's. */
-void mbi_restore_share_target(struct mb_ctx *ctx, int root)
+/* The public entry of every restore: a mail restore (in place, or by the
+ * folder names users see) is this file's, any other a tree restore
+ * (restore.c). */
+int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
+	       struct mb_restore_result *res)
 {
-	int d = dup(root);
-	DIR *dir = d >= 0 ? fdopendir(d) : NULL;
-	struct dirent *de;
-	struct stat st;
-	uid_t uid = 0;
-	gid_t gid = 0;
-	bool one = true, any = false;
-
-	if (!dir) {
-		if (d >= 0)
-			close(d);
-		return;
-	}
-	rewinddir(dir); /* the offset is shared with root's, read before */
-	while ((de = readdir(dir)) && one) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    fstatat(root, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
-			continue;
-		if (any && (st.st_uid != uid || st.st_gid != gid))
-			one = false;
-		uid = st.st_uid;
-		gid = st.st_gid;
-		any = true;
-	}
-	closedir(dir);
-	if (!any || !one || uid == 0 || geteuid() != 0)
-		return;
-	if (fchown(root, uid, gid) || fchmod(root, 0700))
-		mbi_warn(ctx, "cannot give the restore target to uid %u: %s",
-			 (unsigned)uid, strerror(errno));
+	if (opts->in_place || opts->nfolders || opts->as_mailbox ||
+	    opts->into_folder || opts->dry_run)
+		return mbi_restore_mail(ctx, opts, res);
+	return mbi_restore_tree(ctx, opts, res);
 }

@@ -453,6 +453,9 @@ struct mbi_repo {
 	/* the manifest "latest" or a time was resolved to (its name checked),
 	 * handed to the next mbi_manifest_load of that name: read once */
 	struct mbi_manifest *resolved;
+	/* frees resolved: set beside it by the manifest layer, so that this
+	 * layer below it calls no manifest function */
+	void (*resolved_free)(struct mbi_repo *r);
 };
 
 /* Open the configured repository and verify mailbackup.repo. */

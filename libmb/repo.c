@@ -19,7 +19,8 @@ void mbi_repo_close(struct mbi_repo *r)
 	if (!r)
 		return;
 	mbi_pack_scratch_free(r);
-	mbi_snapshot_resolved_free(r);
+	if (r->resolved_free)
+		r->resolved_free(r);
 	pthread_mutex_destroy(&r->scratch_lock);
 	mbi_crypt_free(r->crypt);
 	mbi_store_close(r->store);

@@ -999,8 +999,48 @@ static int load_databases(struct rs *s, const struct mbi_manifest *m)
 	return rc;
 }
 
-int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
-	       struct mb_restore_result *res)
+/* After a restore into a new target: the target belongs to the one owner
+ * of the sources restored into it (vmail for a mailbox), mode 0700, so
+ * that the mail server's user can import from it and no one else can
+ * read it. A target holding several owners' trees stays root's. */
+void mbi_restore_share_target(struct mb_ctx *ctx, int root)
+{
+	int d = dup(root);
+	DIR *dir = d >= 0 ? fdopendir(d) : NULL;
+	struct dirent *de;
+	struct stat st;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	bool one = true, any = false;
+
+	if (!dir) {
+		if (d >= 0)
+			close(d);
+		return;
+	}
+	rewinddir(dir); /* the offset is shared with root's, read before */
+	while ((de = readdir(dir)) && one) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    fstatat(root, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (any && (st.st_uid != uid || st.st_gid != gid))
+			one = false;
+		uid = st.st_uid;
+		gid = st.st_gid;
+		any = true;
+	}
+	closedir(dir);
+	if (!any || !one || uid == 0 || geteuid() != 0)
+		return;
+	if (fchown(root, uid, gid) || fchmod(root, 0700))
+		mbi_warn(ctx, "cannot give the restore target to uid %u: %s",
+			 (unsigned)uid, strerror(errno));
+}
+
+/* A restore into a target directory; mb_restore() (inplace.c) sends the
+ * other kinds elsewhere. */
+int mbi_restore_tree(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
+		     struct mb_restore_result *res)
 {
 	struct rs s;
 	struct mb_snapshot_info si;
@@ -1016,11 +1056,6 @@ int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	s.opts = opts;
 	s.as_root = geteuid() == 0;
 	ctx->warnings = 0;
-	if (opts->in_place || opts->nfolders || opts->as_mailbox ||
-	    opts->into_folder || opts->dry_run) {
-		pthread_mutex_destroy(&s.mu);
-		return mbi_restore_mail(ctx, opts, res);
-	}
 	if (!opts->target || !*opts->target) {
 		pthread_mutex_destroy(&s.mu);
 		return mbi_error(ctx, MB_E_INVAL, 0,

@@ -11,70 +11,6 @@
 
 #include "banned.h"
 
-bool mbi_snapshot_host_valid(const char *h)
-{
-	size_t n = strlen(h);
-
-	return n >= 1 && n <= 100 &&
-	       strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			 "0123456789._-") == n;
-}
-
-int mbi_snapshot_name_parse(const char *name, struct mb_snapshot_info *out)
-{
-	enum { T = MBI_SNAPSHOT_TIME_LEN, I = MBI_SNAPSHOT_ID_LEN };
-	struct mb_snapshot_info si;
-	size_t len = strlen(name), hl;
-	char ts[MBI_SNAPSHOT_TIME_LEN + 1], back[32];
-
-	memset(&si, 0, sizeof(si));
-	/* time + '-' + host + '-' + id */
-	if (len < T + 1 + 1 + 1 + I || len >= sizeof(si.name) ||
-	    name[T] != '-' || name[len - I - 1] != '-')
-		return MB_E_INVAL;
-	memcpy(ts, name, T);
-	ts[T] = '\0';
-	/* only the canonical form: strptime would take "2026 1 1T..." too */
-	if (strspn(ts, "0123456789") != 8 || ts[8] != 'T' ||
-	    strspn(ts + 9, "0123456789") != 6 || ts[15] != 'Z' ||
-	    mbi_time_parse(ts, &si.time))
-		return MB_E_INVAL;
-	mbi_time_format(si.time, back, sizeof(back), true);
-	if (strcmp(back, ts))
-		return MB_E_INVAL;
-	if (strspn(name + len - I, "0123456789abcdef") != I)
-		return MB_E_INVAL;
-	memcpy(si.id, name + len - I, I);
-	hl = len - T - 1 - I - 1;
-	if (hl >= sizeof(si.host))
-		return MB_E_INVAL;
-	memcpy(si.host, name + T + 1, hl);
-	if (!mbi_snapshot_host_valid(si.host))
-		return MB_E_INVAL;
-	memcpy(si.name, name, len + 1);
-	*out = si;
-	return MB_OK;
-}
-
-int mbi_snapshot_name_verify(struct mb_ctx *ctx, const char *name,
-			     const struct mbi_manifest *m)
-{
-	struct mb_snapshot_info si;
-	char t[32];
-
-	if (mbi_snapshot_name_parse(name, &si))
-		return mbi_error(ctx, MB_E_VERIFY, 0,
-				 "snapshot object 'snapshots/%s' has no valid name",
-				 name);
-	mbi_time_format(m->time, t, sizeof(t), true);
-	if (strcmp(si.id, m->id) || strcmp(si.host, m->host) ||
-	    si.time != m->time)
-		return mbi_error(ctx, MB_E_VERIFY, 0,
-				 "snapshot object 'snapshots/%s' is named unlike its signed manifest (%s-%s-%s): it was renamed; remove the object or rename it back",
-				 name, t, m->host, m->id);
-	return MB_OK;
-}
-
 /* "2026-12-01", "2026-12-01T18:00", "2026-12-01T18:00:00", each with an
  * optional "Z": the last second of the day, minute or second given. */
 int mbi_snapshot_time_spec(const char *s, int64_t *out)
@@ -227,6 +163,7 @@ static int name_matches(struct mbi_repo *r, const struct mb_snapshot_info *v,
 		/* kept for the reader that asked, so it is read once */
 		mbi_snapshot_resolved_free(r);
 		r->resolved = malloc(sizeof(*r->resolved));
+		r->resolved_free = mbi_snapshot_resolved_free;
 		if (r->resolved)
 			*r->resolved = m;
 		else
@@ -345,15 +282,6 @@ int mbi_snapshot_resolve(struct mbi_repo *r, const char *spec,
 				 "no snapshot '%s': list them with 'mailbackup snapshots'",
 				 spec);
 	return MB_OK;
-}
-
-void mbi_snapshot_resolved_free(struct mbi_repo *r)
-{
-	if (r->resolved) {
-		mbi_manifest_release(r->resolved);
-		free(r->resolved);
-		r->resolved = NULL;
-	}
 }
 
 int mb_ctx_set_snapshot_host(struct mb_ctx *ctx, const char *host)
