@@ -47,7 +47,10 @@ int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_restore_test(struct cli *cli, int argc, char **argv);
 /* cmd-forget.c: prune with a report; also used by backup --prune */
-int prune_run(struct cli *cli, int max_unused, bool dry, bool json);
+int prune_run(struct cli *cli, int max_unused, int64_t grace, bool dry,
+	      bool json);
+/* "90", "90s", "15m", "2h", "1d" in seconds; -1 when malformed. */
+int parse_seconds(const char *s, int64_t *out);
 
 /* output.c */
 void out_setup(struct cli *cli);

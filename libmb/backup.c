@@ -75,6 +75,8 @@ struct bk {
 	const struct mbi_source *cur_src;
 	char *tmpdir;
 	struct mbi_lock *lock;
+	bool *gone;                /* per ix pack: missing from packs/ */
+	size_t ngone;
 };
 
 static void set_fatal(struct bk *b, int rc)
@@ -778,6 +780,48 @@ static int write_index(struct bk *b)
 	return rc;
 }
 
+static int pack_gone(struct bk *b, const struct mbi_mentry *e, uint32_t pack)
+{
+	return mbi_error(b->ctx, MB_E_STORE, 0,
+			 "pack '%s' holding '%s/%s' vanished from the repository during this backup (a prune deleted it?): no snapshot committed; run 'mailbackup repair index', then back up again",
+			 b->ix.packs[pack].name, e->source, e->path);
+}
+
+/* Index entries whose pack is missing from the repository (a prune that
+ * raced a paused backup, a lost object): their content is stored again. */
+static int forget_missing_packs(struct bk *b)
+{
+	size_t i, n = 0;
+	int rc = mbi_index_missing_packs(&b->ix, b->r, &b->gone, &b->ngone);
+
+	if (rc || !b->ngone)
+		goto out;
+	for (i = 0; i < b->ix.cap; i++) {
+		struct mbi_blobref *v = &b->ix.vals[i];
+
+		if (v->pack < b->ix.npacks && b->gone[v->pack]) {
+			v->pack = FAILED;
+			n++;
+		}
+	}
+	mbi_warn(b->ctx,
+		 "%zu pack(s) named by the index are missing from the repository: their content (%zu blobs) is stored again; run 'mailbackup repair index' to drop the stale entries",
+		 b->ngone, n);
+out:
+	free(b->gone);
+	b->gone = NULL;
+	b->ngone = 0;
+	return rc;
+}
+
+/* Just before the manifest: are the packs it names all still there? */
+static int recheck_packs(struct bk *b)
+{
+	free(b->gone);
+	b->gone = NULL;
+	return mbi_index_missing_packs(&b->ix, b->r, &b->gone, &b->ngone);
+}
+
 /* Copy the spooled entries into the manifest, dropping any whose content
  * did not reach a committed pack (so no snapshot points at missing data). */
 static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
@@ -788,7 +832,8 @@ static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
 	char *line = NULL;
 	size_t cap = 0, n = 0;
 	ssize_t len;
-	bool check = __atomic_load_n(&b->nfailed, __ATOMIC_SEQ_CST) > 0;
+	bool check = __atomic_load_n(&b->nfailed, __ATOMIC_SEQ_CST) > 0 ||
+		     b->ngone > 0;
 	int rc;
 
 	(void)opts;
@@ -825,6 +870,11 @@ static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
 				ref = mbi_index_find(&b->ix, e.sha);
 				ok = ref && ref->pack < b->ix.npacks;
 				pthread_mutex_unlock(&b->ix.lock);
+				if (ok && b->gone && b->gone[ref->pack]) {
+					rc = pack_gone(b, &e, ref->pack);
+					free(copy);
+					break;
+				}
 				if (!ok && e.size > 0) {
 					mbi_warn(b->ctx,
 						 "'%s/%s' left out: its content could not be stored",
@@ -1003,9 +1053,11 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	if ((rc = lock_cache(ctx, b.r->id, &lockfd)))
 		goto out;
 	/* a shared repository lock: no prune deletes under this backup */
-	if ((rc = mbi_lock_acquire(b.r, false, &b.lock)))
+	if ((rc = mbi_lock_acquire(b.r, false, opts ? opts->wait : 0,
+				   &b.lock)))
 		goto out;
-	if ((rc = mbi_index_load(&b.ix, b.r, false)))
+	if ((rc = mbi_index_load(&b.ix, b.r, false)) ||
+	    (rc = forget_missing_packs(&b)))
 		goto out;
 	b.first_new_pack = (uint32_t)b.ix.npacks;
 	if ((rc = mbi_cache_open(ctx, b.r->id, &b.cache)))
@@ -1151,13 +1203,19 @@ join:
 	if (!rc)
 		rc = mbi_lock_check(b.lock);
 	if (!rc)
+		rc = recheck_packs(&b);
+	if (!rc)
 		rc = write_manifest(&b, opts, head.data, key);
 	if (rc)
 		goto out;
 	/* the index is done with: its memory goes before the cache's sort */
 	mbi_index_release(&b.ix);
-	if ((rc = mbi_cache_save(b.cache)))
-		goto out;
+	if (mbi_cache_save(b.cache))
+		/* committed: a failure now is a warning (exit 3), never a
+		 * failure that would invite a second snapshot */
+		mbi_warn(ctx,
+			 "snapshot %s is committed, but the local cache could not be saved (%s): the next backup reads every file again",
+			 id, mb_ctx_errmsg(ctx));
 	memcpy(b.res.id, id, sizeof(id));
 	{
 		size_t kl = strlen(key + 10);
@@ -1175,6 +1233,7 @@ out:
 	if (b.mf)
 		fclose(b.mf);
 	mbi_cache_free(b.cache);
+	free(b.gone);
 	mbi_index_release(&b.ix);
 	mbi_lock_release(b.lock);
 	mbi_repo_close(b.r);

@@ -24,7 +24,7 @@ static const char *const keys_keys[] = {
 };
 static const char *const options_keys[] = {
 	"cache_dir", "host", "zstd_level", "threads", "metrics_file", "log",
-	"lock_timeout", "scratch_dir", "scratch_db", NULL
+	"lock_timeout", "scratch_dir", "scratch_db", "prune_grace", NULL
 };
 static const char *const retention_keys[] = {
 	"keep_last", "keep_hourly", "keep_daily", "keep_weekly",
@@ -714,6 +714,14 @@ int mbi_config_parse(struct mb_ctx *ctx, const char *name, const char *buf,
 	     cfg->lock_timeout < 2)) {
 		rc = mbi_error(ctx, MB_E_CONFIG, 0,
 			       "%s: lock_timeout must be a duration of 2s or more, like 30m",
+			       name);
+		goto out;
+	}
+	cfg->prune_grace = 24 * 3600;
+	if ((v = mbi_section_get(opts, "prune_grace")) &&
+	    mbi_parse_duration(v, &cfg->prune_grace)) {
+		rc = mbi_error(ctx, MB_E_CONFIG, 0,
+			       "%s: prune_grace must be a duration, like 1d (0: none)",
 			       name);
 		goto out;
 	}

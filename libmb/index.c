@@ -356,6 +356,22 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 		    mbi_read_file(r->ctx, cpath, &plain, 1u << 30) == MB_OK) {
 			rc = mbi_index_parse(ix, plain.data, plain.len,
 					     a.names[i]);
+			if (rc == MB_E_VERIFY) {
+				/* our own copy is damaged, not the repository:
+				 * drop it and start again from the objects
+				 * (each restart removes one copy) */
+				mbi_log(r->ctx, MB_LOG_WARNING,
+					"the cached copy '%s' of index object '%s' is damaged: dropped, fetched again",
+					cpath, a.names[i]);
+				unlink(cpath);
+				mbi_buf_release(&plain);
+				free(cpath);
+				mbi_index_release(ix);
+				if ((rc = mbi_index_init(ix, r->ctx)))
+					break;
+				i = (size_t)-1;
+				continue;
+			}
 		} else {
 			rc = mbi_repo_get_meta(r, a.names[i], 1u << 30,
 					       &plain);
@@ -384,4 +400,49 @@ out:
 	mbi_strv_free(a.names, a.n);
 	free(cdir);
 	return rc;
+}
+
+static int cmp_base(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* From a fresh listing of packs/: which of ix's packs are gone. */
+int mbi_index_missing_packs(struct mbi_index *ix, struct mbi_repo *r,
+			    bool **gone_out, size_t *ngone)
+{
+	struct list_acc a = { 0 };
+	bool *gone = calloc(ix->npacks + 1, sizeof(*gone));
+	size_t i;
+	int rc;
+
+	*ngone = 0;
+	if (!gone)
+		return MB_E_NOMEM;
+	rc = r->store->ops->list(r->store, "packs/", collect, &a);
+	for (i = 0; !rc && i < a.n; i++) {
+		const char *base = strrchr(a.names[i], '/');
+
+		/* the name alone: sorting and searching compare it */
+		memmove(a.names[i], base ? base + 1 : a.names[i],
+			strlen(base ? base + 1 : a.names[i]) + 1);
+	}
+	if (!rc && a.n)
+		qsort(a.names, a.n, sizeof(*a.names), cmp_base);
+	for (i = 0; !rc && i < ix->npacks; i++) {
+		const char *name = ix->packs[i].name;
+
+		if (!a.n || !bsearch(&name, a.names, a.n, sizeof(*a.names),
+				     cmp_base)) {
+			gone[i] = true;
+			(*ngone)++;
+		}
+	}
+	mbi_strv_free(a.names, a.n);
+	if (rc) {
+		free(gone);
+		return rc;
+	}
+	*gone_out = gone;
+	return MB_OK;
 }

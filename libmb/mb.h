@@ -103,6 +103,8 @@ MB_EXPORT int mb_keygen(struct mb_ctx *ctx, const char *gnupg_home,
 struct mb_backup_opts {
 	int64_t time;          /* record the snapshot at this time (s); 0 = now */
 	const char *const *sources; /* NULL-terminated names; NULL = all */
+	int64_t wait;          /* seconds to retry while the repository is
+				* locked by a prune (0: fail at once) */
 };
 
 struct mb_backup_result {
@@ -261,13 +263,20 @@ MB_EXPORT int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 struct mb_prune_opts {
 	int max_unused;  /* repack packs with more than this % unused */
 	int dry_run;
+	/* seconds a pack must have been seen unreferenced by this host (on
+	 * its own monotonic clock, recorded in the cache) before it is
+	 * deleted: 0 = [options] prune_grace (default 1 day);
+	 * MB_PRUNE_NO_GRACE = none */
+	int64_t grace;
 };
+#define MB_PRUNE_NO_GRACE (-1)
 
 struct mb_prune_result {
 	uint64_t packs_total, packs_deleted, packs_repacked, packs_written;
 	uint64_t bytes_before, bytes_freed;
 	uint64_t index_objects_written, index_objects_deleted;
 	int repack_skipped;    /* packs could not be repacked: no secret key */
+	uint64_t packs_young;  /* unreferenced, kept until their grace ends */
 	double seconds;
 };
 
@@ -278,6 +287,9 @@ MB_EXPORT int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 
 /* Remove stale lock objects; *removed counts them. */
 MB_EXPORT int mb_unlock(struct mb_ctx *ctx, size_t *removed);
+/* Remove every lock object, stale or not: only when no run is alive on
+ * any host (a live run loses its lock and stops before its next commit). */
+MB_EXPORT int mb_unlock_all(struct mb_ctx *ctx, size_t *removed);
 
 /* ---- hooks, metrics, stats, diff (hook.c, metrics.c, stats.c, diff.c) ---- */
 
@@ -320,6 +332,8 @@ struct mb_metrics_run {
 	int64_t files, bytes_new, bytes_stored; /* backup, restore-test */
 	int64_t snapshots;     /* snapshots in the repository afterwards */
 	int64_t restore_test_success; /* restore-test: 1 ok, 0 not */
+	int64_t prune_skipped; /* backup --prune: 1 when its prune step did
+				* not run (lock held elsewhere), 0 when it did */
 };
 
 /* Reset r: every counter -1 (unknown), status MB_RUN_OK. */

@@ -37,6 +37,8 @@ static const struct {
 	  "Snapshots in the repository after the last run." },
 	{ "mailbackup_last_restore_test_success",
 	  "1 when the last restore-test passed, 0 when it failed." },
+	{ "mailbackup_last_prune_skipped",
+	  "1 when the prune step of the last backup --prune did not run (the repository was locked), 0 when it ran." },
 };
 
 struct sample {
@@ -248,6 +250,7 @@ void mb_metrics_run_init(struct mb_metrics_run *r, const char *command)
 	r->status = MB_RUN_OK;
 	r->files = r->bytes_new = r->bytes_stored = -1;
 	r->snapshots = r->restore_test_success = -1;
+	r->prune_skipped = -1;
 }
 
 int mb_metrics_format(const char *old, size_t len,
@@ -298,7 +301,10 @@ int mb_metrics_format(const char *old, size_t len,
 			   (long long)run->snapshots))) ||
 	    (run->restore_test_success >= 0 &&
 	     (rc = set_num(&m, "mailbackup_last_restore_test_success", "",
-			   "%lld", (long long)run->restore_test_success))))
+			   "%lld", (long long)run->restore_test_success))) ||
+	    (run->prune_skipped >= 0 &&
+	     (rc = set_num(&m, "mailbackup_last_prune_skipped", lab.data,
+			   "%lld", (long long)run->prune_skipped))))
 		goto out;
 	/* stable output: by name, then labels */
 	qsort(m.s, m.n, sizeof(*m.s), cmp_sample);

@@ -124,8 +124,8 @@ after_crash() {
 
 # The next prune finishes the job: afterwards nothing is left to delete.
 prune_reclaims_all() {
-	mb prune --max-unused 0 &&
-	mb prune --dry-run --json --max-unused 0 >again.json &&
+	mb prune --grace 0 --max-unused 0 &&
+	mb prune --grace 0 --dry-run --json --max-unused 0 >again.json &&
 	test "$(json_int packs_deleted again.json)" = 0 &&
 	test "$(json_int packs_repacked again.json)" = 0
 }
@@ -229,7 +229,7 @@ test_expect_success 'setup: keys, a tree, small packs, three snapshots' '
 '
 
 test_expect_success 'a prune that runs through: many steps to kill' '
-	mb prune --dry-run --json --max-unused 0 >plan.json &&
+	mb prune --grace 0 --dry-run --json --max-unused 0 >plan.json &&
 	cat plan.json &&
 	test "$(json_int packs_deleted plan.json)" -ge 3 &&
 	test "$(json_int packs_repacked plan.json)" -ge 2
@@ -237,7 +237,7 @@ test_expect_success 'a prune that runs through: many steps to kill' '
 
 test_expect_success STRACE 'rehearse prune under strace: its kill points' '
 	reset_state prune &&
-	rehearse prune.points prune --max-unused 0 &&
+	rehearse prune.points prune --grace 0 --max-unused 0 &&
 	test "$(wc -l <prune.points)" -ge 7 &&
 	reset_state prune
 '
@@ -266,7 +266,7 @@ nothing_deleted_yet() {
 while read -r point what; do
 	test_expect_success "prune killed $what ($point): the repository stays whole" "
 		reset_state prune &&
-		crash $point prune --max-unused 0 &&
+		crash $point prune --grace 0 --max-unused 0 &&
 		nothing_deleted_yet '$what' &&
 		after_crash &&
 		prune_reclaims_all
@@ -275,7 +275,7 @@ done <prune.all
 
 test_expect_success 'a backup and a prune after a killed prune' '
 	reset_state prune &&
-	crash time:0.6 prune --max-unused 0 &&
+	crash time:0.6 prune --grace 0 --max-unused 0 &&
 	mb_gen_tree tree --day --seed 4 &&
 	snap 2024-05-04T02:00:00Z &&
 	restore_all &&
@@ -287,9 +287,9 @@ test_expect_success 'a backup and a prune after a killed prune' '
 
 test_expect_success 'setup: the state before the next backup' '
 	reset_state prune &&
-	mb prune --max-unused 0 &&
+	mb prune --grace 0 --max-unused 0 &&
 	mb forget --keep-last 1 &&
-	mb prune --max-unused 0 &&
+	mb prune --grace 0 --max-unused 0 &&
 	# a day of mail: one new pack (with more, the packer thread would
 	# count its own renames and fsyncs, and the points would move)
 	mb_gen_tree tree --day --seed 5 &&
@@ -352,10 +352,10 @@ test_expect_success 'a backup killed after its commit point has committed' '
 test_expect_success STRACE 'prune removes what killed runs left in tmp/' '
 	reset_state prune &&
 	p=$(grep "before its index object is visible" prune.points | cut -d" " -f1) &&
-	crash "$p" prune --max-unused 0 &&
+	crash "$p" prune --grace 0 --max-unused 0 &&
 	find repo/tmp -type f >tmp.left &&
 	test -s tmp.left &&
-	mb prune --max-unused 0 &&
+	mb prune --grace 0 --max-unused 0 &&
 	find repo/tmp -type f >tmp.left &&
 	test_must_be_empty tmp.left
 '
@@ -370,7 +370,7 @@ test_expect_success STRACE 'prune removes what killed runs left in tmp/' '
 # same state without strace: an index object under a second name.
 test_expect_success 'check accepts a pack that two index objects list' '
 	reset_state prune &&
-	mb prune --max-unused 0 &&
+	mb prune --grace 0 --max-unused 0 &&
 	x=$(ls repo/index) &&
 	cp "repo/index/$x" repo/index/00000000000000000000000000000000 &&
 	restore_all &&
