@@ -43,6 +43,7 @@ int cmd_check(struct cli *cli, int argc, char **argv);
 int cmd_forget(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_unlock(struct cli *cli, int argc, char **argv);
+int cmd_repair(struct cli *cli, int argc, char **argv);
 int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_restore_test(struct cli *cli, int argc, char **argv);

@@ -300,3 +300,36 @@ int cmd_unlock(struct cli *cli, int argc, char **argv)
 			all ? "" : "stale ");
 	return 0;
 }
+
+int cmd_repair(struct cli *cli, int argc, char **argv)
+{
+	struct mb_repair_result res;
+	bool json = false;
+	int i, rc;
+
+	if (argc < 2 || strcmp(argv[1], "index"))
+		return out_usage("repair", "say what to repair: 'repair index'");
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json"))
+			return out_usage("repair", "unexpected argument '%s'",
+					 argv[i]);
+		json = true;
+	}
+	rc = mb_repair_index(cli->ctx, &res);
+	if (rc)
+		return out_fail(cli, rc);
+	if (json)
+		printf("{\"objects_removed\":%llu,\"packs_dropped\":%llu,"
+		       "\"blobs_dropped\":%llu,\"index_objects_written\":%llu}\n",
+		       (unsigned long long)res.objects_removed,
+		       (unsigned long long)res.packs_dropped,
+		       (unsigned long long)res.blobs_dropped,
+		       (unsigned long long)res.index_objects_written);
+	else if (cli->verbosity > 0)
+		fprintf(stderr,
+			"%llu partial object(s) removed, %llu missing pack(s) dropped from the index (%llu entries)\n",
+			(unsigned long long)res.objects_removed,
+			(unsigned long long)res.packs_dropped,
+			(unsigned long long)res.blobs_dropped);
+	return 0;
+}

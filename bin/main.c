@@ -94,6 +94,12 @@ const struct cmd mb_commands[] = {
 	  "are parsed and matched with their public keys. --json prints the\n"
 	  "report, --report FILE writes it. Exit 0 when everything matches, 4\n"
 	  "when something differs.\n" },
+	{ "repair", cmd_repair, CMD_CONFIG, "mailbackup [-c FILE] repair index [--json]",
+	  "Under the exclusive repository lock: remove empty (partial) index and\n"
+	  "snapshot objects, and drop the index entries whose pack is missing, so\n"
+	  "that the next backup stores that content again. Says what it removed.\n"
+	  "Damaged objects that are not empty are left for a human (see\n"
+	  "docs/disaster-recovery.md). Exit 5 while another run holds the lock.\n" },
 	{ "unlock", cmd_unlock, CMD_CONFIG,
 	  "mailbackup [-c FILE] unlock [--remove-all] [--json]",
 	  "Remove stale repository locks: those of processes that are gone on\n"

@@ -287,6 +287,20 @@ MB_EXPORT int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 
 /* Remove stale lock objects; *removed counts them. */
 MB_EXPORT int mb_unlock(struct mb_ctx *ctx, size_t *removed);
+struct mb_repair_result {
+	uint64_t objects_removed;       /* empty (partial) metadata objects */
+	uint64_t packs_dropped;         /* missing packs the index named */
+	uint64_t blobs_dropped;         /* index entries that named them */
+	uint64_t index_objects_written;
+};
+
+/* Under the exclusive lock: remove empty index/ and snapshots/ objects,
+ * and replace the index by one without the entries whose pack is missing,
+ * so that the next backup stores that content again. Each removal is
+ * logged as a warning. MB_E_LOCKED while another run holds the lock. */
+MB_EXPORT int mb_repair_index(struct mb_ctx *ctx,
+			      struct mb_repair_result *res);
+
 /* Remove every lock object, stale or not: only when no run is alive on
  * any host (a live run loses its lock and stops before its next commit). */
 MB_EXPORT int mb_unlock_all(struct mb_ctx *ctx, size_t *removed);
