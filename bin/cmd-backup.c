@@ -188,15 +188,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	if (ns)
 		bo.sources = sources;
 
-	rc = mb_hooks_run(cli->ctx, "pre_backup", NULL, NULL);
-	if (rc) {
-		free(sources);
-		snprintf(error, sizeof(error), "%s: backup not started",
-			 mb_ctx_errmsg(cli->ctx));
-		out_msg(MB_LOG_ERROR, "%s", error);
-		ec = mb_status_exit(rc);
-		return backup_failed(cli, ec, error, NULL, json);
-	}
+	/* pre_backup runs inside, under the repository lock */
+	bo.pre_backup_hook = 1;
 	rc = mb_backup(cli->ctx, &bo, &res);
 	free(sources);
 	if (rc && rc != MB_E_PARTIAL) {

@@ -1056,6 +1056,12 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	if ((rc = mbi_lock_acquire(b.r, false, opts ? opts->wait : 0,
 				   &b.lock)))
 		goto out;
+	/* the hook runs under the lock (a prune cannot start in between) */
+	if (opts && opts->pre_backup_hook &&
+	    (rc = mb_hooks_run(ctx, "pre_backup", NULL, NULL))) {
+		mbi_error_prefix(ctx, rc, "backup not started");
+		goto out;
+	}
 	if ((rc = mbi_index_load(&b.ix, b.r, false)) ||
 	    (rc = forget_missing_packs(&b)))
 		goto out;

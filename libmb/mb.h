@@ -105,6 +105,9 @@ struct mb_backup_opts {
 	const char *const *sources; /* NULL-terminated names; NULL = all */
 	int64_t wait;          /* seconds to retry while the repository is
 				* locked by a prune (0: fail at once) */
+	int pre_backup_hook;   /* run [hooks] pre_backup once the repository
+				* lock is held, before anything is read; its
+				* failure stops the backup (MB_E_ABORTED) */
 };
 
 struct mb_backup_result {

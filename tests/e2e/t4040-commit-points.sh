@@ -174,4 +174,28 @@ test_expect_success 'a prune stopped before its first delete deletes nothing onc
 	restore_is copy4 latest
 '
 
+# backup --wait: a backup that finds a prune at work retries instead of
+# failing; the prune is held at its first delete for 3 s, then goes on.
+test_expect_success 'backup --wait retries while a prune holds the lock' '
+	mb_write_config -o wait.conf "lock_timeout = 1min" "$srcs" &&
+	head -c 100000 /dev/urandom >src/u &&
+	mbc wait.conf backup --time 2024-01-11T01:00:00Z &&
+	rm src/u &&
+	echo waited >src/waited &&
+	cp -a src copy5 &&
+	mbc wait.conf backup --time 2024-01-11T02:00:00Z &&
+	mbc wait.conf forget --keep-last 1 &&
+	start_paused prune-delete wait.conf prune --grace 0 &&
+	test_must_fail --exit 5 mbc wait.conf backup --time 2024-01-12T02:00:00Z 2>err &&
+	test_grep "locked by a prune" err &&
+	{ (sleep 3; kill -CONT $paused) & } &&
+	mbc wait.conf -v backup --wait 60s --time 2024-01-12T02:00:00Z 2>err &&
+	cat err &&
+	test_grep "waiting" err &&
+	wait $paused &&
+	paused= &&
+	mb check --read-data &&
+	restore_is copy5 latest
+'
+
 test_done
