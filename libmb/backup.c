@@ -1032,6 +1032,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	if ((rc = check_required(ctx, opts)))
 		return rc;
 	ctx->warnings = 0;
+	ctx->store_full = 0;
 	b.ctx = ctx;
 	pthread_mutex_init(&b.mlock, NULL);
 	pthread_mutex_init(&b.qlock, NULL);
@@ -1222,6 +1223,7 @@ join:
 		mbi_warn(ctx,
 			 "snapshot %s is committed, but the local cache could not be saved (%s): the next backup reads every file again",
 			 id, mb_ctx_errmsg(ctx));
+	mbi_reserve_keep(b.r);
 	memcpy(b.res.id, id, sizeof(id));
 	{
 		size_t kl = strlen(key + 10);
@@ -1256,6 +1258,10 @@ out:
 	pthread_cond_destroy(&b.qempty);
 	pthread_cond_destroy(&b.pfull);
 	pthread_cond_destroy(&b.pempty);
+	if (rc && rc != MB_E_PARTIAL && ctx->store_full)
+		rc = mbi_error(ctx, MB_E_STORE, ENOSPC,
+			       "the repository is full (%s): no snapshot committed; free space with 'mailbackup forget' and 'mailbackup prune' (they work on a full repository), or make it larger",
+			       ctx->cfg->url);
 	if (!rc && ctx->warnings)
 		return MB_E_PARTIAL;
 	return rc;

@@ -108,6 +108,10 @@ int mbi_error(struct mb_ctx *ctx, int code, int errnum, const char *fmt, ...)
 	pthread_mutex_lock(&ctx->lock);
 	memcpy(ctx->errmsg, msg, sizeof(msg));
 	ctx->errcode = code;
+	/* what follows a full repository (gpg's broken pipe) must not hide
+	 * it: the caller names it at the end */
+	if (code == MB_E_STORE && (errnum == ENOSPC || errnum == EDQUOT))
+		ctx->store_full = 1;
 	pthread_mutex_unlock(&ctx->lock);
 	return code;
 }

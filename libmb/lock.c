@@ -600,6 +600,46 @@ int mbi_lock_prove(struct mbi_lock *l)
 	return MB_OK;
 }
 
+/*
+ * A local repository keeps a reserve object that a lock holder may delete
+ * when its lock cannot be written because the file system is full: prune
+ * (forget, repair) can then take its lock and write its index on a full
+ * repository, and free space. Each successful backup puts it back.
+ */
+void mbi_reserve_keep(struct mbi_repo *r)
+{
+	uint64_t size;
+	char *z;
+
+	if (strcmp(r->store->ops->name, "local") ||
+	    r->store->ops->stat(r->store, MBI_RESERVE_KEY, &size) == MB_OK)
+		return;
+	z = calloc(1, MBI_RESERVE_SIZE);
+	if (z && mbi_store_put_buf(r->store, MBI_RESERVE_KEY, z,
+				   MBI_RESERVE_SIZE))
+		mbi_log(r->ctx, MB_LOG_INFO,
+			"no room for the reserve object '%s' (%s)",
+			MBI_RESERVE_KEY, mb_ctx_errmsg(r->ctx));
+	free(z);
+}
+
+static int put_first_lock(struct mbi_lock *l)
+{
+	struct mb_ctx *ctx = l->r->ctx;
+	int rc;
+
+	ctx->store_full = 0;
+	rc = put_lock(l);
+	/* only for a prune: it frees space, a backup would take more */
+	if (rc && ctx->store_full && l->exclusive &&
+	    !l->r->store->ops->del(l->r->store, MBI_RESERVE_KEY)) {
+		mbi_log(ctx, MB_LOG_WARNING,
+			"the repository is full: used its reserve object to take the lock");
+		rc = put_lock(l);
+	}
+	return rc;
+}
+
 static void drop_own(struct mbi_lock *l)
 {
 	l->r->store->ops->del(l->r->store, l->key);
@@ -628,7 +668,7 @@ int mbi_lock_acquire(struct mbi_repo *r, bool exclusive, int64_t wait,
 		/* write first, then look: of two runs that start together
 		 * at least one sees the other */
 		l->last_ok = boot_now();
-		if ((rc = put_lock(l))) {
+		if ((rc = put_first_lock(l))) {
 			rc = mbi_error_prefix(r->ctx, rc, "cannot write a lock");
 			break;
 		}

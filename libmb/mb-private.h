@@ -123,6 +123,7 @@ struct mb_ctx {
 	pthread_mutex_t lock; /* serializes errmsg and log calls from workers */
 	struct mbi_config *cfg;
 	uint64_t warnings;
+	int store_full; /* a repository write failed with ENOSPC or EDQUOT */
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -438,6 +439,11 @@ MBI_HIDDEN int mbi_lock_prove(struct mbi_lock *l);
 /* Remove stale locks (all: every lock object); *removed counts them. */
 MBI_HIDDEN int mbi_lock_remove_stale(struct mbi_repo *r, bool all,
 				     size_t *removed);
+/* The reserve object of a local repository (see lock.c); put back, when
+ * missing, by a successful backup. */
+#define MBI_RESERVE_KEY "tmp/0.reserve"
+#define MBI_RESERVE_SIZE (1u << 20)
+MBI_HIDDEN void mbi_reserve_keep(struct mbi_repo *r);
 /* Test-only: raise SIGSTOP once when MB_TEST_STOP_AT names this point. */
 MBI_HIDDEN void mbi_commit_point(const char *name);
 

@@ -986,6 +986,8 @@ static int clean_tmp(struct prune_run *p)
 		if (end != b && *end == '.' && pid > 0 &&
 		    (kill((pid_t)pid, 0) == 0 || errno == EPERM))
 			continue;
+		if (!strcmp(tmp.keys[i], MBI_RESERVE_KEY))
+			continue;
 		if ((rc = may_delete(p)))
 			break;
 		if (!p->r->store->ops->del(p->r->store, tmp.keys[i]))
