@@ -33,6 +33,7 @@ void mbi_index_release(struct mbi_index *ix)
 	free(ix->vals);
 	free(ix->packs);
 	mbi_strv_free(ix->objects, ix->nobjects);
+	free(ix->alts);
 	pthread_mutex_destroy(&ix->lock);
 	memset(ix, 0, sizeof(*ix));
 }
@@ -111,8 +112,23 @@ int mbi_index_add_blob(struct mbi_index *ix, const unsigned char *sha,
 	if ((ix->count + 1) * 4 > ix->cap * 3 && grow(ix))
 		return MB_E_NOMEM;
 	i = probe(ix, sha);
-	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN))
-		return MB_OK; /* known already: the first pack wins */
+	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN)) {
+		/* known already: the first pack wins, unless it is missing
+		 * (mbi_index_load looks when another pack lists it too) */
+		uint32_t old = ix->vals[i].pack;
+		void *na;
+
+		if (old >= ix->npacks || pack >= ix->npacks ||
+		    !strcmp(ix->packs[old].name, ix->packs[pack].name))
+			return MB_OK;
+		na = realloc(ix->alts, (ix->nalts + 1) * sizeof(*ix->alts));
+		if (!na)
+			return MB_E_NOMEM;
+		ix->alts = na;
+		memcpy(ix->alts[ix->nalts].sha, sha, MBI_SHA256_LEN);
+		ix->alts[ix->nalts++].pack = pack;
+		return MB_OK;
+	}
 	memcpy(ix->keys + i * MBI_SHA256_LEN, sha, MBI_SHA256_LEN);
 	ix->vals[i].pack = pack;
 	ix->vals[i].size = size;
@@ -326,6 +342,35 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Content that two packs hold: prefer the one that exists (one listing of
+ * packs/, only when there is such content). */
+static int resolve_alts(struct mbi_index *ix, struct mbi_repo *r)
+{
+	bool *gone = NULL;
+	size_t ngone = 0, i;
+	int rc;
+
+	if (!ix->nalts)
+		return MB_OK;
+	rc = mbi_index_missing_packs(ix, r, &gone, &ngone);
+	for (i = 0; !rc && ngone && i < ix->nalts; i++) {
+		struct mbi_blobref *v = (struct mbi_blobref *)
+			mbi_index_find(ix, ix->alts[i].sha);
+
+		if (v && v->pack < ix->npacks && gone[v->pack] &&
+		    !gone[ix->alts[i].pack]) {
+			ix->packs[v->pack].nblobs--;
+			v->pack = ix->alts[i].pack;
+			ix->packs[v->pack].nblobs++;
+		}
+	}
+	free(gone);
+	free(ix->alts);
+	ix->alts = NULL;
+	ix->nalts = 0;
+	return rc;
+}
+
 /* Decoded index objects are kept in the cache directory, so a backup does
  * not start one gpg per index object every night. */
 int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
@@ -395,6 +440,7 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 		ix->objects = a.names;
 		ix->nobjects = a.n;
 		a.names = NULL;
+		rc = resolve_alts(ix, r);
 	}
 out:
 	mbi_strv_free(a.names, a.n);

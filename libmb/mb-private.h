@@ -481,6 +481,15 @@ struct mbi_index {
 	char **objects;         /* names of the index objects loaded */
 	size_t nobjects;
 	pthread_mutex_t lock;
+	/* content listed again in another pack (a backup that stored again
+	 * what a missing pack held): resolved by mbi_index_load */
+	struct mbi_index_alt *alts;
+	size_t nalts;
+};
+
+struct mbi_index_alt {
+	unsigned char sha[MBI_SHA256_LEN];
+	uint32_t pack;
 };
 
 MBI_HIDDEN int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx);
