@@ -378,4 +378,44 @@ test_expect_success 'check accepts a pack that two index objects list' '
 	mb check --read-data
 '
 
+# The named commit points (MB_TEST_STOP_AT stops the process right before
+# each): killed there, the repository stays whole, and the next backup and
+# prune leave nothing behind. The tree and its copy are put back after, so
+# the state of the tests above is unchanged.
+stop_and_kill() {
+	local point=$1
+	shift
+	{ MB_TEST_STOP_AT=$point "$MB_BIN" -c "$CONF" "$@" >stopped.out 2>&1 & } &&
+	CRASH_PID=$! &&
+	i=0 && until case "$(ps -o stat= -p $CRASH_PID)" in T*) true ;; *) false ;; esac; do
+		sleep 0.02; i=$((i + 1)); test $i -lt 3000 || return 1
+	done &&
+	kill -KILL $CRASH_PID &&
+	{ wait $CRASH_PID; test $? = 137; }
+}
+
+for point in index-commit manifest-commit; do
+	test_expect_success "backup killed at its $point: the repository stays whole" "
+		reset_state prune &&
+		cp -a tree tree.saved &&
+		mb_gen_tree tree --day --seed 7 &&
+		stop_and_kill $point backup --time 2024-05-04T02:00:00Z &&
+		after_crash &&
+		snap 2024-05-05T02:00:00Z &&
+		prune_reclaims_all &&
+		mb check --read-data &&
+		restore_all &&
+		rm -rf tree copies/2024-05-05T02:00:00Z &&
+		mv tree.saved tree
+	"
+done
+
+test_expect_success 'prune killed before its first delete: the repository stays whole' '
+	reset_state prune &&
+	stop_and_kill prune-delete prune --grace 0 --max-unused 0 &&
+	after_crash &&
+	prune_reclaims_all &&
+	restore_all
+'
+
 test_done
