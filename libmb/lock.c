@@ -214,7 +214,7 @@ enum lock_state {
 };
 
 struct lockent {
-	char key[160];
+	char key[1100]; /* S3 keys go up to 1024 bytes */
 	enum lock_state state;
 	struct mbi_lockinfo li;
 	char hash[MBI_SHA256_HEX]; /* of the content, to see it change */
@@ -241,6 +241,10 @@ static int add_key(void *ud, const char *key, uint64_t size)
 	}
 	memset(&ll->v[ll->n], 0, sizeof(ll->v[0]));
 	snprintf(ll->v[ll->n].key, sizeof(ll->v[0].key), "%s", key);
+	/* a name longer than ours can be is no lock we wrote: held, named
+	 * (and removed by unlock --remove-all) */
+	if (strlen(key) >= 160)
+		ll->v[ll->n].state = LOCK_BAD;
 	ll->n++;
 	return MB_OK;
 }
@@ -250,7 +254,13 @@ static int read_one(struct mbi_repo *r, struct lockent *e)
 	struct mbi_buf b = { 0 };
 	uint64_t size = 0;
 	unsigned char sha[MBI_SHA256_LEN];
-	int rc = r->store->ops->stat(r->store, e->key, &size);
+	int rc;
+
+	if (e->state == LOCK_BAD) {
+		snprintf(e->hash, sizeof(e->hash), "long-name");
+		return MB_OK;
+	}
+	rc = r->store->ops->stat(r->store, e->key, &size);
 
 	if (rc == MB_E_NOTFOUND)
 		return MB_OK; /* released meanwhile: LOCK_GONE */
@@ -299,7 +309,7 @@ static int read_locks(struct mbi_repo *r, struct lock_list *ll)
  * as measured here: no remote clock is trusted.
  */
 struct seen {
-	char key[160];
+	char key[1100];
 	char hash[MBI_SHA256_HEX];
 	int64_t first;
 };
@@ -327,7 +337,7 @@ static void boot_id(char out[40])
 static void seen_load(struct mbi_repo *r, struct seen_list *sl)
 {
 	char *dir = mbi_cache_dir(r->ctx, r->id);
-	char boot[40], line[400];
+	char boot[40], line[1300];
 	FILE *f;
 
 	memset(sl, 0, sizeof(*sl));
@@ -354,7 +364,7 @@ static void seen_load(struct mbi_repo *r, struct seen_list *sl)
 		void *nv;
 
 		memset(&s, 0, sizeof(s));
-		if (sscanf(line, "%lld %64s %159s", &first, s.hash, s.key) != 3)
+		if (sscanf(line, "%lld %64s %1099s", &first, s.hash, s.key) != 3)
 			continue;
 		s.first = first;
 		nv = realloc(sl->v, (sl->n + 1) * sizeof(*sl->v));

@@ -127,9 +127,13 @@ test_expect_success 'hostile lock objects are named with unlock --remove-all as 
 	test_must_fail --exit 5 mb prune 2>err &&
 	cat err &&
 	test_grep "unlock --remove-all" err &&
+	long=$(printf "x%.0s" $(seq 200)) &&
+	printf "mailbackup-lock 1\n" >"repo/locks/$long" &&
+	mb unlock 2>err &&
+	test -f "repo/locks/$long" &&
 	mb -v unlock --remove-all 2>err &&
 	cat err &&
-	test_grep "3 lock(s) removed" err &&
+	test_grep "4 lock(s) removed" err &&
 	test "$(ls repo/locks | wc -l)" = 0 &&
 	mb backup --time 2024-01-08T02:00:00Z
 '
