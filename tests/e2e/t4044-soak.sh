@@ -62,7 +62,9 @@ test_expect_success 'backups of three hosts and a pruner in a loop' '
 		sleep 0.1
 	done &&
 	wait $p1 $p2 $p3 &&
-	cat rc.log prune.log &&
+	sort prune.log | uniq -c &&
+	cat rc.log &&
+	grep -v " 0\$" rc.log | while read -r h i rc; do cat "$h-$i.err"; done;
 	test "$(wc -l <rc.log)" = $((3 * ROUNDS)) &&
 	! grep -v " 0\$" rc.log &&
 	! grep -v "prune [05]\$" prune.log &&
