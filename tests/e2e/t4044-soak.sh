@@ -40,8 +40,10 @@ host_loop() {
 	for i in $(seq 1 $ROUNDS); do
 		head -c $((20000 + i * 7000)) /dev/urandom >"src-$h/f$i"
 		rm -f "src-$h/f$((i - 2))"
-		mbc "$h.conf" backup --json --wait 120s >"$h-$i.json" 2>"$h-$i.err"
-		echo "$h $i $?" >>rc.log
+		rc=0
+		mbc "$h.conf" backup --json --wait 120s >"$h-$i.json" \
+			2>"$h-$i.err" || rc=$?
+		echo "$h $i $rc" >>rc.log
 		id=$(mb_json_get id "$h-$i.json" 2>/dev/null)
 		test -n "$id" && echo "$id $(digest "src-$h")" >>digests
 		# a gap of its own per host, so that prunes get their turns
@@ -51,9 +53,9 @@ host_loop() {
 
 test_expect_success 'backups of three hosts and a pruner in a loop' '
 	: >rc.log && : >digests && : >prune.log &&
-	host_loop h1 & p1=$! &&
-	host_loop h2 & p2=$! &&
-	host_loop h3 & p3=$! &&
+	{ host_loop h1 & } && p1=$! &&
+	{ host_loop h2 & } && p2=$! &&
+	{ host_loop h3 & } && p3=$! &&
 	while kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null ||
 		kill -0 $p3 2>/dev/null; do
 		mbc pruner.conf forget --keep-last 2 --prune --grace 0 \
