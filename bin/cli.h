@@ -57,11 +57,15 @@ int cmd_check(struct cli *cli, int argc, char **argv);
 int cmd_forget(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_unlock(struct cli *cli, int argc, char **argv);
+int cmd_repair(struct cli *cli, int argc, char **argv);
 int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_restore_test(struct cli *cli, int argc, char **argv);
 /* cmd-forget.c: prune with a report; also used by backup --prune */
-int prune_run(struct cli *cli, int max_unused, bool dry, bool json);
+int prune_run(struct cli *cli, int max_unused, int64_t grace, bool dry,
+	      bool json);
+/* "90", "90s", "15m", "2h", "1d" in seconds; -1 when malformed. */
+int parse_seconds(const char *s, int64_t *out);
 
 /* mailfolder.c: --mailbox and --folder of ls and diff */
 struct mail_filter {

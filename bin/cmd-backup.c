@@ -141,6 +141,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		{ "time", required_argument, NULL, 't' },
 		{ "source", required_argument, NULL, 's' },
 		{ "prune", no_argument, NULL, 'p' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_backup_opts bo = { 0 };
@@ -181,6 +182,13 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		case 'p':
 			prune = true;
 			break;
+		case 'w':
+			if (parse_seconds(optarg, &bo.wait)) {
+				free(sources);
+				return out_usage("backup",
+						 "--wait takes a duration (90s, 15m, 2h)");
+			}
+			break;
 		default:
 			free(sources);
 			return out_usage("backup", "bad option");
@@ -194,15 +202,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	if (ns)
 		bo.sources = sources;
 
-	rc = mb_hooks_run(cli->ctx, "pre_backup", NULL, NULL);
-	if (rc) {
-		free(sources);
-		snprintf(error, sizeof(error), "%s: backup not started",
-			 mb_ctx_errmsg(cli->ctx));
-		out_msg(MB_LOG_ERROR, "%s", error);
-		ec = mb_status_exit(rc);
-		return backup_failed(cli, ec, error, NULL, json);
-	}
+	/* pre_backup runs inside, under the repository lock */
+	bo.pre_backup_hook = 1;
 	rc = mb_backup(cli->ctx, &bo, &res);
 	free(sources);
 	if (rc && rc != MB_E_PARTIAL) {
@@ -238,6 +239,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		struct mb_forget_opts fo = { .keep = res.name };
 		struct mb_forget_result fr;
 
+		cli->metrics.prune_skipped = 0;
 		rc = mb_forget(cli->ctx, &fo, NULL, NULL, &fr);
 		if (rc) {
 			ec = out_fail(cli, rc);
@@ -247,13 +249,23 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 					"%llu snapshots kept, %llu removed",
 					(unsigned long long)fr.kept,
 					(unsigned long long)fr.removed);
-			ec = prune_run(cli, 10, false, false);
+			ec = prune_run(cli, 10, 0, false, false);
 		}
 		if (ec) {
-			/* the snapshot is saved, but the run failed */
+			/* the snapshot is committed: no exit code may invite a
+			 * retry (that would make a second one). A prune that
+			 * lost the race for the lock is for the next night. */
 			snprintf(error, sizeof(error), "%s",
 				 mb_ctx_errmsg(cli->ctx));
-			return backup_failed(cli, ec, error, &res, false);
+			out_msg(MB_LOG_WARNING,
+				"snapshot %s is committed; its prune step did not run: %s",
+				res.id, error);
+			cli->metrics.prune_skipped = 1;
+			if (ec != 5 && ec != 1)
+				/* a configuration error stays one */
+				return backup_failed(cli, ec, error, &res,
+						     false);
+			ec = ec == 5 ? 0 : 3;
 		}
 	}
 	out_metrics(cli, ec);

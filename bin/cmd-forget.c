@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd-forget.c: mailbackup forget, prune and unlock. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +58,34 @@ static int print_item(void *ud, const struct mb_forget_item *it)
 	return 0;
 }
 
-int prune_run(struct cli *cli, int max_unused, bool dry, bool json)
+int parse_seconds(const char *s, int64_t *out)
 {
-	struct mb_prune_opts po = { max_unused, dry };
+	char *end;
+	long long v;
+	int64_t unit = 1;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end == 'm')
+		unit = 60;
+	else if (*end == 'h')
+		unit = 3600;
+	else if (*end == 'd')
+		unit = 86400;
+	else if (*end && *end != 's')
+		return -1;
+	if (errno || (*end && end[1]) || v > INT64_MAX / 86400 / 365)
+		return -1;
+	*out = (int64_t)v * unit;
+	return 0;
+}
+
+int prune_run(struct cli *cli, int max_unused, int64_t grace, bool dry,
+	      bool json)
+{
+	struct mb_prune_opts po = { max_unused, dry, grace };
 	struct mb_prune_result res;
 	int rc = mb_prune(cli->ctx, &po, &res);
 
@@ -68,7 +95,8 @@ int prune_run(struct cli *cli, int max_unused, bool dry, bool json)
 		printf("{\"dry_run\":%s,\"packs\":%llu,\"packs_deleted\":%llu,"
 		       "\"packs_repacked\":%llu,\"packs_written\":%llu,"
 		       "\"bytes_before\":%llu,\"bytes_freed\":%llu,"
-		       "\"repack_skipped\":%d,\"seconds\":%.3f}\n",
+		       "\"repack_skipped\":%d,\"packs_young\":%llu,"
+		       "\"seconds\":%.3f}\n",
 		       dry ? "true" : "false",
 		       (unsigned long long)res.packs_total,
 		       (unsigned long long)res.packs_deleted,
@@ -76,7 +104,8 @@ int prune_run(struct cli *cli, int max_unused, bool dry, bool json)
 		       (unsigned long long)res.packs_written,
 		       (unsigned long long)res.bytes_before,
 		       (unsigned long long)res.bytes_freed,
-		       res.repack_skipped, res.seconds);
+		       res.repack_skipped,
+		       (unsigned long long)res.packs_young, res.seconds);
 	else if (cli->verbosity > 0)
 		fprintf(stderr,
 			"%s%llu of %llu packs deleted, %llu repacked into %llu, %.1f MiB freed\n",
@@ -101,8 +130,19 @@ static const struct option forget_opts[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ "prune", no_argument, NULL, 'p' },
 	{ "max-unused", required_argument, NULL, 'm' },
+	{ "grace", required_argument, NULL, 'g' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* --grace DURATION: 0 means none (MB_PRUNE_NO_GRACE) */
+static int parse_grace(const char *s, int64_t *out)
+{
+	if (parse_seconds(s, out))
+		return -1;
+	if (!*out)
+		*out = MB_PRUNE_NO_GRACE;
+	return 0;
+}
 
 static int parse_pct(const char *s, int *out)
 {
@@ -126,6 +166,7 @@ int cmd_forget(struct cli *cli, int argc, char **argv)
 	size_t nr = 0;
 	bool prune = false;
 	int opt, idx, rc, max_unused = 10;
+	int64_t grace = 0;
 
 	if (!rules)
 		return 1;
@@ -150,6 +191,13 @@ int cmd_forget(struct cli *cli, int argc, char **argv)
 				free(rules);
 				return out_usage("forget",
 						 "--max-unused takes a percentage");
+			}
+			break;
+		case 'g':
+			if (parse_grace(optarg, &grace)) {
+				free(rules);
+				return out_usage("forget",
+						 "--grace takes a duration (90s, 15m, 2h, 1d)");
 			}
 			break;
 		default:
@@ -188,7 +236,7 @@ int cmd_forget(struct cli *cli, int argc, char **argv)
 			(unsigned long long)res.kept,
 			(unsigned long long)res.removed);
 	if (prune && !fo.dry_run)
-		return prune_run(cli, max_unused, false, false);
+		return prune_run(cli, max_unused, grace, false, false);
 	return 0;
 }
 
@@ -198,9 +246,11 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 		{ "max-unused", required_argument, NULL, 'm' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "grace", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt, max_unused = 10;
+	int64_t grace = 0;
 	bool dry = false, json = false;
 
 	optind = 0;
@@ -217,29 +267,76 @@ int cmd_prune(struct cli *cli, int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'g':
+			if (parse_grace(optarg, &grace))
+				return out_usage("prune",
+						 "--grace takes a duration (90s, 15m, 2h, 1d)");
+			break;
 		default:
 			return out_usage("prune", "bad option");
 		}
 	}
 	if (optind != argc)
 		return out_usage("prune", "unexpected argument");
-	return prune_run(cli, max_unused, dry, json);
+	return prune_run(cli, max_unused, grace, dry, json);
 }
 
 int cmd_unlock(struct cli *cli, int argc, char **argv)
 {
-	bool json = argc == 2 && !strcmp(argv[1], "--json");
+	bool json = false, all = false;
 	size_t removed;
-	int rc;
+	int i, rc;
 
-	if (argc != 1 && !json)
-		return out_usage("unlock", "unlock takes no arguments but --json");
-	rc = mb_unlock(cli->ctx, &removed);
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "--remove-all"))
+			all = true;
+		else
+			return out_usage("unlock",
+					 "unlock takes no arguments but --json and --remove-all");
+	}
+	rc = all ? mb_unlock_all(cli->ctx, &removed) :
+		   mb_unlock(cli->ctx, &removed);
 	if (rc)
 		return out_fail(cli, rc);
 	if (json)
 		printf("{\"removed\":%zu}\n", removed);
 	else if (cli->verbosity > 0)
-		fprintf(stderr, "%zu stale lock(s) removed\n", removed);
+		fprintf(stderr, "%zu %slock(s) removed\n", removed,
+			all ? "" : "stale ");
+	return 0;
+}
+
+int cmd_repair(struct cli *cli, int argc, char **argv)
+{
+	struct mb_repair_result res;
+	bool json = false;
+	int i, rc;
+
+	if (argc < 2 || strcmp(argv[1], "index"))
+		return out_usage("repair", "say what to repair: 'repair index'");
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json"))
+			return out_usage("repair", "unexpected argument '%s'",
+					 argv[i]);
+		json = true;
+	}
+	rc = mb_repair_index(cli->ctx, &res);
+	if (rc)
+		return out_fail(cli, rc);
+	if (json)
+		printf("{\"objects_removed\":%llu,\"packs_dropped\":%llu,"
+		       "\"blobs_dropped\":%llu,\"index_objects_written\":%llu}\n",
+		       (unsigned long long)res.objects_removed,
+		       (unsigned long long)res.packs_dropped,
+		       (unsigned long long)res.blobs_dropped,
+		       (unsigned long long)res.index_objects_written);
+	else if (cli->verbosity > 0)
+		fprintf(stderr,
+			"%llu partial object(s) removed, %llu missing pack(s) dropped from the index (%llu entries)\n",
+			(unsigned long long)res.objects_removed,
+			(unsigned long long)res.packs_dropped,
+			(unsigned long long)res.blobs_dropped);
 	return 0;
 }

@@ -26,7 +26,7 @@ const struct cmd mb_commands[] = {
 	  "without passphrase in DIR and print its fingerprint. Use it for the\n"
 	  "host key (signing_key) or, on an offline machine, a recovery key.\n" },
 	{ "backup", cmd_backup, CMD_CONFIG | CMD_METRICS,
-	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]... [--prune]",
+	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]... [--prune] [--wait DURATION]",
 	  "Take a snapshot of the configured sources.\n\n"
 	  "  --json            print a JSON summary on stdout\n"
 	  "  --time TIMESTAMP  record the snapshot at this time (epoch seconds or\n"
@@ -34,7 +34,11 @@ const struct cmd mb_commands[] = {
 	  "                    from 2000 on, at most a day ahead of the clock\n"
 	  "  --source NAME     only this source (repeatable)\n"
 	  "  --prune           after a clean backup, apply [retention] and prune\n"
-	  "                    (never forgetting the snapshot just made)\n\n"
+	  "                    (never forgetting the snapshot just made); a prune\n"
+	  "                    step that finds the repository locked is a warning\n"
+	  "                    (exit 0), another failure exit 3\n"
+	  "  --wait DURATION   retry for up to DURATION (90s, 15m, 2h) while the\n"
+	  "                    repository is locked by a prune\n\n"
 	  "Exit 0 on success, 3 when committed but some files could not be read,\n"
 	  "1 on failure (no snapshot committed), 5 when locked.\n\n"
 	  "[hooks] pre_backup runs first (its failure stops the backup, exit 1),\n"
@@ -104,7 +108,7 @@ const struct cmd mb_commands[] = {
 	  "checks their hashes, decrypts them and hashes every member.\n"
 	  "Exit 4 when a problem was found.\n" },
 	{ "forget", cmd_forget, CMD_CONFIG | CMD_METRICS,
-	  "mailbackup [-c FILE] forget [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--dry-run] [--json] [--prune [--max-unused PCT]]",
+	  "mailbackup [-c FILE] forget [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--dry-run] [--json] [--prune [--max-unused PCT] [--grace DURATION]]",
 	  "Apply a retention policy (the --keep-* rules, or [retention] of the\n"
 	  "configuration) and remove the snapshots it does not keep. Each rule\n"
 	  "keeps the newest snapshot of each of its last N hours, days, ISO weeks,\n"
@@ -114,11 +118,15 @@ const struct cmd mb_commands[] = {
 	  "refused. --dry-run lists every snapshot with keep/remove and the rules\n"
 	  "that keep it. --prune runs prune afterwards.\n" },
 	{ "prune", cmd_prune, CMD_CONFIG | CMD_METRICS,
-	  "mailbackup [-c FILE] prune [--max-unused PCT] [--dry-run] [--json]",
+	  "mailbackup [-c FILE] prune [--max-unused PCT] [--grace DURATION] [--dry-run] [--json]",
 	  "Delete packs and index objects that no snapshot needs, and repack packs\n"
 	  "with more than PCT (default 10) percent unused content when this host\n"
 	  "can decrypt them. The new index is written before anything is deleted.\n"
-	  "Takes an exclusive repository lock: exit 5 while a backup runs.\n" },
+	  "A pack is deleted only once this host has seen it unreferenced for the\n"
+	  "grace period (default 1d, measured on this host's monotonic clock and\n"
+	  "kept in the cache); --grace 0 deletes at once (tests, a full repository\n"
+	  "where no backup runs). Takes an exclusive repository lock: exit 5 while\n"
+	  "a backup runs.\n" },
 	{ "restore-test", cmd_restore_test, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] restore-test [SNAPSHOT] [--host NAME|all] [--json] [--report FILE] [--db-prefix P] [--keep]",
 	  "Restore SNAPSHOT (default: latest, this host's newest, or with --host\n"
@@ -132,9 +140,20 @@ const struct cmd mb_commands[] = {
 	  "are parsed and matched with their public keys. --json prints the\n"
 	  "report, --report FILE writes it. Exit 0 when everything matches, 4\n"
 	  "when something differs.\n" },
-	{ "unlock", cmd_unlock, CMD_CONFIG, "mailbackup [-c FILE] unlock [--json]",
+	{ "repair", cmd_repair, CMD_CONFIG, "mailbackup [-c FILE] repair index [--json]",
+	  "Under the exclusive repository lock: remove empty (partial) index and\n"
+	  "snapshot objects, and drop the index entries whose pack is missing, so\n"
+	  "that the next backup stores that content again. Says what it removed.\n"
+	  "Damaged objects that are not empty are left for a human (see\n"
+	  "docs/disaster-recovery.md). Exit 5 while another run holds the lock.\n" },
+	{ "unlock", cmd_unlock, CMD_CONFIG,
+	  "mailbackup [-c FILE] unlock [--remove-all] [--json]",
 	  "Remove stale repository locks: those of processes that are gone on\n"
-	  "this host, and those not refreshed within [options] lock_timeout.\n" },
+	  "this host, and those this host has seen unchanged for [options]\n"
+	  "lock_timeout (run unlock again after that long).\n\n"
+	  "  --remove-all  remove every lock object, stale or not. Only when no\n"
+	  "                mailbackup runs on any host: a live run loses its lock\n"
+	  "                and stops before its next commit (exit 5).\n" },
 	{ "stats", cmd_stats, CMD_CONFIG, "mailbackup [-c FILE] stats [--json]",
 	  "Repository statistics: object sizes by kind (packs, index, snapshots),\n"
 	  "the number of snapshots, packs and unique contents, the plaintext size\n"

@@ -75,6 +75,8 @@ struct bk {
 	const struct mbi_source *cur_src;
 	char *tmpdir;
 	struct mbi_lock *lock;
+	bool *gone;                /* per ix pack: missing from packs/ */
+	size_t ngone;
 };
 
 static void set_fatal(struct bk *b, int rc)
@@ -778,6 +780,52 @@ static int write_index(struct bk *b)
 	return rc;
 }
 
+static int pack_gone(struct bk *b, const struct mbi_mentry *e, uint32_t pack)
+{
+	return mbi_error(b->ctx, MB_E_STORE, 0,
+			 "pack '%s' holding '%s/%s' vanished from the repository during this backup (a prune deleted it?): no snapshot committed; run 'mailbackup repair index', then back up again",
+			 b->ix.packs[pack].name, e->source, e->path);
+}
+
+/* Index entries whose pack is missing from the repository (a prune that
+ * raced a paused backup, a lost object): their content is stored again. */
+static int forget_missing_packs(struct bk *b)
+{
+	size_t i, n = 0;
+	int rc = mbi_index_missing_packs(&b->ix, b->r, &b->gone, &b->ngone);
+
+	if (rc || !b->ngone)
+		goto out;
+	for (i = 0; i < b->ix.cap; i++) {
+		static const unsigned char zero[MBI_SHA256_LEN];
+		struct mbi_blobref *v = &b->ix.vals[i];
+
+		if (!memcmp(b->ix.keys + i * MBI_SHA256_LEN, zero,
+			    MBI_SHA256_LEN))
+			continue;
+		if (v->pack < b->ix.npacks && b->gone[v->pack]) {
+			v->pack = FAILED;
+			n++;
+		}
+	}
+	mbi_warn(b->ctx,
+		 "%zu pack(s) named by the index are missing from the repository: their content (%zu blobs) is stored again; run 'mailbackup repair index' to drop the stale entries",
+		 b->ngone, n);
+out:
+	free(b->gone);
+	b->gone = NULL;
+	b->ngone = 0;
+	return rc;
+}
+
+/* Just before the manifest: are the packs it names all still there? */
+static int recheck_packs(struct bk *b)
+{
+	free(b->gone);
+	b->gone = NULL;
+	return mbi_index_missing_packs(&b->ix, b->r, &b->gone, &b->ngone);
+}
+
 /* Copy the spooled entries into the manifest, dropping any whose content
  * did not reach a committed pack (so no snapshot points at missing data). */
 static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
@@ -788,7 +836,8 @@ static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
 	char *line = NULL;
 	size_t cap = 0, n = 0;
 	ssize_t len;
-	bool check = __atomic_load_n(&b->nfailed, __ATOMIC_SEQ_CST) > 0;
+	bool check = __atomic_load_n(&b->nfailed, __ATOMIC_SEQ_CST) > 0 ||
+		     b->ngone > 0;
 	int rc;
 
 	(void)opts;
@@ -825,6 +874,11 @@ static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
 				ref = mbi_index_find(&b->ix, e.sha);
 				ok = ref && ref->pack < b->ix.npacks;
 				pthread_mutex_unlock(&b->ix.lock);
+				if (ok && b->gone && b->gone[ref->pack]) {
+					rc = pack_gone(b, &e, ref->pack);
+					free(copy);
+					break;
+				}
 				if (!ok && e.size > 0) {
 					mbi_warn(b->ctx,
 						 "'%s/%s' left out: its content could not be stored",
@@ -971,256 +1025,355 @@ static int check_time(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
 	return MB_OK;
 }
 
-int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
-	      struct mb_backup_result *res)
-{
-	struct bk b;
-	pthread_t readers[8], packers[4];
-	struct packer_arg pargs[4];
-	int nreaders = 2, i, lockfd = -1, rc, started = 0;
-	int npackers = 2, packers_started = 0;
-	double t0 = mbi_now();
-	struct mbi_buf head = { 0 }, extra = { 0 };
-	int64_t when;
-	char id[17], ts[32], key[300];
-	size_t si;
+#define SNAP_PREFIX "snapshots/"
 
-	memset(&b, 0, sizeof(b));
-	if ((rc = mbi_need_config(ctx)))
-		return rc;
+static int check_opts(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
+{
+	size_t i, si;
+	int rc;
+
 	if (!ctx->cfg->nsources)
 		return mbi_error(ctx, MB_E_CONFIG, 0,
 				 "nothing to back up: add a [source NAME] section");
-	if (opts && opts->sources)
-		for (i = 0; opts->sources[i]; i++) {
-			for (si = 0; si < ctx->cfg->nsources; si++)
-				if (!strcmp(ctx->cfg->sources[si].name,
-					    opts->sources[i]))
-					break;
-			if (si == ctx->cfg->nsources)
-				return mbi_error(ctx, MB_E_CONFIG, 0,
-						 "no source '%s' in the configuration",
-						 opts->sources[i]);
-		}
+	for (i = 0; opts && opts->sources && opts->sources[i]; i++) {
+		for (si = 0; si < ctx->cfg->nsources; si++)
+			if (!strcmp(ctx->cfg->sources[si].name,
+				    opts->sources[i]))
+				break;
+		if (si == ctx->cfg->nsources)
+			return mbi_error(ctx, MB_E_CONFIG, 0,
+					 "no source '%s' in the configuration",
+					 opts->sources[i]);
+	}
 	if ((rc = check_time(ctx, opts)))
 		return rc;
-	if ((rc = check_required(ctx, opts)))
-		return rc;
-	ctx->warnings = 0;
-	b.ctx = ctx;
-	pthread_mutex_init(&b.mlock, NULL);
-	pthread_mutex_init(&b.qlock, NULL);
-	pthread_mutex_init(&b.plock, NULL);
-	mbi_pool_init(&b.pool, FILE_POOL_IDLE);
-	pthread_cond_init(&b.qfull, NULL);
-	pthread_cond_init(&b.qempty, NULL);
-	pthread_cond_init(&b.pfull, NULL);
-	pthread_cond_init(&b.pempty, NULL);
-	if ((rc = mbi_index_init(&b.ix, ctx)))
-		goto out;
-	if ((rc = mbi_repo_open(ctx, &b.r)))
-		goto out;
-	if (!ctx->cfg->signing_key) {
-		rc = mbi_error(ctx, MB_E_CONFIG, 0,
-			       "no signing key: set [keys] signing_key");
-		goto out;
-	}
-	if ((rc = lock_cache(ctx, b.r->id, &lockfd)))
-		goto out;
-	/* a shared repository lock: no prune deletes under this backup */
-	if ((rc = mbi_lock_acquire(b.r, false, &b.lock)))
-		goto out;
-	if ((rc = mbi_index_load(&b.ix, b.r, false)))
-		goto out;
-	/* snapshots of ours that vanished: a warning, the backup goes on */
-	if (mbi_history_warn(b.r))
-		mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
-	b.first_new_pack = (uint32_t)b.ix.npacks;
-	if ((rc = mbi_cache_open(ctx, b.r->id, &b.cache)))
-		goto out;
-	b.tmpdir = mbi_cache_dir(ctx, b.r->id);
-	if (!b.tmpdir) {
-		rc = MB_E_IO;
-		goto out;
-	}
-	{
-		int fd = open(b.tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	return check_required(ctx, opts);
+}
 
-		if (fd < 0 || !(b.mf = fdopen(fd, "w+"))) {
-			rc = mbi_error(ctx, MB_E_IO, errno,
-				       "cannot create a spool file in '%s'",
-				       b.tmpdir);
-			if (fd >= 0)
-				close(fd);
-			goto out;
-		}
+static void bk_init(struct bk *b, struct mb_ctx *ctx)
+{
+	memset(b, 0, sizeof(*b));
+	b->ctx = ctx;
+	pthread_mutex_init(&b->mlock, NULL);
+	pthread_mutex_init(&b->qlock, NULL);
+	pthread_mutex_init(&b->plock, NULL);
+	mbi_pool_init(&b->pool, FILE_POOL_IDLE);
+	pthread_cond_init(&b->qfull, NULL);
+	pthread_cond_init(&b->qempty, NULL);
+	pthread_cond_init(&b->pfull, NULL);
+	pthread_cond_init(&b->pempty, NULL);
+}
+
+static void bk_release(struct bk *b)
+{
+	if (b->mf)
+		fclose(b->mf);
+	mbi_cache_free(b->cache);
+	free(b->gone);
+	mbi_index_release(&b->ix);
+	mbi_lock_release(b->lock);
+	mbi_repo_close(b->r);
+	free(b->tmpdir);
+	pthread_mutex_destroy(&b->mlock);
+	pthread_mutex_destroy(&b->qlock);
+	pthread_mutex_destroy(&b->plock);
+	mbi_pool_release(&b->pool);
+	pthread_cond_destroy(&b->qfull);
+	pthread_cond_destroy(&b->qempty);
+	pthread_cond_destroy(&b->pfull);
+	pthread_cond_destroy(&b->pempty);
+}
+
+static int open_spool(struct bk *b)
+{
+	int fd = open(b->tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0 || !(b->mf = fdopen(fd, "w+"))) {
+		int rc = mbi_error(b->ctx, MB_E_IO, errno,
+				   "cannot create a spool file in '%s'",
+				   b->tmpdir);
+
+		if (fd >= 0)
+			close(fd);
+		return rc;
 	}
-	if (ctx->cfg->threads > 0)
-		nreaders = ctx->cfg->threads > 8 ? 8 : ctx->cfg->threads;
-	for (i = 0; i < nreaders; i++) {
-		if (pthread_create(&readers[i], NULL, reader_main, &b))
+	return MB_OK;
+}
+
+/* Locks, the pre_backup hook, the index, the cache and the spool. */
+static int open_run(struct bk *b, const struct mb_backup_opts *opts,
+		    int *lockfd)
+{
+	struct mb_ctx *ctx = b->ctx;
+	int rc;
+
+	if ((rc = mbi_index_init(&b->ix, ctx)) ||
+	    (rc = mbi_repo_open(ctx, &b->r)))
+		return rc;
+	if (!ctx->cfg->signing_key)
+		return mbi_error(ctx, MB_E_CONFIG, 0,
+				 "no signing key: set [keys] signing_key");
+	if ((rc = lock_cache(ctx, b->r->id, lockfd)))
+		return rc;
+	/* a shared repository lock: no prune deletes under this backup */
+	if ((rc = mbi_lock_acquire(b->r, false, opts ? opts->wait : 0,
+				   &b->lock)))
+		return rc;
+	/* the hook runs under the lock (a prune cannot start in between) */
+	if (opts && opts->pre_backup_hook &&
+	    (rc = mb_hooks_run(ctx, "pre_backup", NULL, NULL)))
+		return mbi_error_prefix(ctx, rc, "backup not started");
+	if ((rc = mbi_index_load(&b->ix, b->r, false)) ||
+	    (rc = forget_missing_packs(b)))
+		return rc;
+	/* snapshots of ours that vanished: a warning, the backup goes on */
+	if (mbi_history_warn(b->r))
+		mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
+	b->first_new_pack = (uint32_t)b->ix.npacks;
+	if ((rc = mbi_cache_open(ctx, b->r->id, &b->cache)))
+		return rc;
+	b->tmpdir = mbi_cache_dir(ctx, b->r->id);
+	if (!b->tmpdir)
+		return MB_E_IO;
+	return open_spool(b);
+}
+
+struct workers {
+	pthread_t readers[8], packers[4];
+	struct packer_arg pargs[4];
+	int nreaders, npackers;
+};
+
+static int start_workers(struct bk *b, struct workers *w)
+{
+	int i, want = 2;
+
+	if (b->ctx->cfg->threads > 0)
+		want = b->ctx->cfg->threads > 8 ? 8 : b->ctx->cfg->threads;
+	for (i = 0; i < want; i++) {
+		if (pthread_create(&w->readers[i], NULL, reader_main, b))
 			break;
-		started++;
+		w->nreaders++;
 	}
 	/* two packs in flight: both cores compress, two gpg encrypt */
-	for (i = 0; started && i < npackers; i++) {
-		pargs[i].b = &b;
-		pargs[i].helper = i > 0;
-		if (pthread_create(&packers[i], NULL, packer_main, &pargs[i]))
+	for (i = 0; w->nreaders && i < 2; i++) {
+		w->pargs[i].b = b;
+		w->pargs[i].helper = i > 0;
+		if (pthread_create(&w->packers[i], NULL, packer_main,
+				   &w->pargs[i]))
 			break;
-		packers_started++;
+		w->npackers++;
 	}
-	if (!started || !packers_started) {
-		rc = mbi_error(ctx, MB_E_NOMEM, 0, "cannot start threads");
-		goto join;
-	}
+	if (!w->nreaders || !w->npackers)
+		return mbi_error(b->ctx, MB_E_NOMEM, 0, "cannot start threads");
+	return MB_OK;
+}
+
+/* Close the queues, wait for the threads, keep the first error. */
+static int stop_workers(struct bk *b, struct workers *w, int rc)
+{
+	int i;
+
+	pthread_mutex_lock(&b->qlock);
+	b->qclosed = true;
+	pthread_cond_broadcast(&b->qempty);
+	pthread_mutex_unlock(&b->qlock);
+	for (i = 0; i < w->nreaders; i++)
+		pthread_join(w->readers[i], NULL);
+	if (rc)
+		set_fatal(b, rc);
+	pthread_mutex_lock(&b->plock);
+	b->pclosed = true;
+	pthread_cond_broadcast(&b->pempty);
+	pthread_cond_broadcast(&b->pfull);
+	pthread_mutex_unlock(&b->plock);
+	for (i = 0; i < w->npackers; i++)
+		pthread_join(w->packers[i], NULL);
+	/* the packs are written: their compression windows and the file
+	 * buffers go before the index, manifest and cache are written */
+	mbi_pack_scratch_free(b->r);
+	mbi_pool_drain(&b->pool);
+	return rc ? rc : get_fatal(b);
+}
+
+static int back_up_emitted(struct bk *b, const struct mbi_source *src,
+			   struct mbi_buf *extra)
+{
+	struct emit_ctx ec;
+	int rc;
+
+	memset(&ec, 0, sizeof(ec));
+	ec.em.add_file = em_add_file;
+	ec.em.add_db = em_add_db;
+	ec.em.add_meta = em_add_meta;
+	ec.em.tmpdir = b->tmpdir;
+	ec.em.priv = &ec;
+	ec.b = b;
+	ec.src = src;
+	rc = !strcmp(src->type, "command") ?
+	     mbi_command_source(b->ctx, src, &ec.em) :
+	     mbi_dbdump_source(b->ctx, src, &ec.em);
+	if (!rc)
+		rc = mbi_buf_add(extra, ec.extra.data ? ec.extra.data : "",
+				 ec.extra.len);
+	mbi_buf_release(&ec.extra);
+	return rc;
+}
+
+static int back_up_sources(struct bk *b, const struct mb_backup_opts *opts,
+			   struct mbi_buf *extra)
+{
+	struct mb_ctx *ctx = b->ctx;
+	size_t si;
+	int rc = MB_OK;
 
 	for (si = 0; !rc && si < ctx->cfg->nsources; si++) {
 		const struct mbi_source *src = &ctx->cfg->sources[si];
 
 		if (!selected(opts, src->name))
 			continue;
-		b.cur_src = src;
+		b->cur_src = src;
 		mbi_log(ctx, MB_LOG_INFO, "backing up source '%s'", src->name);
 		if (!strcmp(src->type, "maildir") ||
-		    !strcmp(src->type, "files")) {
-			rc = mbi_walk_source(ctx, src, on_item, &b);
-		} else if (!strcmp(src->type, "mariadb") ||
-			   !strcmp(src->type, "command")) {
-			struct emit_ctx ec;
-
-			memset(&ec, 0, sizeof(ec));
-			ec.em.add_file = em_add_file;
-			ec.em.add_db = em_add_db;
-			ec.em.add_meta = em_add_meta;
-			ec.em.tmpdir = b.tmpdir;
-			ec.em.priv = &ec;
-			ec.b = &b;
-			ec.src = src;
-			rc = !strcmp(src->type, "command") ?
-			     mbi_command_source(ctx, src, &ec.em) :
-			     mbi_dbdump_source(ctx, src, &ec.em);
-			if (!rc)
-				rc = mbi_buf_add(&extra, ec.extra.data ?
-						 ec.extra.data : "",
-						 ec.extra.len);
-			mbi_buf_release(&ec.extra);
-		} else {
+		    !strcmp(src->type, "files"))
+			rc = mbi_walk_source(ctx, src, on_item, b);
+		else if (!strcmp(src->type, "mariadb") ||
+			 !strcmp(src->type, "command"))
+			rc = back_up_emitted(b, src, extra);
+		else
 			rc = mbi_error(ctx, MB_E_CONFIG, 0,
 				       "source '%s': type '%s' is not supported by this build",
 				       src->name, src->type);
-		}
 		/* the sources name themselves in their messages */
 		if (rc && strncmp(mb_ctx_errmsg(ctx), "source '", 8))
 			mbi_error_prefix(ctx, rc, "source '%s'", src->name);
 	}
-join:
-	pthread_mutex_lock(&b.qlock);
-	b.qclosed = true;
-	pthread_cond_broadcast(&b.qempty);
-	pthread_mutex_unlock(&b.qlock);
-	for (i = 0; i < started; i++)
-		pthread_join(readers[i], NULL);
-	if (rc)
-		set_fatal(&b, rc);
-	pthread_mutex_lock(&b.plock);
-	b.pclosed = true;
-	pthread_cond_broadcast(&b.pempty);
-	pthread_cond_broadcast(&b.pfull);
-	pthread_mutex_unlock(&b.plock);
-	for (i = 0; i < packers_started; i++)
-		pthread_join(packers[i], NULL);
-	/* the packs are written: their compression windows and the file
-	 * buffers go before the index, manifest and cache are written */
-	mbi_pack_scratch_free(b.r);
-	mbi_pool_drain(&b.pool);
-	if (!rc)
-		rc = get_fatal(&b);
-	if (rc)
-		goto out;
+	return rc;
+}
 
-	/* the index object, then the manifest: the manifest is the commit */
-	if ((rc = mbi_lock_check(b.lock)) || (rc = write_index(&b)))
-		goto out;
-	when = opts && opts->time ? opts->time : (int64_t)time(NULL);
-	{
-		/* the id starts with the fraction of the second, so that
-		 * names (time, host, id) sort two snapshots of one second in
-		 * the order they were made, and "latest" is the last one */
-		struct timespec now;
+/* The manifest's header: id, time, host, sources, what sources added. */
+static int manifest_head(struct bk *b, const struct mb_backup_opts *opts,
+			 const char *id, int64_t when,
+			 const struct mbi_buf *extra, struct mbi_buf *head)
+{
+	const struct mbi_config *cfg = b->ctx->cfg;
+	size_t si;
+	int rc = mbi_buf_printf(head,
+				"mailbackup-manifest 1\nid %s\ntime %lld\nhost %s\n",
+				id, (long long)when, cfg->host);
 
-		clock_gettime(CLOCK_REALTIME, &now);
-		snprintf(id, 9, "%08x", (unsigned)(((uint64_t)now.tv_nsec <<
-						   32) / 1000000000u));
-		mbi_random_hex(id + 8, 4);
-	}
-	mbi_time_format(when, ts, sizeof(ts), true);
-	snprintf(key, sizeof(key), "snapshots/%s-%s-%s", ts,
-		 ctx->cfg->host, id);
-	rc = mbi_buf_printf(&head,
-			    "mailbackup-manifest 1\nid %s\ntime %lld\nhost %s\n",
-			    id, (long long)when, ctx->cfg->host);
-	for (si = 0; !rc && si < ctx->cfg->nsources; si++) {
-		const struct mbi_source *src = &ctx->cfg->sources[si];
+	for (si = 0; !rc && si < cfg->nsources; si++) {
+		const struct mbi_source *src = &cfg->sources[si];
 
 		if (!selected(opts, src->name))
 			continue;
-		rc = mbi_buf_printf(&head, "source %s %s ", src->name,
+		rc = mbi_buf_printf(head, "source %s %s ", src->name,
 				    src->type);
 		if (!rc)
-			rc = src->path ? mbi_escape(&head, src->path,
+			rc = src->path ? mbi_escape(head, src->path,
 						    strlen(src->path)) :
-					 mbi_buf_add(&head, "-", 1);
+					 mbi_buf_add(head, "-", 1);
 		if (!rc)
-			rc = mbi_buf_add(&head, "\n", 1);
+			rc = mbi_buf_add(head, "\n", 1);
 	}
-	if (!rc && extra.len)
-		rc = mbi_buf_add(&head, extra.data, extra.len);
+	if (!rc && extra->len)
+		rc = mbi_buf_add(head, extra->data, extra->len);
+	return rc;
+}
+
+static void snapshot_id(char id[17])
+{
+	/* the id starts with the fraction of the second, so that names
+	 * (time, host, id) sort two snapshots of one second in the order
+	 * they were made, and "latest" is the last one */
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(id, 9, "%08x", (unsigned)(((uint64_t)now.tv_nsec << 32) /
+					   1000000000u));
+	mbi_random_hex(id + 8, 4);
+}
+
+/* The index object, then the manifest: the manifest is the commit. */
+static int commit(struct bk *b, const struct mb_backup_opts *opts,
+		  const struct mbi_buf *extra)
+{
+	struct mb_ctx *ctx = b->ctx;
+	struct mbi_buf head = { 0 };
+	int64_t when = opts && opts->time ? opts->time : (int64_t)time(NULL);
+	char id[17], ts[32];
+	char key[sizeof(SNAP_PREFIX) - 1 + sizeof(b->res.name)];
+	int rc;
+
+	if ((rc = mbi_lock_check(b->lock)) || (rc = write_index(b)))
+		return rc;
+	snapshot_id(id);
+	mbi_time_format(when, ts, sizeof(ts), true);
+	snprintf(key, sizeof(key), SNAP_PREFIX "%s-%s-%s", ts,
+		 ctx->cfg->host, id);
+	rc = manifest_head(b, opts, id, when, extra, &head);
 	if (!rc)
-		rc = mbi_lock_check(b.lock);
+		rc = mbi_lock_check(b->lock);
 	if (!rc)
-		rc = write_manifest(&b, opts, head.data, key);
+		rc = recheck_packs(b);
+	if (!rc)
+		rc = write_manifest(b, opts, head.data, key);
+	mbi_buf_release(&head);
 	if (rc)
-		goto out;
-	if (mbi_history_add(ctx, b.r->id, "commit", key + 10))
+		return rc;
+	if (mbi_history_add(ctx, b->r->id, "commit", key + strlen(SNAP_PREFIX)))
 		mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
 	/* the index is done with: its memory goes before the cache's sort */
-	mbi_index_release(&b.ix);
-	if ((rc = mbi_cache_save(b.cache)))
-		goto out;
-	memcpy(b.res.id, id, sizeof(id));
-	{
-		size_t kl = strlen(key + 10);
+	mbi_index_release(&b->ix);
+	if (mbi_cache_save(b->cache))
+		/* committed: a failure now is a warning (exit 3), never a
+		 * failure that would invite a second snapshot */
+		mbi_warn(ctx,
+			 "snapshot %s is committed, but the local cache could not be saved (%s): the next backup reads every file again",
+			 id, mb_ctx_errmsg(ctx));
+	mbi_reserve_keep(b->r);
+	memcpy(b->res.id, id, sizeof(id));
+	snprintf(b->res.name, sizeof(b->res.name), "%s",
+		 key + strlen(SNAP_PREFIX));
+	return MB_OK;
+}
 
-		if (kl >= sizeof(b.res.name))
-			kl = sizeof(b.res.name) - 1;
-		memcpy(b.res.name, key + 10, kl);
-		b.res.name[kl] = '\0';
-	}
+int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
+	      struct mb_backup_result *res)
+{
+	struct bk b;
+	struct workers w;
+	struct mbi_buf extra = { 0 };
+	double t0 = mbi_now();
+	int lockfd = -1, rc;
+
+	if ((rc = mbi_need_config(ctx)) || (rc = check_opts(ctx, opts)))
+		return rc;
+	ctx->warnings = 0;
+	ctx->store_full = 0;
+	bk_init(&b, ctx);
+	memset(&w, 0, sizeof(w));
+	if ((rc = open_run(&b, opts, &lockfd)))
+		goto out;
+	rc = start_workers(&b, &w);
+	if (!rc)
+		rc = back_up_sources(&b, opts, &extra);
+	if ((rc = stop_workers(&b, &w, rc)))
+		goto out;
+	rc = commit(&b, opts, &extra);
 out:
 	b.res.warnings = ctx->warnings;
 	b.res.seconds = mbi_now() - t0;
 	if (res)
 		*res = b.res;
-	if (b.mf)
-		fclose(b.mf);
-	mbi_cache_free(b.cache);
-	mbi_index_release(&b.ix);
-	mbi_lock_release(b.lock);
-	mbi_repo_close(b.r);
+	bk_release(&b);
 	if (lockfd >= 0)
 		close(lockfd);
-	free(b.tmpdir);
-	mbi_buf_release(&head);
 	mbi_buf_release(&extra);
-	pthread_mutex_destroy(&b.mlock);
-	pthread_mutex_destroy(&b.qlock);
-	pthread_mutex_destroy(&b.plock);
-	mbi_pool_release(&b.pool);
-	pthread_cond_destroy(&b.qfull);
-	pthread_cond_destroy(&b.qempty);
-	pthread_cond_destroy(&b.pfull);
-	pthread_cond_destroy(&b.pempty);
+	if (rc && rc != MB_E_PARTIAL && ctx->store_full)
+		rc = mbi_error(ctx, MB_E_STORE, ENOSPC,
+			       "the repository is full (%s): no snapshot committed; free space with 'mailbackup forget' and 'mailbackup prune' (they work on a full repository), or make it larger",
+			       ctx->cfg->url);
 	if (!rc && ctx->warnings)
 		return MB_E_PARTIAL;
 	return rc;

@@ -20,6 +20,9 @@ struct ck {
 	size_t found;
 	uint32_t cur_pack;
 	char *buf;
+	uint32_t *used;       /* per pack: a snapshot needs it */
+	struct mbi_index ix2; /* a fresh second read, made when needed */
+	bool reread, have_ix2;
 };
 
 static void problem(struct ck *c, const char *what)
@@ -133,6 +136,30 @@ struct ref_ctx {
 	uint32_t *used;
 };
 
+/* Snapshots are listed before the index is read, and an entry the index
+ * does not know is looked up again in a fresh read before it is called
+ * orphaned: a backup that commits meanwhile is no problem. */
+static bool load_again(struct ck *c)
+{
+	if (!c->reread) {
+		c->reread = true;
+		if (mbi_index_init(&c->ix2, c->ctx))
+			return false;
+		c->have_ix2 = true;
+		if (mbi_index_load(&c->ix2, c->r, true)) {
+			mbi_index_release(&c->ix2);
+			c->have_ix2 = false;
+		}
+	}
+	return c->have_ix2;
+}
+
+static const struct mbi_blobref *find_again(struct ck *c,
+					    const unsigned char *sha)
+{
+	return load_again(c) ? mbi_index_find(&c->ix2, sha) : NULL;
+}
+
 static int on_entry(void *ud, struct mbi_mentry *e)
 {
 	struct ref_ctx *rc = ud;
@@ -153,6 +180,8 @@ static int on_entry(void *ud, struct mbi_mentry *e)
 	if (e->type != 'f' || !e->size)
 		return MB_OK;
 	ref = mbi_index_find(&rc->c->ix, e->sha);
+	if (!ref && find_again(rc->c, e->sha))
+		return MB_OK; /* committed since the first read */
 	if (!ref) {
 		mbi_hex(e->sha, MBI_SHA256_LEN, hex);
 		snprintf(msg, sizeof(msg),
@@ -241,136 +270,189 @@ static int report_vanished(struct ck *c, const struct mb_snapshot_info *v,
 	return rc;
 }
 
+static int ck_load_index(struct ck *c)
+{
+	int rc;
+
+	/* index objects are verified afresh, not read from the cache */
+	rc = mbi_index_load(&c->ix, c->r, true);
+	if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO) {
+		problem(c, mb_ctx_errmsg(c->ctx));
+		return mbi_error(c->ctx, MB_E_VERIFY, 0,
+				 "check found a damaged index object: the repository cannot be trusted until it is repaired; if it is a partial object, 'mailbackup repair index' removes it");
+	}
+	if (rc)
+		return rc;
+	c->res.indexes = c->ix.nobjects;
+	c->present = calloc(c->ix.npacks + 1, sizeof(*c->present));
+	c->used = calloc(c->ix.npacks + 1, sizeof(*c->used));
+	c->buf = malloc(1 << 20);
+	if (!c->present || !c->used || !c->buf)
+		return MB_E_NOMEM;
+	return MB_OK;
+}
+
+static int ck_list_packs(struct ck *c)
+{
+	struct pack_lookup pl = { c, calloc(c->ix.npacks + 1,
+					    sizeof(uint32_t)) };
+	size_t i;
+	int rc;
+
+	if (!pl.order)
+		return MB_E_NOMEM;
+	for (i = 0; i < c->ix.npacks; i++)
+		pl.order[i] = (uint32_t)i;
+	qsort_r(pl.order, c->ix.npacks, sizeof(uint32_t), cmp_pack_name,
+		c->ix.packs);
+	rc = c->r->store->ops->list(c->r->store, "packs/", on_pack_obj, &pl);
+	free(pl.order);
+	return rc;
+}
+
+static int ck_snapshots(struct ck *c, struct mb_snapshot_info *snaps,
+			size_t nsnaps)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < nsnaps; i++) {
+		struct mbi_manifest m;
+		struct ref_ctx rctx = { c, snaps[i].name, c->used };
+
+		rc = mbi_manifest_load(c->r, snaps[i].name, &m);
+		if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO ||
+		    rc == MB_E_NOTFOUND) {
+			problem(c, mb_ctx_errmsg(c->ctx));
+			continue;
+		}
+		if (rc)
+			return rc;
+		c->res.snapshots++;
+		rc = mbi_manifest_foreach(c->ctx, &m, on_entry, &rctx);
+		mbi_manifest_release(&m);
+		if (rc)
+			return rc;
+	}
+	return MB_OK;
+}
+
+/* Still missing on a second look (a prune may have replaced the index
+ * and its packs since the listing)? */
+static bool still_missing(struct ck *c, const char *name)
+{
+	char key[MBI_SHA256_HEX + 16];
+	uint64_t size;
+	size_t k;
+
+	snprintf(key, sizeof(key), "packs/%.2s/%s", name, name);
+	if (c->r->store->ops->stat(c->r->store, key, &size) == MB_OK)
+		return false;
+	if (!load_again(c))
+		return true;
+	for (k = 0; k < c->ix2.npacks; k++)
+		if (!strcmp(c->ix2.packs[k].name, name))
+			return true;
+	return false;
+}
+
+static void ck_presence(struct ck *c)
+{
+	char msg[1024];
+	size_t i;
+
+	for (i = 0; i < c->ix.npacks; i++) {
+		if (c->used[i])
+			c->res.packs++;
+		if (!c->present[i]) {
+			if (!still_missing(c, c->ix.packs[i].name))
+				continue;
+			/* an index entry whose pack is gone: later backups
+			 * would refer to it */
+			snprintf(msg, sizeof(msg),
+				 "pack '%s' is missing from the repository%s: run 'mailbackup repair index' so that the next backup stores its content again",
+				 c->ix.packs[i].name, c->used[i] ?
+				 " (a snapshot needs it)" : ", but the index lists it");
+			problem(c, msg);
+		} else if (c->used[i] &&
+			   c->present[i] - 1 != c->ix.packs[i].size) {
+			snprintf(msg, sizeof(msg),
+				 "pack '%s' has %llu bytes, the index says %llu",
+				 c->ix.packs[i].name,
+				 (unsigned long long)(c->present[i] - 1),
+				 (unsigned long long)c->ix.packs[i].size);
+			problem(c, msg);
+		}
+	}
+}
+
+static int ck_read_pack(struct ck *c, size_t i)
+{
+	char msg[1024];
+	int prc;
+
+	c->cur_pack = (uint32_t)i;
+	c->found = 0;
+	prc = mbi_pack_read(c->r, c->ix.packs[i].name, c->ix.packs[i].size,
+			    on_member, c);
+	c->res.packs_read++;
+	if (prc == MB_E_VERIFY || prc == MB_E_CRYPTO) {
+		problem(c, mb_ctx_errmsg(c->ctx));
+		return MB_OK;
+	}
+	if (prc)
+		return prc;
+	if (c->found != c->ix.packs[i].nblobs) {
+		snprintf(msg, sizeof(msg),
+			 "pack '%s' holds %zu of the %u blobs the index lists",
+			 c->ix.packs[i].name, c->found, c->ix.packs[i].nblobs);
+		problem(c, msg);
+	}
+	return MB_OK;
+}
+
+static int ck_read_data(struct ck *c, const struct mb_check_opts *opts)
+{
+	int pct = opts->percent > 0 && opts->percent <= 100 ?
+		  opts->percent : 100;
+	int start = pct < 100 ? slice_start(c) : 0;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < c->ix.npacks; i++) {
+		if (!c->used[i] || !c->present[i])
+			continue;
+		if (pct < 100 && !in_slice(c->ix.packs[i].name, start, pct))
+			continue;
+		if ((rc = ck_read_pack(c, i)))
+			return rc;
+	}
+	if (pct < 100 && !c->res.errors)
+		slice_save(c, (start + pct) % 100);
+	return MB_OK;
+}
+
 int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 	     struct mb_check_result *res)
 {
 	struct ck c;
 	struct mb_snapshot_info *snaps = NULL;
-	size_t nsnaps = 0, i;
-	uint32_t *used = NULL;
+	size_t nsnaps = 0;
 	double t0 = mbi_now();
-	char msg[1024];
 	int rc;
 
 	memset(&c, 0, sizeof(c));
 	c.ctx = ctx;
 	if ((rc = mbi_index_init(&c.ix, ctx)) ||
-	    (rc = mbi_repo_open(ctx, &c.r)))
+	    (rc = mbi_repo_open(ctx, &c.r)) ||
+	    (rc = mbi_snapshots_list(c.r, &snaps, &nsnaps)) ||
+	    (rc = report_vanished(&c, snaps, nsnaps)) ||
+	    (rc = ck_load_index(&c)) || (rc = ck_list_packs(&c)) ||
+	    (rc = ck_snapshots(&c, snaps, nsnaps)))
 		goto out;
-	/* index objects are verified afresh, not read from the cache */
-	rc = mbi_index_load(&c.ix, c.r, true);
-	if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO) {
-		problem(&c, mb_ctx_errmsg(ctx));
-		rc = mbi_error(ctx, MB_E_VERIFY, 0,
-			       "check found a damaged index object: the repository cannot be trusted until it is repaired");
+	ck_presence(&c);
+	if (opts && opts->read_data && (rc = ck_read_data(&c, opts)))
 		goto out;
-	}
-	if (rc)
-		goto out;
-	c.res.indexes = c.ix.nobjects;
-	c.present = calloc(c.ix.npacks + 1, sizeof(*c.present));
-	used = calloc(c.ix.npacks + 1, sizeof(*used));
-	c.buf = malloc(1 << 20);
-	if (!c.present || !used || !c.buf) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	{
-		struct pack_lookup pl = { &c, calloc(c.ix.npacks + 1,
-						     sizeof(uint32_t)) };
-
-		if (!pl.order) {
-			rc = MB_E_NOMEM;
-			goto out;
-		}
-		for (i = 0; i < c.ix.npacks; i++)
-			pl.order[i] = (uint32_t)i;
-		qsort_r(pl.order, c.ix.npacks, sizeof(uint32_t),
-			cmp_pack_name, c.ix.packs);
-		rc = c.r->store->ops->list(c.r->store, "packs/", on_pack_obj,
-					   &pl);
-		free(pl.order);
-		if (rc)
-			goto out;
-	}
-	if ((rc = mbi_snapshots_list(c.r, &snaps, &nsnaps)) ||
-	    (rc = report_vanished(&c, snaps, nsnaps)))
-		goto out;
-	for (i = 0; i < nsnaps; i++) {
-		struct mbi_manifest m;
-		struct ref_ctx rctx = { &c, snaps[i].name, used };
-
-		rc = mbi_manifest_load(c.r, snaps[i].name, &m);
-		if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO ||
-		    rc == MB_E_NOTFOUND) {
-			problem(&c, mb_ctx_errmsg(ctx));
-			rc = MB_OK;
-			continue;
-		}
-		if (rc)
-			goto out;
-		c.res.snapshots++;
-		rc = mbi_manifest_foreach(ctx, &m, on_entry, &rctx);
-		mbi_manifest_release(&m);
-		if (rc)
-			goto out;
-	}
-	for (i = 0; i < c.ix.npacks; i++) {
-		if (!used[i])
-			continue;
-		c.res.packs++;
-		if (!c.present[i]) {
-			snprintf(msg, sizeof(msg),
-				 "pack '%s' is missing from the repository",
-				 c.ix.packs[i].name);
-			problem(&c, msg);
-		} else if (c.present[i] - 1 != c.ix.packs[i].size) {
-			snprintf(msg, sizeof(msg),
-				 "pack '%s' has %llu bytes, the index says %llu",
-				 c.ix.packs[i].name,
-				 (unsigned long long)(c.present[i] - 1),
-				 (unsigned long long)c.ix.packs[i].size);
-			problem(&c, msg);
-		}
-	}
-	if (opts && opts->read_data) {
-		int pct = opts->percent > 0 && opts->percent <= 100 ?
-			  opts->percent : 100;
-		int start = pct < 100 ? slice_start(&c) : 0;
-
-		for (i = 0; i < c.ix.npacks; i++) {
-			int prc;
-
-			if (!used[i] || !c.present[i])
-				continue;
-			if (pct < 100 && !in_slice(c.ix.packs[i].name, start,
-						   pct))
-				continue;
-			c.cur_pack = (uint32_t)i;
-			c.found = 0;
-			prc = mbi_pack_read(c.r, c.ix.packs[i].name,
-					    c.ix.packs[i].size, on_member, &c);
-			c.res.packs_read++;
-			if (prc == MB_E_VERIFY || prc == MB_E_CRYPTO) {
-				problem(&c, mb_ctx_errmsg(ctx));
-				continue;
-			}
-			if (prc) {
-				rc = prc;
-				goto out;
-			}
-			if (c.found != c.ix.packs[i].nblobs) {
-				snprintf(msg, sizeof(msg),
-					 "pack '%s' holds %zu of the %u blobs the index lists",
-					 c.ix.packs[i].name, c.found,
-					 c.ix.packs[i].nblobs);
-				problem(&c, msg);
-			}
-		}
-	}
-	if (opts && opts->read_data && opts->percent > 0 &&
-	    opts->percent < 100 && !c.res.errors)
-		slice_save(&c, (slice_start(&c) + opts->percent) % 100);
 	if (c.res.errors)
 		rc = mbi_error(ctx, MB_E_VERIFY, 0,
 			       "check found %llu problem(s) in the repository",
@@ -380,10 +462,12 @@ out:
 	if (res)
 		*res = c.res;
 	free(snaps);
-	free(used);
+	free(c.used);
 	free(c.present);
 	free(c.buf);
 	mbi_index_release(&c.ix);
+	if (c.have_ix2)
+		mbi_index_release(&c.ix2);
 	mbi_repo_close(c.r);
 	return rc;
 }

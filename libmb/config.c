@@ -70,6 +70,9 @@ static const struct mbi_config_key schema[] = {
 	  "30min", NULL, "30min" },
 	RAW("options", "scratch_dir"),
 	RAW("options", "scratch_db"),
+	/* 0: none (tests, a full repository) */
+	{ "options", "prune_grace", MBI_KEY_DURATION, 0, 0, F(prune_grace),
+	  "1d", NULL, "1d (0: none)" },
 
 	NUM("retention", "keep_last", MBI_KEY_INT, 0, 1000000,
 	    retention.keep_last, "0"),

@@ -3,6 +3,7 @@
  * below every other file of the library. */
 #include "mb-private.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,6 +73,10 @@ int mbi_error(struct mb_ctx *ctx, int code, int errnum, const char *fmt, ...)
 	pthread_mutex_lock(&ctx->lock);
 	memcpy(ctx->errmsg, msg, sizeof(msg));
 	ctx->errcode = code;
+	/* what follows a full repository (gpg's broken pipe) must not hide
+	 * it: the caller names it at the end */
+	if (code == MB_E_STORE && (errnum == ENOSPC || errnum == EDQUOT))
+		ctx->store_full = 1;
 	pthread_mutex_unlock(&ctx->lock);
 	return code;
 }

@@ -35,6 +35,7 @@ void mbi_index_release(struct mbi_index *ix)
 	free(ix->vals);
 	free(ix->packs);
 	mbi_strv_free(ix->objects, ix->nobjects);
+	free(ix->alts);
 	pthread_mutex_destroy(&ix->lock);
 	memset(ix, 0, sizeof(*ix));
 }
@@ -113,8 +114,23 @@ int mbi_index_add_blob(struct mbi_index *ix, const unsigned char *sha,
 	if ((ix->count + 1) * 4 > ix->cap * 3 && grow(ix))
 		return MB_E_NOMEM;
 	i = probe(ix, sha);
-	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN))
-		return MB_OK; /* known already: the first pack wins */
+	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN)) {
+		/* known already: the first pack wins, unless it is missing
+		 * (mbi_index_load looks when another pack lists it too) */
+		uint32_t old = ix->vals[i].pack;
+		void *na;
+
+		if (old >= ix->npacks || pack >= ix->npacks ||
+		    !strcmp(ix->packs[old].name, ix->packs[pack].name))
+			return MB_OK;
+		na = realloc(ix->alts, (ix->nalts + 1) * sizeof(*ix->alts));
+		if (!na)
+			return MB_E_NOMEM;
+		ix->alts = na;
+		memcpy(ix->alts[ix->nalts].sha, sha, MBI_SHA256_LEN);
+		ix->alts[ix->nalts++].pack = pack;
+		return MB_OK;
+	}
 	memcpy(ix->keys + i * MBI_SHA256_LEN, sha, MBI_SHA256_LEN);
 	ix->vals[i].pack = pack;
 	ix->vals[i].size = size;
@@ -395,6 +411,36 @@ static void cached_write(struct mbi_repo *r, const char *cdir,
 	free(d);
 }
 
+/* Content that two packs hold: prefer the one that exists (one listing of
+ * packs/, only when there is such content). */
+static int resolve_alts(struct mbi_index *ix, struct mbi_repo *r)
+{
+	bool *gone = NULL;
+	size_t ngone = 0, i;
+	int rc;
+
+	if (!ix->nalts)
+		return MB_OK;
+	rc = mbi_index_missing_packs(ix, r, &gone, &ngone);
+	for (i = 0; !rc && ngone && i < ix->nalts; i++) {
+		struct mbi_blobref *v = (struct mbi_blobref *)
+			mbi_index_find(ix, ix->alts[i].sha);
+
+		if (v && v->pack < ix->npacks && gone[v->pack] &&
+		    !gone[ix->alts[i].pack]) {
+			ix->packs[v->pack].nblobs--;
+			v->pack = ix->alts[i].pack;
+			ix->packs[v->pack].nblobs++;
+		}
+	}
+	free(gone);
+	free(ix->alts);
+	ix->alts = NULL;
+	ix->nalts = 0;
+	return rc;
+}
+
+/* Every index object: its verified cached copy, or the object itself. */
 int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 {
 	struct list_acc a = { 0 };
@@ -423,6 +469,22 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 			      MB_OK) {
 			rc = mbi_index_parse(ix, plain.data, plain.len,
 					     a.names[i]);
+			if (rc == MB_E_VERIFY) {
+				/* our own copy is damaged, not the repository:
+				 * drop it and start again from the objects
+				 * (each restart removes one copy) */
+				mbi_log(r->ctx, MB_LOG_WARNING,
+					"the cached copy '%s' of index object '%s' is damaged: dropped, fetched again",
+					cpath, a.names[i]);
+				unlink(cpath);
+				mbi_buf_release(&plain);
+				free(cpath);
+				mbi_index_release(ix);
+				if ((rc = mbi_index_init(ix, r->ctx)))
+					break;
+				i = (size_t)-1;
+				continue;
+			}
 		} else {
 			rc = mbi_repo_get_meta(r, a.names[i], MBI_INDEX_MAX,
 					       &plain);
@@ -439,9 +501,55 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 		ix->objects = a.names;
 		ix->nobjects = a.n;
 		a.names = NULL;
+		rc = resolve_alts(ix, r);
 	}
 out:
 	mbi_strv_free(a.names, a.n);
 	free(cdir);
 	return rc;
+}
+
+static int cmp_base(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* From a fresh listing of packs/: which of ix's packs are gone. */
+int mbi_index_missing_packs(struct mbi_index *ix, struct mbi_repo *r,
+			    bool **gone_out, size_t *ngone)
+{
+	struct list_acc a = { 0 };
+	bool *gone = calloc(ix->npacks + 1, sizeof(*gone));
+	size_t i;
+	int rc;
+
+	*ngone = 0;
+	if (!gone)
+		return MB_E_NOMEM;
+	rc = r->store->ops->list(r->store, "packs/", collect, &a);
+	for (i = 0; !rc && i < a.n; i++) {
+		const char *base = strrchr(a.names[i], '/');
+
+		/* the name alone: sorting and searching compare it */
+		memmove(a.names[i], base ? base + 1 : a.names[i],
+			strlen(base ? base + 1 : a.names[i]) + 1);
+	}
+	if (!rc && a.n)
+		qsort(a.names, a.n, sizeof(*a.names), cmp_base);
+	for (i = 0; !rc && i < ix->npacks; i++) {
+		const char *name = ix->packs[i].name;
+
+		if (!a.n || !bsearch(&name, a.names, a.n, sizeof(*a.names),
+				     cmp_base)) {
+			gone[i] = true;
+			(*ngone)++;
+		}
+	}
+	mbi_strv_free(a.names, a.n);
+	if (rc) {
+		free(gone);
+		return rc;
+	}
+	*gone_out = gone;
+	return MB_OK;
 }

@@ -82,6 +82,8 @@ struct mbi_config {
 	int zstd_level;
 	int threads;
 	int64_t lock_timeout;  /* seconds: a lock not refreshed is stale */
+	int64_t prune_grace;   /* seconds a pack stays unreferenced before
+				* prune deletes it (0: none) */
 
 	struct mbi_source *sources;
 	size_t nsources;
@@ -164,6 +166,7 @@ struct mb_ctx {
 	/* whose snapshots "latest" and dates pick: "" this host, "all", or
 	 * a host name (mb_ctx_set_snapshot_host) */
 	char snap_host[128];
+	int store_full; /* a repository write failed with ENOSPC or EDQUOT */
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -313,6 +316,10 @@ struct mbi_store {
 	/* get's fd is a file others may change while we read it (local);
 	 * false when it is a private copy (s3 downloads to a temp file) */
 	bool shared_fds;
+	/* called right before an object is committed (the repository lock
+	 * proves itself fresh there); non-zero aborts the commit */
+	int (*guard)(void *ud, const char *key);
+	void *guard_ud;
 };
 
 MBI_HIDDEN int mbi_store_open(struct mb_ctx *ctx, struct mbi_store **out);
@@ -324,7 +331,17 @@ static inline int mbi_writer_write(struct mbi_store_writer *w, const void *p,
 static inline int mbi_writer_commit(struct mbi_store_writer *w,
 				    const char *key)
 {
-	return w->s->ops->writer_commit(w, key);
+	struct mbi_store *s = w->s;
+
+	if (s->guard) {
+		int rc = s->guard(s->guard_ud, key);
+
+		if (rc) {
+			s->ops->writer_abort(w);
+			return rc;
+		}
+	}
+	return s->ops->writer_commit(w, key);
 }
 static inline void mbi_writer_abort(struct mbi_store_writer *w)
 {
@@ -478,20 +495,47 @@ MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
 
 /*
  * Repository locks: objects under locks/, shared for a backup, exclusive
- * for a prune, refreshed by a thread while held. A lock whose holder is
- * gone (same host: the process is dead; any host: not refreshed within
- * [options] lock_timeout) is stale and ignored with a warning.
+ * for a prune, refreshed by a thread while held. Another run's lock is
+ * stale when its process on this host is gone, or when its content has not
+ * changed for [options] lock_timeout as measured on this host's
+ * CLOCK_BOOTTIME (remembered in the cache directory across runs): no remote
+ * clock is trusted. A lock seen for the first time is never stale.
+ * While held, every commit of an index/ or snapshots/ object first proves
+ * the lock (mbi_lock_prove).
  */
 struct mbi_lock;
+/* Take the lock; on MB_E_LOCKED retry for up to wait seconds. */
 MBI_HIDDEN int mbi_lock_acquire(struct mbi_repo *r, bool exclusive,
-				struct mbi_lock **out);
+				int64_t wait, struct mbi_lock **out);
 /* Stop refreshing and delete the lock object; NULL is a no-op. */
 MBI_HIDDEN void mbi_lock_release(struct mbi_lock *l);
 /* Non-zero (with a message) when refreshing failed: the lock may have
  * been taken as stale by another host, so the holder must not commit. */
 MBI_HIDDEN int mbi_lock_check(struct mbi_lock *l);
-/* Remove stale locks; *removed counts them. */
-MBI_HIDDEN int mbi_lock_remove_stale(struct mbi_repo *r, size_t *removed);
+/* mbi_lock_check, plus: our last refresh is recent on this host's
+ * monotonic clock, and our lock object is still there and ours.
+ * MB_E_LOCKED otherwise. Call right before a commit or a delete. */
+MBI_HIDDEN int mbi_lock_prove(struct mbi_lock *l);
+/* Remove stale locks (all: every lock object); *removed counts them. */
+MBI_HIDDEN int mbi_lock_remove_stale(struct mbi_repo *r, bool all,
+				     size_t *removed);
+/* The reserve object of a local repository (see lock.c); put back, when
+ * missing, by a successful backup. */
+#define MBI_RESERVE_KEY "tmp/0.reserve"
+#define MBI_RESERVE_SIZE (1u << 20)
+MBI_HIDDEN void mbi_reserve_keep(struct mbi_repo *r);
+/* Test-only: raise SIGSTOP once when MB_TEST_STOP_AT names this point. */
+MBI_HIDDEN void mbi_commit_point(const char *name);
+
+struct mbi_lockinfo {
+	bool exclusive, parsed;
+	char host[128];
+	long pid;
+	long long created, refreshed;
+};
+/* Parse a lock object (at most 64 KiB); MB_E_VERIFY when malformed. */
+MBI_HIDDEN int mbi_lock_parse(const char *text, size_t len,
+			      struct mbi_lockinfo *li);
 
 /* ------------------------------------------------------------------ index */
 
@@ -517,6 +561,15 @@ struct mbi_index {
 	char **objects;         /* names of the index objects loaded */
 	size_t nobjects;
 	pthread_mutex_t lock;
+	/* content listed again in another pack (a backup that stored again
+	 * what a missing pack held): resolved by mbi_index_load */
+	struct mbi_index_alt *alts;
+	size_t nalts;
+};
+
+struct mbi_index_alt {
+	unsigned char sha[MBI_SHA256_LEN];
+	uint32_t pack;
 };
 
 MBI_HIDDEN int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx);
@@ -525,6 +578,11 @@ MBI_HIDDEN void mbi_index_release(struct mbi_index *ix);
  * fresh, downloaded and verified again. */
 MBI_HIDDEN int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r,
 			       bool fresh);
+/* From a fresh listing of packs/, which of ix's packs are missing:
+ * (*gone)[i] for ix->packs[i], *ngone counts them; caller frees *gone. */
+MBI_HIDDEN int mbi_index_missing_packs(struct mbi_index *ix,
+				       struct mbi_repo *r, bool **gone,
+				       size_t *ngone);
 MBI_HIDDEN const struct mbi_blobref *mbi_index_find(struct mbi_index *ix,
 						    const unsigned char *sha);
 MBI_HIDDEN int mbi_index_add_pack(struct mbi_index *ix, const char *name,

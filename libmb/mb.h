@@ -133,6 +133,11 @@ MB_EXPORT int mb_keygen(struct mb_ctx *ctx, const char *gnupg_home,
 struct mb_backup_opts {
 	int64_t time;          /* record the snapshot at this time (s); 0 = now */
 	const char *const *sources; /* NULL-terminated names; NULL = all */
+	int64_t wait;          /* seconds to retry while the repository is
+				* locked by a prune (0: fail at once) */
+	int pre_backup_hook;   /* run [hooks] pre_backup once the repository
+				* lock is held, before anything is read; its
+				* failure stops the backup (MB_E_ABORTED) */
 };
 
 struct mb_backup_result {
@@ -377,13 +382,20 @@ MB_EXPORT int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 struct mb_prune_opts {
 	int max_unused;  /* repack packs with more than this % unused */
 	int dry_run;
+	/* seconds a pack must have been seen unreferenced by this host (on
+	 * its own monotonic clock, recorded in the cache) before it is
+	 * deleted: 0 = [options] prune_grace (default 1 day);
+	 * MB_PRUNE_NO_GRACE = none */
+	int64_t grace;
 };
+#define MB_PRUNE_NO_GRACE (-1)
 
 struct mb_prune_result {
 	uint64_t packs_total, packs_deleted, packs_repacked, packs_written;
 	uint64_t bytes_before, bytes_freed;
 	uint64_t index_objects_written, index_objects_deleted;
 	int repack_skipped;    /* packs could not be repacked: no secret key */
+	uint64_t packs_young;  /* unreferenced, kept until their grace ends */
 	double seconds;
 };
 
@@ -394,6 +406,23 @@ MB_EXPORT int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 
 /* Remove stale lock objects; *removed counts them. */
 MB_EXPORT int mb_unlock(struct mb_ctx *ctx, size_t *removed);
+struct mb_repair_result {
+	uint64_t objects_removed;       /* empty (partial) metadata objects */
+	uint64_t packs_dropped;         /* missing packs the index named */
+	uint64_t blobs_dropped;         /* index entries that named them */
+	uint64_t index_objects_written;
+};
+
+/* Under the exclusive lock: remove empty index/ and snapshots/ objects,
+ * and replace the index by one without the entries whose pack is missing,
+ * so that the next backup stores that content again. Each removal is
+ * logged as a warning. MB_E_LOCKED while another run holds the lock. */
+MB_EXPORT int mb_repair_index(struct mb_ctx *ctx,
+			      struct mb_repair_result *res);
+
+/* Remove every lock object, stale or not: only when no run is alive on
+ * any host (a live run loses its lock and stops before its next commit). */
+MB_EXPORT int mb_unlock_all(struct mb_ctx *ctx, size_t *removed);
 
 /* ---- hooks, metrics, stats, diff (hook.c, metrics.c, stats.c, diff.c) ---- */
 
@@ -440,6 +469,8 @@ struct mb_metrics_run {
 	int64_t files, bytes_new, bytes_stored; /* backup, restore-test */
 	int64_t snapshots;     /* snapshots in the repository afterwards */
 	int64_t restore_test_success; /* restore-test: 1 ok, 0 not */
+	int64_t prune_skipped; /* backup --prune: 1 when its prune step did
+				* not run (lock held elsewhere), 0 when it did */
 };
 
 /* Reset r: every counter -1 (unknown), status MB_RUN_OK. */

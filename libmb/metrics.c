@@ -39,6 +39,8 @@ static const struct {
 	  "1 when the last restore-test passed, 0 when it failed." },
 	{ "mailbackup_running_since_timestamp_seconds",
 	  "When the run of a command now in progress started (it holds the repository lock while it runs), in seconds since the epoch; 0 when none runs." },
+	{ "mailbackup_last_prune_skipped",
+	  "1 when the prune step of the last backup --prune did not run (the repository was locked), 0 when it ran." },
 };
 
 struct sample {
@@ -295,7 +297,10 @@ static int set_run(struct mset *m, const char *lab,
 			   (long long)run->snapshots))) ||
 	    (run->restore_test_success >= 0 &&
 	     (rc = set_num(m, "mailbackup_last_restore_test_success", "",
-			   "%lld", (long long)run->restore_test_success))))
+			   "%lld", (long long)run->restore_test_success))) ||
+	    (run->prune_skipped >= 0 &&
+	     (rc = set_num(m, "mailbackup_last_prune_skipped", lab,
+			   "%lld", (long long)run->prune_skipped))))
 		return rc;
 	return MB_OK;
 }
@@ -307,6 +312,7 @@ void mb_metrics_run_init(struct mb_metrics_run *r, const char *command)
 	r->status = MB_RUN_OK;
 	r->files = r->bytes_new = r->bytes_stored = -1;
 	r->snapshots = r->restore_test_success = -1;
+	r->prune_skipped = -1;
 }
 
 int mb_metrics_format(const char *old, size_t len,

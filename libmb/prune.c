@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "retention.h"
@@ -501,303 +503,624 @@ static void forget_cached_index(const char *cdir, const char *key)
 	free(p);
 }
 
-int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
-	     struct mb_prune_result *res)
-{
-	struct mb_prune_result pr;
-	struct mbi_repo *r = NULL;
-	struct mbi_lock *lock = NULL;
+/* ------------------------------------------------------ the prune run */
+
+enum pack_fate {
+	FATE_KEEP = 0,
+	FATE_DELETE,  /* no snapshot needs any of its content */
+	FATE_REPACK,  /* sparse: live content moves to a new pack */
+};
+
+/*
+ * When this host first saw each unreferenced pack, on its own monotonic
+ * clock (CLOCK_BOOTTIME, valid within one boot): a pack is deleted only
+ * once it has stayed unreferenced for the grace period. A backup that
+ * wrote a pack and has not committed its index yet, or that proved its
+ * lock and then stalled, so keeps its packs; no remote clock is trusted.
+ * After a reboot the observation starts again, which only delays.
+ */
+struct young {
+	char name[MBI_SHA256_HEX];
+	int64_t first;
+	bool candidate; /* unreferenced in this run: kept in the record */
+};
+
+struct prune_run {
+	struct mb_ctx *ctx;
+	struct mbi_repo *r;
+	struct mbi_lock *lock;
+	bool dry;
+	int max_unused;
+	int64_t grace;
 	struct mbi_index old, nix;
-	struct shaset used = { 0 };
-	struct list_acc packs = { 0 }, idx = { 0 };
-	struct mb_snapshot_info *snaps = NULL;
-	size_t nsnaps = 0, i;
-	uint64_t *live = NULL, *total = NULL;
-	uint32_t *nlive = NULL; /* live blobs: an empty file has no bytes */
-	unsigned char *fate = NULL; /* 0 keep, 1 delete, 2 repack */
+	struct shaset used;
+	struct list_acc packs, idx;
+	struct mb_snapshot_info *snaps;
+	size_t nsnaps;
+	uint64_t *live, *total;
+	uint32_t *nlive;  /* live blobs: an empty file has no bytes */
+	enum pack_fate *fate;
+	bool *orphan_young; /* per listed pack: in no index, still young */
+	char **keep;      /* sorted names of packs that must stay */
+	size_t nkeep;
+	struct young *seen;
+	size_t nseen;
+	char boot[40];
 	struct repack rp;
-	char *cdir = NULL;
-	double t0 = mbi_now();
-	int max_unused = opts ? opts->max_unused : 10;
-	bool dry = opts && opts->dry_run, can_repack;
+	char *cdir;
+	struct mb_prune_result pr;
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_young(const void *a, const void *b)
+{
+	return strcmp(((const struct young *)a)->name,
+		      ((const struct young *)b)->name);
+}
+
+static int64_t boot_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static void read_boot_id(char out[40])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	snprintf(out, 40, "-");
+	if (f) {
+		if (!fgets(out, 40, f))
+			snprintf(out, 40, "-");
+		out[strcspn(out, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+static void young_load(struct prune_run *p)
+{
+	char *path = mbi_asprintf("%s/prune-seen", p->cdir);
+	char line[200];
+	FILE *f = path ? fopen(path, "re") : NULL;
+
+	free(path);
+	read_boot_id(p->boot);
+	if (!f)
+		return;
+	if (!fgets(line, sizeof(line), f) ||
+	    (line[strcspn(line, "\n")] = '\0', strcmp(line, p->boot))) {
+		fclose(f); /* another boot: observe afresh */
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		struct young y;
+		long long first;
+		void *nv;
+
+		memset(&y, 0, sizeof(y));
+		if (sscanf(line, "%lld %64s", &first, y.name) != 2)
+			continue;
+		y.first = first;
+		nv = realloc(p->seen, (p->nseen + 1) * sizeof(*p->seen));
+		if (!nv)
+			break;
+		p->seen = nv;
+		p->seen[p->nseen++] = y;
+	}
+	fclose(f);
+	if (p->nseen)
+		qsort(p->seen, p->nseen, sizeof(*p->seen), cmp_young);
+}
+
+/* Is pack name past its grace? Records the first sighting. */
+static bool grace_over(struct prune_run *p, const char *name)
+{
+	struct young key, *y;
+	int64_t now = boot_seconds();
+
+	if (p->grace < 0)
+		return true;
+	memset(&key, 0, sizeof(key));
+	snprintf(key.name, sizeof(key.name), "%s", name);
+	y = p->nseen ? bsearch(&key, p->seen, p->nseen, sizeof(*p->seen),
+			       cmp_young) : NULL;
+	if (!y) {
+		void *nv = realloc(p->seen, (p->nseen + 1) * sizeof(*p->seen));
+
+		if (!nv)
+			return false;
+		p->seen = nv;
+		key.first = now;
+		p->seen[p->nseen++] = key;
+		qsort(p->seen, p->nseen, sizeof(*p->seen), cmp_young);
+		y = bsearch(&key, p->seen, p->nseen, sizeof(*p->seen),
+			    cmp_young);
+	}
+	y->candidate = true;
+	if (now - y->first >= p->grace)
+		return true;
+	p->pr.packs_young++;
+	return false;
+}
+
+static void young_save(struct prune_run *p)
+{
+	struct mbi_buf b = { 0 };
+	char *path;
+	size_t i;
 	int rc;
 
-	memset(&pr, 0, sizeof(pr));
-	memset(&rp, 0, sizeof(rp));
-	if ((rc = mbi_index_init(&old, ctx)))
+	if (p->dry || !p->cdir)
+		return;
+	path = mbi_asprintf("%s/prune-seen", p->cdir);
+	rc = path ? mbi_buf_printf(&b, "%s\n", p->boot) : MB_E_NOMEM;
+	for (i = 0; !rc && i < p->nseen; i++)
+		if (p->seen[i].candidate)
+			rc = mbi_buf_printf(&b, "%lld %s\n",
+					    (long long)p->seen[i].first,
+					    p->seen[i].name);
+	if (!rc)
+		mbi_write_file_atomic(p->ctx, path, b.data, b.len, 0600);
+	mbi_buf_release(&b);
+	free(path);
+}
+
+static int prune_open(struct prune_run *p)
+{
+	int rc;
+
+	if ((rc = mbi_need_config(p->ctx)))
 		return rc;
-	if ((rc = mbi_index_init(&nix, ctx))) {
-		mbi_index_release(&old);
-		return rc;
-	}
-	if ((rc = mbi_need_config(ctx)))
-		goto out;
-	if (!dry && !ctx->cfg->signing_key) {
+	if (!p->dry && !p->ctx->cfg->signing_key)
 		/* the new index must be signed: say so before any work */
-		rc = mbi_error(ctx, MB_E_CONFIG, 0,
-			       "prune writes a signed index: set [keys] signing_key to a key whose secret is in '%s'",
-			       ctx->cfg->gnupg_home);
-		goto out;
-	}
-	if ((rc = mbi_repo_open(ctx, &r)))
-		goto out;
-	if (!dry && (rc = mbi_lock_acquire(r, true, &lock)))
-		goto out;
-	cdir = mbi_cache_dir(ctx, r->id);
-	if (!cdir) {
-		rc = MB_E_IO;
-		goto out;
-	}
-	/* what exists: three listings, whatever the size of the repository */
-	if ((rc = r->store->ops->list(r->store, "index/", collect, &idx)) ||
-	    (rc = r->store->ops->list(r->store, "packs/", collect, &packs)) ||
-	    (rc = mbi_snapshots_list(r, &snaps, &nsnaps)))
-		goto out;
-	if ((rc = mbi_index_load(&old, r, false)))
-		goto out;
-	for (i = 0; i < nsnaps; i++) {
+		return mbi_error(p->ctx, MB_E_CONFIG, 0,
+				 "prune writes a signed index: set [keys] signing_key to a key whose secret is in '%s'",
+				 p->ctx->cfg->gnupg_home);
+	if ((rc = mbi_repo_open(p->ctx, &p->r)))
+		return rc;
+	if (!p->dry && (rc = mbi_lock_acquire(p->r, true, 0, &p->lock)))
+		return rc;
+	p->cdir = mbi_cache_dir(p->ctx, p->r->id);
+	if (!p->cdir)
+		return MB_E_IO;
+	young_load(p);
+	return MB_OK;
+}
+
+/* What exists: three listings, whatever the size of the repository, and
+ * the content every snapshot needs. */
+static int list_repository(struct prune_run *p)
+{
+	struct mbi_repo *r = p->r;
+	size_t i;
+	int rc;
+
+	if ((rc = r->store->ops->list(r->store, "index/", collect, &p->idx)) ||
+	    (rc = r->store->ops->list(r->store, "packs/", collect,
+				      &p->packs)) ||
+	    (rc = mbi_snapshots_list(r, &p->snaps, &p->nsnaps)) ||
+	    (rc = mbi_index_load(&p->old, r, false)))
+		return rc;
+	for (i = 0; i < p->nsnaps; i++) {
 		struct mbi_manifest m;
 
-		if ((rc = mbi_manifest_load(r, snaps[i].name, &m)))
-			goto out;
-		rc = mbi_manifest_foreach(ctx, &m, mark_used, &used);
+		if ((rc = mbi_manifest_load(r, p->snaps[i].name, &m)))
+			return rc;
+		rc = mbi_manifest_foreach(p->ctx, &m, mark_used, &p->used);
 		mbi_manifest_release(&m);
 		if (rc)
-			goto out;
+			return rc;
 	}
-	live = calloc(old.npacks + 1, sizeof(*live));
-	total = calloc(old.npacks + 1, sizeof(*total));
-	fate = calloc(old.npacks + 1, 1);
-	nlive = calloc(old.npacks + 1, sizeof(*nlive));
-	if (!live || !total || !fate || !nlive) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < old.cap; i++) {
-		const unsigned char *k = old.keys + i * MBI_SHA256_LEN;
-		const struct mbi_blobref *v = &old.vals[i];
+	return MB_OK;
+}
 
-		if (!memcmp(k, zero, MBI_SHA256_LEN) || v->pack >= old.npacks)
+static void count_live(struct prune_run *p)
+{
+	struct mbi_index *old = &p->old;
+	size_t i;
+
+	for (i = 0; i < old->cap; i++) {
+		const unsigned char *k = old->keys + i * MBI_SHA256_LEN;
+		const struct mbi_blobref *v = &old->vals[i];
+
+		if (!memcmp(k, zero, MBI_SHA256_LEN) || v->pack >= old->npacks)
 			continue;
-		total[v->pack] += v->size;
-		if (set_has(&used, k)) {
-			live[v->pack] += v->size;
-			nlive[v->pack]++;
+		p->total[v->pack] += v->size;
+		if (set_has(&p->used, k)) {
+			p->live[v->pack] += v->size;
+			p->nlive[v->pack]++;
 		}
 	}
-	can_repack = mbi_crypt_can_decrypt_packs(r->crypt);
-	pr.packs_total = old.npacks;
-	for (i = 0; i < old.npacks; i++) {
-		pr.bytes_before += old.packs[i].size;
-		if (!nlive[i] && old.packs[i].nblobs) {
-			fate[i] = 1;
-		} else if (total[i] && live[i] < total[i] &&
-			   (total[i] - live[i]) * 100 > total[i] *
-			   (uint64_t)max_unused) {
-			if (can_repack)
-				fate[i] = 2;
-			else
-				pr.repack_skipped++;
-		} else if (!nlive[i] && !old.packs[i].nblobs) {
-			fate[i] = 1;
-		}
+}
+
+static enum pack_fate judge_pack(struct prune_run *p, size_t i,
+				 bool can_repack)
+{
+	uint64_t live = p->live[i], total = p->total[i];
+
+	if (!p->nlive[i])
+		/* unreferenced: gone only once its grace is over */
+		return grace_over(p, p->old.packs[i].name) ? FATE_DELETE :
+		       FATE_KEEP;
+	if (total && live < total &&
+	    (total - live) * 100 > total * (uint64_t)p->max_unused) {
+		if (can_repack)
+			return FATE_REPACK;
+		p->pr.repack_skipped++;
 	}
-	if (pr.repack_skipped)
-		mbi_log(ctx, MB_LOG_WARNING,
+	return FATE_KEEP;
+}
+
+/* Packs in packs/ that no index object lists (a backup that died before
+ * its index, or one that has not committed it yet). */
+static int judge_orphans(struct prune_run *p, bool *work)
+{
+	char **names = calloc(p->old.npacks + 1, sizeof(*names));
+	size_t i;
+
+	p->orphan_young = calloc(p->packs.n + 1, sizeof(*p->orphan_young));
+	if (!names || !p->orphan_young) {
+		free(names);
+		return MB_E_NOMEM;
+	}
+	for (i = 0; i < p->old.npacks; i++)
+		names[i] = p->old.packs[i].name;
+	qsort(names, p->old.npacks, sizeof(*names), cmp_name);
+	for (i = 0; i < p->packs.n; i++) {
+		const char *base = strrchr(p->packs.keys[i], '/');
+
+		base = base ? base + 1 : p->packs.keys[i];
+		if (p->old.npacks && bsearch(&base, names, p->old.npacks,
+					     sizeof(*names), cmp_name))
+			continue;
+		if (grace_over(p, base))
+			*work = true;
+		else
+			p->orphan_young[i] = true;
+	}
+	free(names);
+	return MB_OK;
+}
+
+/* Each pack's fate; *work tells whether anything is to be done. */
+static int plan_packs(struct prune_run *p, bool *work)
+{
+	size_t i, n = p->old.npacks;
+	bool can_repack;
+
+	p->live = calloc(n + 1, sizeof(*p->live));
+	p->total = calloc(n + 1, sizeof(*p->total));
+	p->fate = calloc(n + 1, sizeof(*p->fate));
+	p->nlive = calloc(n + 1, sizeof(*p->nlive));
+	if (!p->live || !p->total || !p->fate || !p->nlive)
+		return MB_E_NOMEM;
+	count_live(p);
+	can_repack = mbi_crypt_can_decrypt_packs(p->r->crypt);
+	p->pr.packs_total = n;
+	*work = false;
+	for (i = 0; i < n; i++) {
+		p->pr.bytes_before += p->old.packs[i].size;
+		p->fate[i] = judge_pack(p, i, can_repack);
+		if (p->fate[i] != FATE_KEEP)
+			*work = true;
+		if (p->fate[i] == FATE_REPACK && p->dry)
+			/* what a real run would repack (how many packs it
+			 * would write is only known by packing) */
+			p->pr.packs_repacked++;
+	}
+	if (p->pr.repack_skipped)
+		mbi_log(p->ctx, MB_LOG_WARNING,
 			"%d sparse pack(s) kept as they are: this host holds no recipient's secret key, so it cannot repack (only wholly unused packs are deleted)",
-			pr.repack_skipped);
-	if (dry) {
-		/* what a real run would repack (how many packs it would write
-		 * is only known by packing) */
-		for (i = 0; i < old.npacks; i++)
-			if (fate[i] == 2)
-				pr.packs_repacked++;
-		goto count;
+			p->pr.repack_skipped);
+	return judge_orphans(p, work);
+}
+
+/* Kept packs as they are, with their blobs in their place. */
+static int carry_kept(struct prune_run *p)
+{
+	struct mbi_index *old = &p->old;
+	uint32_t *map = calloc(old->npacks + 1, sizeof(*map));
+	size_t i;
+	int rc = MB_OK;
+
+	if (!map)
+		return MB_E_NOMEM;
+	for (i = 0; !rc && i < old->npacks; i++) {
+		map[i] = UINT32_MAX;
+		if (p->fate[i] == FATE_KEEP)
+			rc = mbi_index_add_pack(&p->nix, old->packs[i].name,
+						old->packs[i].size, &map[i]);
 	}
-	{
-		/* nothing to delete, repack or tidy: leave the repository as
-		 * it is rather than rewrite its index */
-		bool work = packs.n != old.npacks;
+	for (i = 0; !rc && i < old->cap; i++) {
+		const unsigned char *k = old->keys + i * MBI_SHA256_LEN;
+		const struct mbi_blobref *v = &old->vals[i];
 
-		for (i = 0; !work && i < old.npacks; i++)
-			work = fate[i] != 0;
-		if (!work)
-			goto out;
-	}
-
-	/* 1. the new index: kept packs as they are, then repacked content */
-	for (i = 0; i < old.npacks; i++) {
-		uint32_t p;
-
-		if (fate[i])
+		if (!memcmp(k, zero, MBI_SHA256_LEN) ||
+		    v->pack >= old->npacks || map[v->pack] == UINT32_MAX)
 			continue;
-		if ((rc = mbi_index_add_pack(&nix, old.packs[i].name,
-					     old.packs[i].size, &p)))
-			goto out;
+		rc = mbi_index_add_blob(&p->nix, k, map[v->pack], v->size);
 	}
-	{
-		/* blobs of kept packs keep their place */
-		uint32_t *map = calloc(old.npacks + 1, sizeof(*map));
-		uint32_t next = 0;
+	free(map);
+	return rc;
+}
 
-		if (!map) {
-			rc = MB_E_NOMEM;
-			goto out;
-		}
-		for (i = 0; i < old.npacks; i++)
-			map[i] = fate[i] ? UINT32_MAX : next++;
-		for (i = 0; !rc && i < old.cap; i++) {
-			const unsigned char *k = old.keys + i * MBI_SHA256_LEN;
-			const struct mbi_blobref *v = &old.vals[i];
+static int repack_sparse(struct prune_run *p)
+{
+	size_t i;
+	int rc;
 
-			if (!memcmp(k, zero, MBI_SHA256_LEN) ||
-			    v->pack >= old.npacks || map[v->pack] == UINT32_MAX)
-				continue;
-			rc = mbi_index_add_blob(&nix, k, map[v->pack], v->size);
-		}
-		free(map);
-		if (rc)
-			goto out;
-	}
-	rp.r = r;
-	rp.old = &old;
-	rp.ix = &nix;
-	rp.used = &used;
-	rp.res = &pr;
-	rp.tmpdir = cdir;
-	rp.buf = malloc(1 << 20);
-	if (!rp.buf) {
-		rc = MB_E_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < old.npacks; i++) {
-		if (fate[i] != 2)
+	p->rp.r = p->r;
+	p->rp.old = &p->old;
+	p->rp.ix = &p->nix;
+	p->rp.used = &p->used;
+	p->rp.res = &p->pr;
+	p->rp.tmpdir = p->cdir;
+	p->rp.buf = malloc(1 << 20);
+	if (!p->rp.buf)
+		return MB_E_NOMEM;
+	for (i = 0; i < p->old.npacks; i++) {
+		if (p->fate[i] != FATE_REPACK)
 			continue;
-		rc = mbi_pack_read(r, old.packs[i].name, old.packs[i].size,
-				   on_repack_member, &rp);
+		rc = mbi_pack_read(p->r, p->old.packs[i].name,
+				   p->old.packs[i].size, on_repack_member,
+				   &p->rp);
 		if (rc)
-			goto out;
-		pr.packs_repacked++;
+			return rc;
+		p->pr.packs_repacked++;
 	}
-	if ((rc = repack_flush(&rp)))
-		goto out;
+	return repack_flush(&p->rp);
+}
+
+/* The new index: kept packs, then repacked content; committed (the lock
+ * proven first) before anything is deleted. */
+static int write_new_index(struct prune_run *p)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = carry_kept(p)) || (rc = repack_sparse(p)))
+		return rc;
 	/* every blob a snapshot needs must be in the new index */
-	for (i = 0; i < used.cap; i++) {
-		const unsigned char *k = used.keys + i * MBI_SHA256_LEN;
+	for (i = 0; i < p->used.cap; i++) {
+		const unsigned char *k = p->used.keys + i * MBI_SHA256_LEN;
 
 		if (memcmp(k, zero, MBI_SHA256_LEN) &&
-		    !mbi_index_find(&nix, k) && mbi_index_find(&old, k)) {
-			rc = mbi_error(ctx, MB_E_VERIFY, 0,
-				       "prune would lose content a snapshot needs: stopping before anything is deleted");
-			goto out;
-		}
+		    !mbi_index_find(&p->nix, k) && mbi_index_find(&p->old, k))
+			return mbi_error(p->ctx, MB_E_VERIFY, 0,
+					 "prune would lose content a snapshot needs: stopping before anything is deleted");
 	}
-	if ((rc = mbi_lock_check(lock)) ||
-	    (rc = mbi_index_write(&nix, r, 0, NULL)))
-		goto out;
-	pr.index_objects_written++;
-	/* 2. only now delete: old index objects first, then packs, so that no
-	 * index object ever names a missing pack */
-	for (i = 0; i < idx.n; i++) {
-		if ((rc = mbi_lock_check(lock)))
-			goto out;
-		rc = r->store->ops->del(r->store, idx.keys[i]);
+	if ((rc = mbi_index_write(&p->nix, p->r, 0, NULL)))
+		return rc;
+	p->pr.index_objects_written++;
+	return MB_OK;
+}
+
+/* Prove the lock right before a delete: stop otherwise. */
+static int may_delete(struct prune_run *p)
+{
+	mbi_commit_point("prune-delete");
+	return mbi_lock_prove(p->lock);
+}
+
+/* Old index objects first, then packs, so that no index object ever
+ * names a missing pack. */
+static int delete_old_index(struct prune_run *p)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < p->idx.n; i++) {
+		if ((rc = may_delete(p)))
+			return rc;
+		rc = p->r->store->ops->del(p->r->store, p->idx.keys[i]);
 		if (rc == MB_E_LOCKED) {
 			/* under object lock: it stays, and so must every pack
 			 * it names, or it would name a missing pack */
-			mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
-			rc = keep_packs_of(r, idx.keys[i], &nix);
-			if (rc)
-				goto out;
+			mbi_log(p->ctx, MB_LOG_WARNING, "%s",
+				mb_ctx_errmsg(p->ctx));
+			if ((rc = keep_packs_of(p->r, p->idx.keys[i], &p->nix)))
+				return rc;
 			continue;
 		}
 		if (rc)
-			goto out;
-		forget_cached_index(cdir, idx.keys[i]);
-		pr.index_objects_deleted++;
+			return rc;
+		forget_cached_index(p->cdir, p->idx.keys[i]);
+		p->pr.index_objects_deleted++;
 	}
-count:
-	for (i = 0; i < packs.n; i++) {
-		const char *base = strrchr(packs.keys[i], '/');
-		size_t k;
-		bool del = true;
+	return MB_OK;
+}
 
-		base = base ? base + 1 : packs.keys[i];
-		for (k = 0; k < nix.npacks && del; k++)
-			if (!strcmp(nix.packs[k].name, base))
-				del = false;
-		if (dry) {
-			/* in a dry run nix is empty: judge by fate; a pack
-			 * that two index objects list is kept if one keeps it */
-			del = true;
-			for (k = 0; k < old.npacks; k++)
-				if (!strcmp(old.packs[k].name, base))
-					del = del && fate[k] != 0;
-		}
-		if (!del)
+/* An index object that appeared since the listing (ours among them, or
+ * one of a backup that lost its lock): every pack it names stays. */
+static int keep_new_index_objects(struct prune_run *p)
+{
+	struct list_acc now = { 0 };
+	char **was = calloc(p->idx.n + 1, sizeof(*was));
+	size_t i;
+	int rc;
+
+	if (!was)
+		return MB_E_NOMEM;
+	memcpy(was, p->idx.keys, p->idx.n * sizeof(*was));
+	qsort(was, p->idx.n, sizeof(*was), cmp_name);
+	rc = p->r->store->ops->list(p->r->store, "index/", collect, &now);
+	for (i = 0; !rc && i < now.n; i++)
+		if (!p->idx.n || !bsearch(&now.keys[i], was, p->idx.n,
+					  sizeof(*was), cmp_name))
+			rc = keep_packs_of(p->r, now.keys[i], &p->nix);
+	free(was);
+	acc_release(&now);
+	return rc;
+}
+
+/* The sorted names of the packs that stay: those of the new index (in a
+ * dry run, where there is none, those whose fate is to be kept). */
+static int collect_keep(struct prune_run *p)
+{
+	const struct mbi_index *ix = p->dry ? &p->old : &p->nix;
+	size_t i;
+
+	p->keep = calloc(ix->npacks + 1, sizeof(*p->keep));
+	if (!p->keep)
+		return MB_E_NOMEM;
+	for (i = 0; i < ix->npacks; i++)
+		if (!p->dry || p->fate[i] == FATE_KEEP)
+			p->keep[p->nkeep++] = ix->packs[i].name;
+	if (p->nkeep)
+		qsort(p->keep, p->nkeep, sizeof(*p->keep), cmp_name);
+	return MB_OK;
+}
+
+static int delete_packs(struct prune_run *p)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = collect_keep(p)))
+		return rc;
+	for (i = 0; i < p->packs.n; i++) {
+		const char *base = strrchr(p->packs.keys[i], '/');
+
+		base = base ? base + 1 : p->packs.keys[i];
+		if (p->orphan_young[i] ||
+		    (p->nkeep && bsearch(&base, p->keep, p->nkeep,
+					 sizeof(*p->keep), cmp_name)))
 			continue;
-		if (!dry) {
-			int drc;
-
-			if ((rc = mbi_lock_check(lock)))
-				goto out;
-			drc = r->store->ops->del(r->store, packs.keys[i]);
-
-			if (drc) {
-				mbi_log(ctx, MB_LOG_WARNING,
+		if (!p->dry) {
+			if ((rc = may_delete(p)))
+				return rc;
+			if (p->r->store->ops->del(p->r->store,
+						  p->packs.keys[i])) {
+				mbi_log(p->ctx, MB_LOG_WARNING,
 					"cannot delete '%s' (locked by object lock?): %s",
-					packs.keys[i], mb_ctx_errmsg(ctx));
+					p->packs.keys[i],
+					mb_ctx_errmsg(p->ctx));
 				continue;
 			}
 		}
-		pr.packs_deleted++;
-		pr.bytes_freed += packs.sizes[i];
+		p->pr.packs_deleted++;
+		p->pr.bytes_freed += p->packs.sizes[i];
 	}
-	if (!dry && !rc) {
-		/* what runs that died left half-written: under the exclusive
-		 * lock no live run owns anything in tmp/ */
-		struct list_acc tmp = { 0 };
+	return MB_OK;
+}
 
-		rc = r->store->ops->list(r->store, "tmp/", collect, &tmp);
-		for (i = 0; !rc && i < tmp.n; i++) {
-			const char *b = tmp.keys[i] + 4;
-			char *end;
-			long pid = strtol(b, &end, 10);
+/* What runs that died left half-written: under the exclusive lock no
+ * live run owns anything in tmp/. */
+static int clean_tmp(struct prune_run *p)
+{
+	struct list_acc tmp = { 0 };
+	size_t i;
+	int rc = p->r->store->ops->list(p->r->store, "tmp/", collect, &tmp);
 
-			/* a local writer's file names its process: keep those
-			 * of live ones (our own lock refresh among them) */
-			if (end != b && *end == '.' && pid > 0 &&
-			    (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-				continue;
-			if ((rc = mbi_lock_check(lock)))
-				break;
-			if (!r->store->ops->del(r->store, tmp.keys[i]))
-				pr.bytes_freed += tmp.sizes[i];
-		}
-		acc_release(&tmp);
+	for (i = 0; !rc && i < tmp.n; i++) {
+		const char *b = tmp.keys[i] + 4;
+		char *end;
+		long pid = strtol(b, &end, 10);
+
+		/* a local writer's file names its process: keep those of
+		 * live ones (our own lock refresh among them) */
+		if (end != b && *end == '.' && pid > 0 &&
+		    (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		if (!strcmp(tmp.keys[i], MBI_RESERVE_KEY))
+			continue;
+		if ((rc = may_delete(p)))
+			break;
+		if (!p->r->store->ops->del(p->r->store, tmp.keys[i]))
+			p->pr.bytes_freed += tmp.sizes[i];
 	}
-out:
-	pr.seconds = mbi_now() - t0;
+	acc_release(&tmp);
+	return rc;
+}
+
+static int prune_steps(struct prune_run *p)
+{
+	bool work;
+	int rc;
+
+	if ((rc = prune_open(p)) || (rc = list_repository(p)) ||
+	    (rc = plan_packs(p, &work)))
+		return rc;
+	if (p->dry)
+		return delete_packs(p);
+	/* nothing to delete, repack or tidy: leave the repository as it is
+	 * rather than rewrite its index */
+	if (!work)
+		return MB_OK;
+	if ((rc = write_new_index(p)) || (rc = delete_old_index(p)) ||
+	    (rc = keep_new_index_objects(p)) || (rc = delete_packs(p)))
+		return rc;
+	return clean_tmp(p);
+}
+
+static void prune_release(struct prune_run *p)
+{
+	young_save(p);
+	mbi_packw_abort(p->rp.pw);
+	free(p->rp.buf);
+	free(p->rp.pending);
+	free(p->rp.psizes);
+	free(p->rp.done.keys);
+	free(p->used.keys);
+	free(p->live);
+	free(p->nlive);
+	free(p->total);
+	free(p->fate);
+	free(p->orphan_young);
+	free(p->keep);
+	free(p->seen);
+	free(p->snaps);
+	free(p->cdir);
+	acc_release(&p->packs);
+	acc_release(&p->idx);
+	mbi_index_release(&p->old);
+	mbi_index_release(&p->nix);
+	mbi_lock_release(p->lock);
+	mbi_repo_close(p->r);
+}
+
+int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
+	     struct mb_prune_result *res)
+{
+	struct prune_run p;
+	double t0 = mbi_now();
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.ctx = ctx;
+	p.dry = opts && opts->dry_run;
+	p.max_unused = opts ? opts->max_unused : 10;
+	p.grace = opts ? opts->grace : 0;
+	if (p.grace < MB_PRUNE_NO_GRACE)
+		return mbi_error(ctx, MB_E_INVAL, 0,
+				 "prune grace %lld is negative",
+				 (long long)p.grace);
+	if ((rc = mbi_need_config(ctx)))
+		return rc;
+	if (!p.grace)
+		p.grace = ctx->cfg->prune_grace ? ctx->cfg->prune_grace :
+			  MB_PRUNE_NO_GRACE;
+	if ((rc = mbi_index_init(&p.old, ctx)))
+		return rc;
+	if ((rc = mbi_index_init(&p.nix, ctx))) {
+		mbi_index_release(&p.old);
+		return rc;
+	}
+	rc = prune_steps(&p);
+	p.pr.seconds = mbi_now() - t0;
 	if (res)
-		*res = pr;
-	mbi_packw_abort(rp.pw);
-	free(rp.buf);
-	free(rp.pending);
-	free(rp.psizes);
-	free(rp.done.keys);
-	free(used.keys);
-	free(live);
-	free(nlive);
-	free(total);
-	free(fate);
-	free(snaps);
-	free(cdir);
-	acc_release(&packs);
-	acc_release(&idx);
-	mbi_index_release(&old);
-	mbi_index_release(&nix);
-	mbi_lock_release(lock);
-	mbi_repo_close(r);
+		*res = p.pr;
+	if (!rc && p.pr.packs_young)
+		mbi_log(ctx, MB_LOG_INFO,
+			"%llu unreferenced pack(s) kept until this host has seen them unreferenced for the grace period (prune --grace)",
+			(unsigned long long)p.pr.packs_young);
+	prune_release(&p);
 	return rc;
 }
 
@@ -809,7 +1132,20 @@ int mb_unlock(struct mb_ctx *ctx, size_t *removed)
 	*removed = 0;
 	if (rc)
 		return rc;
-	rc = mbi_lock_remove_stale(r, removed);
+	rc = mbi_lock_remove_stale(r, false, removed);
+	mbi_repo_close(r);
+	return rc;
+}
+
+int mb_unlock_all(struct mb_ctx *ctx, size_t *removed)
+{
+	struct mbi_repo *r;
+	int rc = mbi_repo_open(ctx, &r);
+
+	*removed = 0;
+	if (rc)
+		return rc;
+	rc = mbi_lock_remove_stale(r, true, removed);
 	mbi_repo_close(r);
 	return rc;
 }

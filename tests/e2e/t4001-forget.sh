@@ -450,7 +450,7 @@ test_expect_success PYTHON3 'forget without rules applies [retention]; rules on 
 	ret="[retention]
 keep_last = 2
 keep_within = 1h" &&
-	mb_write_config "$srcs" "$ret" &&
+	mb_write_config "prune_grace = 0" "$srcs" "$ret" &&
 	python3 model.py timeline --keep-last 2 --keep-within 1h >expect &&
 	mb forget --dry-run --json >cfg.json &&
 	python3 fromjson.py cfg.json timeline iso >actual &&
@@ -497,7 +497,7 @@ path = $SCRATCH/no-such-dir" "$ret" &&
 '
 
 test_expect_success 'backup --prune without a policy: the backup stays, nothing is removed' '
-	mb_write_config "$srcs" &&
+	mb_write_config "prune_grace = 0" "$srcs" &&
 	ls repo/snapshots >before &&
 	echo "again" >>src/data/log &&
 	test_must_fail --exit 2 mb backup --prune --time 2024-03-02T02:00:00Z 2>err &&
@@ -508,7 +508,7 @@ test_expect_success 'backup --prune without a policy: the backup stays, nothing 
 '
 
 test_expect_success PYTHON3 'forget --prune removes and prunes in one run' '
-	mb forget --prune --keep-last 1 2>err &&
+	mb forget --prune --grace 0 --keep-last 1 2>err &&
 	test "$(ls repo/snapshots | wc -l)" = 3 &&
 	mb prune --dry-run --json >left.json &&
 	test "$(mb_json_get packs_deleted left.json)" = 0 &&

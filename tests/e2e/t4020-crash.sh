@@ -118,8 +118,8 @@ after_crash() {
 
 # The next prune finishes the job: afterwards nothing is left to delete.
 prune_reclaims_all() {
-	mb prune --max-unused 0 &&
-	mb prune --dry-run --json --max-unused 0 >again.json &&
+	mb prune --grace 0 --max-unused 0 &&
+	mb prune --grace 0 --dry-run --json --max-unused 0 >again.json &&
 	test "$(json_int packs_deleted again.json)" = 0 &&
 	test "$(json_int packs_repacked again.json)" = 0
 }
@@ -227,7 +227,7 @@ test_expect_success 'setup: keys, a tree, small packs, three snapshots' '
 '
 
 test_expect_success 'a prune that runs through: many steps to kill' '
-	mb prune --dry-run --json --max-unused 0 >plan.json &&
+	mb prune --grace 0 --dry-run --json --max-unused 0 >plan.json &&
 	cat plan.json &&
 	test "$(json_int packs_deleted plan.json)" -ge 3 &&
 	test "$(json_int packs_repacked plan.json)" -ge 2
@@ -235,7 +235,7 @@ test_expect_success 'a prune that runs through: many steps to kill' '
 
 test_expect_success STRACE 'rehearse prune under strace: its kill points' '
 	reset_state prune &&
-	rehearse prune.points prune --max-unused 0 &&
+	rehearse prune.points prune --grace 0 --max-unused 0 &&
 	test "$(wc -l <prune.points)" -ge 7 &&
 	reset_state prune
 '
@@ -264,7 +264,7 @@ nothing_deleted_yet() {
 while read -r point what; do
 	test_expect_success "prune killed $what ($point): the repository stays whole" "
 		reset_state prune &&
-		crash $point prune --max-unused 0 &&
+		crash $point prune --grace 0 --max-unused 0 &&
 		nothing_deleted_yet '$what' &&
 		after_crash &&
 		prune_reclaims_all
@@ -273,7 +273,7 @@ done <prune.all
 
 test_expect_success 'a backup and a prune after a killed prune' '
 	reset_state prune &&
-	crash time:0.6 prune --max-unused 0 &&
+	crash time:0.6 prune --grace 0 --max-unused 0 &&
 	mb_gen_tree tree --day --seed 4 &&
 	snap 2024-05-04T02:00:00Z &&
 	restore_all &&
@@ -285,9 +285,9 @@ test_expect_success 'a backup and a prune after a killed prune' '
 
 test_expect_success 'setup: the state before the next backup' '
 	reset_state prune &&
-	mb prune --max-unused 0 &&
+	mb prune --grace 0 --max-unused 0 &&
 	mb forget --keep-last 1 &&
-	mb prune --max-unused 0 &&
+	mb prune --grace 0 --max-unused 0 &&
 	# a day of mail: one new pack (with more, the packer thread would
 	# count its own renames and fsyncs, and the points would move)
 	mb_gen_tree tree --day --seed 5 &&
@@ -350,11 +350,11 @@ test_expect_success 'a backup killed after its commit point has committed' '
 test_expect_success STRACE 'prune removes what killed runs left in tmp/' '
 	reset_state prune &&
 	p=$(grep "before its index object is visible" prune.points | cut -d" " -f1) &&
-	crash "$p" prune --max-unused 0 &&
+	crash "$p" prune --grace 0 --max-unused 0 &&
 	find repo/tmp -type f >tmp.left &&
 	test -s tmp.left &&
-	mb prune --max-unused 0 &&
-	find repo/tmp -type f >tmp.left &&
+	mb prune --grace 0 --max-unused 0 &&
+	find repo/tmp -type f ! -name 0.reserve >tmp.left &&
 	test_must_be_empty tmp.left
 '
 
@@ -368,12 +368,52 @@ test_expect_success STRACE 'prune removes what killed runs left in tmp/' '
 # same state without strace: an index object under a second name.
 test_expect_success 'check accepts a pack that two index objects list' '
 	reset_state prune &&
-	mb prune --max-unused 0 &&
+	mb prune --grace 0 --max-unused 0 &&
 	x=$(ls repo/index) &&
 	cp "repo/index/$x" repo/index/00000000000000000000000000000000 &&
 	restore_all &&
 	mb check &&
 	mb check --read-data
+'
+
+# The named commit points (MB_TEST_STOP_AT stops the process right before
+# each): killed there, the repository stays whole, and the next backup and
+# prune leave nothing behind. The tree and its copy are put back after, so
+# the state of the tests above is unchanged.
+stop_and_kill() {
+	local point=$1
+	shift
+	{ MB_TEST_STOP_AT=$point "$MB_BIN" -c "$CONF" "$@" >stopped.out 2>&1 & } &&
+	CRASH_PID=$! &&
+	i=0 && until case "$(ps -o stat= -p $CRASH_PID)" in T*) true ;; *) false ;; esac; do
+		sleep 0.02; i=$((i + 1)); test $i -lt 3000 || return 1
+	done &&
+	kill -KILL $CRASH_PID &&
+	{ wait $CRASH_PID; test $? = 137; }
+}
+
+for point in index-commit manifest-commit; do
+	test_expect_success "backup killed at its $point: the repository stays whole" "
+		reset_state prune &&
+		cp -a tree tree.saved &&
+		mb_gen_tree tree --day --seed 7 &&
+		stop_and_kill $point backup --time 2024-05-04T02:00:00Z &&
+		after_crash &&
+		snap 2024-05-05T02:00:00Z &&
+		prune_reclaims_all &&
+		mb check --read-data &&
+		restore_all &&
+		rm -rf tree copies/2024-05-05T02:00:00Z &&
+		mv tree.saved tree
+	"
+done
+
+test_expect_success 'prune killed before its first delete: the repository stays whole' '
+	reset_state prune &&
+	stop_and_kill prune-delete prune --grace 0 --max-unused 0 &&
+	after_crash &&
+	prune_reclaims_all &&
+	restore_all
 '
 
 test_done

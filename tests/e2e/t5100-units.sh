@@ -52,8 +52,8 @@ test_expect_success 'the units and the cron file run the installed binary' '
 	done &&
 	test_grep -v "@BINDIR@" "$unitdir/mailbackup.service" &&
 	test_grep -v "@BINDIR@" "$cron" &&
-	test_grep " $bin -q backup --prune$" "$cron" &&
-	test_grep "^ExecStart=$bin backup --prune$" "$unitdir/mailbackup.service" &&
+	test_grep " $bin -q backup --prune --wait 2h$" "$cron" &&
+	test_grep "^ExecStart=$bin backup --prune --wait 2h$" "$unitdir/mailbackup.service" &&
 	test_grep "^ExecStart=$bin restore-test --json$" \
 		"$unitdir/mailbackup-restore-test.service"
 '
