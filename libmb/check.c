@@ -258,11 +258,17 @@ static int report_vanished(struct ck *c, const struct mb_snapshot_info *v,
 	size_t ngone = 0, i;
 	int rc = mbi_history_vanished(c->ctx, c->r->id, v, n, &gone, &ngone);
 
+	bool warn = c->ctx->cfg->vanished_snapshots &&
+		    !strcmp(c->ctx->cfg->vanished_snapshots, "warning");
+
 	for (i = 0; !rc && i < ngone; i++) {
 		snprintf(msg, sizeof(msg),
-			 "snapshot '%s', committed by this host and never forgotten by it, is gone from the repository: it was deleted or the repository was rolled back",
-			 gone[i]);
-		problem(c, msg);
+			 "snapshot '%s', committed by this host and never forgotten by it, is gone from the repository: it was deleted or the repository was rolled back%s",
+			 gone[i], warn ? " (or forgotten by another host: vanished_snapshots = warning)" : "");
+		if (warn)
+			mbi_log(c->ctx, MB_LOG_WARNING, "%s", msg);
+		else
+			problem(c, msg);
 	}
 	for (i = 0; gone && i < ngone; i++)
 		free(gone[i]);

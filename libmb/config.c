@@ -70,6 +70,9 @@ static const struct mbi_config_key schema[] = {
 	  "30min", NULL, "30min" },
 	RAW("options", "scratch_dir"),
 	RAW("options", "scratch_db"),
+	/* another host's forget looks like a deletion here */
+	{ "options", "vanished_snapshots", MBI_KEY_ENUM, 0, 0,
+	  F(vanished_snapshots), "error", NULL, "error|warning" },
 	/* 0: none (tests, a full repository) */
 	{ "options", "prune_grace", MBI_KEY_DURATION, 0, 0, F(prune_grace),
 	  "1d", NULL, "1d (0: none)" },
@@ -237,6 +240,7 @@ void mbi_config_free(struct mbi_config *cfg)
 		free(cfg->secret_access_key);
 	}
 	free(cfg->url_style);
+	free(cfg->vanished_snapshots);
 	free(cfg->ca_file);
 	free(cfg->storage_class);
 	free(cfg->gnupg_home);

@@ -621,7 +621,7 @@ void mbi_reserve_keep(struct mbi_repo *r)
 	uint64_t size;
 	char *z;
 
-	if (strcmp(r->store->ops->name, "local") ||
+	if (strcmp(r->store->backend->name, "local") ||
 	    r->store->ops->stat(r->store, MBI_RESERVE_KEY, &size) == MB_OK)
 		return;
 	z = calloc(1, MBI_RESERVE_SIZE);

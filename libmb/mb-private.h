@@ -62,6 +62,9 @@ struct mbi_config {
 	char *url;             /* a directory, file:// or s3://BUCKET/PREFIX */
 	char *endpoint, *region, *access_key_id, *secret_access_key;
 	char *url_style, *ca_file, *storage_class;
+	/* "error": check fails (exit 4) on a snapshot of this host that
+	 * vanished without its forget; "warning": another host forgets */
+	char *vanished_snapshots;
 	uint64_t part_size;
 	int s3_parallel;
 	int object_lock_days;

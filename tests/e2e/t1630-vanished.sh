@@ -61,6 +61,16 @@ test_expect_success 'a repository rolled back to an older copy is noticed' '
 	test_grep "rolled back" err
 '
 
+test_expect_success 'vanished_snapshots = warning: named, exit 0 (a host whose snapshots another host forgets)' '
+	cp "$CONF" conf.strict &&
+	sed "s/^\[options\]\$/[options]\nvanished_snapshots = warning/" conf.strict >"$CONF" &&
+	mb check >out 2>err &&
+	test_grep "warning: .*$n5.*is gone" err &&
+	test_grep "forgotten by another host" err &&
+	cp conf.strict "$CONF" &&
+	test_must_fail --exit 4 mb check 2>err
+'
+
 test_expect_success 'a fresh cache knows nothing (documented): check passes' '
 	mv cache cache.kept &&
 	mb check &&

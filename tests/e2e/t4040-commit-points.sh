@@ -65,7 +65,7 @@ other_takes_stale() {
 
 restore_is() {
 	rm -rf r &&
-	mbc "$CONF" restore "$2" --target "$SCRATCH/r" &&
+	mbc "$CONF" restore "$2" --host all --target "$SCRATCH/r" &&
 	mb_compare_trees "$1" r/small
 }
 

@@ -25,7 +25,8 @@ test_expect_success 'setup: three hosts and a pruner on one repository' '
 		mkdir "src-$h" &&
 		echo "$h" >"src-$h/host" &&
 		MB_HOST=$h MB_CACHE_DIR=$SCRATCH/cache-$h mb_write_config \
-			-o "$h.conf" "[source small]" "type = files" \
+			-o "$h.conf" "vanished_snapshots = warning" \
+			"[source small]" "type = files" \
 			"path = $SCRATCH/src-$h" || return 1
 	done &&
 	MB_HOST=pruner MB_CACHE_DIR=$SCRATCH/cache-pruner mb_write_config \
