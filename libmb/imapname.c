@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* imapname.c: folder names as users see them (IMAP, UTF-8) and as Maildir++ stores them (modified UTF-7). */
 #include "mb-private.h"
-#include "mailstore.h"
+#include "imapname.h"
 
 #include <string.h>
 

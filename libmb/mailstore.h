@@ -1,20 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* mailstore.h: internal API of the mail store layer (folder names, restores into a live Maildir tree). */
+/* mailstore.h: internal API of the restores of mail: into a target, or
+ * merged into a live Maildir tree. */
 #ifndef MB_MAILSTORE_H
 #define MB_MAILSTORE_H
 
 #include "mb-private.h"
-
-/* An IMAP folder name (UTF-8, '/' between levels, "INBOX") as its
- * Maildir++ directory below the mailbox: "" for INBOX, ".Sent",
- * ".Archive.2024", ".Entw&APw-rfe" (modified UTF-7, RFC 3501 5.1.3).
- * MB_E_INVAL (with a message) for a name that cannot be mapped. *out is
- * the caller's to free. */
-MBI_HIDDEN int mbi_imap_to_maildir(struct mb_ctx *ctx, const char *imap,
-				   char **out);
-/* The reverse: "" -> "INBOX", ".Entw&APw-rfe" -> "Entwürfe". */
-MBI_HIDDEN int mbi_maildir_to_imap(struct mb_ctx *ctx, const char *disk,
-				   char **out);
+#include "imapname.h"
 
 /* mb_restore with in_place or folders set (inplace.c). */
 MBI_HIDDEN int mbi_restore_mail(struct mb_ctx *ctx,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz-imapname.c: folder names from users and from disk (modified UTF-7): both ways, and back again unchanged. */
 #include "mb-private.h"
-#include "mailstore.h"
+#include "imapname.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test-imapname.c: IMAP folder names <-> Maildir++ directory names. */
 #include "mb-private.h"
-#include "mailstore.h"
+#include "imapname.h"
 
 #include <stdlib.h>
 #include <string.h>
