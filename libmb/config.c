@@ -47,7 +47,7 @@ static const struct mbi_config_key schema[] = {
 	    object_lock_days, "0"),
 	NUM("repository", "pack_size", MBI_KEY_SIZE, 64LL << 10, 4LL << 30,
 	    pack_size, "32M"),
-	/* read by store_s3.c */
+	/* read by the S3 backend (store/s3*.c) */
 	RAW("repository", "s3_timeout"),
 	RAW("repository", "s3_retries"),
 	RAW("repository", "object_lock_mode"),

@@ -326,6 +326,32 @@ struct mbi_store {
 };
 
 MBI_HIDDEN int mbi_store_open(struct mb_ctx *ctx, struct mbi_store **out);
+/* The store's operations for the layers above it (which never reach into
+ * the ops table themselves). */
+static inline int mbi_store_writer_open(struct mbi_store *s,
+					struct mbi_store_writer **out)
+{
+	return s->ops->writer_open(s, out);
+}
+static inline int mbi_store_get(struct mbi_store *s, const char *key, int *fd,
+				uint64_t *size)
+{
+	return s->ops->get(s, key, fd, size);
+}
+static inline int mbi_store_stat(struct mbi_store *s, const char *key,
+				 uint64_t *size)
+{
+	return s->ops->stat(s, key, size);
+}
+static inline int mbi_store_list(struct mbi_store *s, const char *prefix,
+				 mbi_list_fn fn, void *ud)
+{
+	return s->ops->list(s, prefix, fn, ud);
+}
+static inline int mbi_store_del(struct mbi_store *s, const char *key)
+{
+	return s->ops->del(s, key);
+}
 static inline int mbi_writer_write(struct mbi_store_writer *w, const void *p,
 				   size_t n)
 {
@@ -840,7 +866,7 @@ MBI_HIDDEN bool mbi_dkim_is_key_path(const char *path);
 MBI_HIDDEN int mbi_dkim_check(struct mb_ctx *ctx, const char *priv_path,
 			      struct mbi_buf *why);
 
-/* dkim_redis.c: each Redis dump ("dump.rdb", as the mailcow preset backs it
+/* op/restore_test_redis.c: each Redis dump ("dump.rdb", as the mailcow preset backs it
  * up) of manifest m, restored below files_dir, is loaded into a scratch
  * redis-server (socket and log in scratch); every DKIM_PRIV_KEYS entry
  * (field SELECTOR.DOMAIN, a PEM private key) must parse and match the

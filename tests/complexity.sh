@@ -20,7 +20,7 @@ fi
 cd "$top" || exit 1
 n=0
 fail=0
-for f in libmb/*.c bin/*.c; do
+for f in $(find libmb bin -name "*.c" | sort); do
 	n=$((n + 1))
 	over=$(pmccabe "$f" 2>/dev/null | awk -v lim="$limit" '$1 > lim')
 	if [ -n "$over" ]; then

@@ -159,7 +159,7 @@ test_expect_success 'prune deletes only keys of the forms it writes' '
 	echo stray >"repo/packs/$xx/notes.txt" &&
 	echo stray >repo/packs/zz &&
 	mkdir -p repo/tmp/sub && echo stray >repo/tmp/sub/file &&
-	mb prune >out 2>err &&
+	mb prune --grace 0 >out 2>err &&
 	test_grep "refusing to delete object '\''packs/$xx/notes.txt'\''" err &&
 	test -f "repo/packs/$xx/notes.txt" &&
 	test -f repo/packs/zz &&

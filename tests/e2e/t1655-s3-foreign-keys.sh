@@ -58,7 +58,7 @@ test_expect_success 'objects of foreign forms planted with another client' '
 
 test_expect_success 'prune leaves them, names them, deletes the unused packs' '
 	s3_objects repo/packs/ | wc -l >packs.before &&
-	mb prune >out 2>err &&
+	mb prune --grace 0 >out 2>err &&
 	cat err &&
 	test_grep "refusing to delete object '\''packs/zz/junk'\''" err &&
 	test_grep "refusing to delete object '\''packs/$xx/notes.txt'\''" err &&

@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: MIT */
+/* repo/index.c: which pack holds which content, in memory and as index objects. */
+#include "mb-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "banned.h"
+
+#define INDEX_MAGIC "mailbackup-index 1"
+
+int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->ctx = ctx;
+	ix->cap = 1024;
+	ix->keys = calloc(ix->cap, MBI_SHA256_LEN);
+	ix->vals = calloc(ix->cap, sizeof(*ix->vals));
+	pthread_mutex_init(&ix->lock, NULL);
+	if (!ix->keys || !ix->vals) {
+		mbi_index_release(ix);
+		return MB_E_NOMEM;
+	}
+	return MB_OK;
+}
+
+void mbi_index_release(struct mbi_index *ix)
+{
+	free(ix->keys);
+	free(ix->vals);
+	free(ix->packs);
+	mbi_strv_free(ix->objects, ix->nobjects);
+	free(ix->alts);
+	pthread_mutex_destroy(&ix->lock);
+	memset(ix, 0, sizeof(*ix));
+}
+
+static const unsigned char zero_key[MBI_SHA256_LEN];
+
+static size_t slot_of(const struct mbi_index *ix, const unsigned char *sha)
+{
+	uint64_t h;
+
+	memcpy(&h, sha, sizeof(h));
+	return (size_t)(h & (ix->cap - 1));
+}
+
+/* Keys are SHA-256 values: an all-zero key marks an empty slot (the hash of
+ * real data is never all zero). */
+static size_t probe(const struct mbi_index *ix, const unsigned char *sha)
+{
+	size_t i = slot_of(ix, sha);
+
+	while (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key,
+		      MBI_SHA256_LEN) &&
+	       memcmp(ix->keys + i * MBI_SHA256_LEN, sha, MBI_SHA256_LEN))
+		i = (i + 1) & (ix->cap - 1);
+	return i;
+}
+
+const struct mbi_blobref *mbi_index_find(struct mbi_index *ix,
+					 const unsigned char *sha)
+{
+	size_t i = probe(ix, sha);
+
+	if (!memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN))
+		return NULL;
+	return &ix->vals[i];
+}
+
+static int grow(struct mbi_index *ix)
+{
+	struct mbi_index n = *ix;
+	size_t i;
+
+	n.cap = ix->cap * 2;
+	n.keys = calloc(n.cap, MBI_SHA256_LEN);
+	n.vals = calloc(n.cap, sizeof(*n.vals));
+	if (!n.keys || !n.vals) {
+		free(n.keys);
+		free(n.vals);
+		return MB_E_NOMEM;
+	}
+	for (i = 0; i < ix->cap; i++) {
+		const unsigned char *k = ix->keys + i * MBI_SHA256_LEN;
+		size_t j;
+
+		if (!memcmp(k, zero_key, MBI_SHA256_LEN))
+			continue;
+		j = probe(&n, k);
+		memcpy(n.keys + j * MBI_SHA256_LEN, k, MBI_SHA256_LEN);
+		n.vals[j] = ix->vals[i];
+	}
+	free(ix->keys);
+	free(ix->vals);
+	ix->keys = n.keys;
+	ix->vals = n.vals;
+	ix->cap = n.cap;
+	return MB_OK;
+}
+
+int mbi_index_add_blob(struct mbi_index *ix, const unsigned char *sha,
+		       uint32_t pack, uint64_t size)
+{
+	size_t i;
+
+	if (!memcmp(sha, zero_key, MBI_SHA256_LEN))
+		return MB_E_INVAL;
+	if ((ix->count + 1) * 4 > ix->cap * 3 && grow(ix))
+		return MB_E_NOMEM;
+	i = probe(ix, sha);
+	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN)) {
+		/* known already: the first pack wins, unless it is missing
+		 * (mbi_index_load looks when another pack lists it too) */
+		uint32_t old = ix->vals[i].pack;
+		void *na;
+
+		if (old >= ix->npacks || pack >= ix->npacks ||
+		    !strcmp(ix->packs[old].name, ix->packs[pack].name))
+			return MB_OK;
+		na = realloc(ix->alts, (ix->nalts + 1) * sizeof(*ix->alts));
+		if (!na)
+			return MB_E_NOMEM;
+		ix->alts = na;
+		memcpy(ix->alts[ix->nalts].sha, sha, MBI_SHA256_LEN);
+		ix->alts[ix->nalts++].pack = pack;
+		return MB_OK;
+	}
+	memcpy(ix->keys + i * MBI_SHA256_LEN, sha, MBI_SHA256_LEN);
+	ix->vals[i].pack = pack;
+	ix->vals[i].size = size;
+	ix->count++;
+	if (pack < ix->npacks) /* not a placeholder of a backup run */
+		ix->packs[pack].nblobs++;
+	return MB_OK;
+}
+
+int mbi_index_add_pack(struct mbi_index *ix, const char *name, uint64_t size,
+		       uint32_t *pack_out)
+{
+	if (strlen(name) != 64)
+		return MB_E_INVAL;
+	if (ix->npacks == ix->capacks) {
+		size_t cap = ix->capacks ? ix->capacks * 2 : 64;
+		struct mbi_packinfo *p = realloc(ix->packs, cap * sizeof(*p));
+
+		if (!p)
+			return MB_E_NOMEM;
+		ix->packs = p;
+		ix->capacks = cap;
+	}
+	memcpy(ix->packs[ix->npacks].name, name, MBI_SHA256_HEX);
+	ix->packs[ix->npacks].size = size;
+	ix->packs[ix->npacks].nblobs = 0;
+	*pack_out = (uint32_t)ix->npacks++;
+	return MB_OK;
+}
+
+struct fmt_item {
+	uint32_t pack;
+	size_t slot;
+};
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct fmt_item *x = a, *y = b;
+
+	return x->pack < y->pack ? -1 : x->pack > y->pack;
+}
+
+int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
+		     struct mbi_buf *out)
+{
+	struct fmt_item *items;
+	size_t i, n = 0, k = 0;
+	uint32_t p;
+	int rc = MB_OK;
+
+	items = malloc((ix->count + 1) * sizeof(*items));
+	if (!items)
+		return MB_E_NOMEM;
+	for (i = 0; i < ix->cap; i++) {
+		if (!memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key,
+			    MBI_SHA256_LEN) || ix->vals[i].pack < first_pack ||
+		    ix->vals[i].pack >= ix->npacks)
+			continue;
+		items[n].pack = ix->vals[i].pack;
+		items[n++].slot = i;
+	}
+	qsort(items, n, sizeof(*items), cmp_item);
+	rc = mbi_buf_addstr(out, INDEX_MAGIC "\n");
+	for (p = first_pack; !rc && p < ix->npacks; p++) {
+		uint32_t cnt = 0;
+		size_t j;
+
+		for (j = k; j < n && items[j].pack == p; j++)
+			cnt++;
+		rc = mbi_buf_printf(out, "p %s %llu %u\n", ix->packs[p].name,
+				    (unsigned long long)ix->packs[p].size,
+				    cnt);
+		for (; !rc && k < n && items[k].pack == p; k++) {
+			char hex[MBI_SHA256_HEX];
+
+			mbi_hex(ix->keys + items[k].slot * MBI_SHA256_LEN,
+				MBI_SHA256_LEN, hex);
+			rc = mbi_buf_printf(out, "b %s %llu\n", hex,
+				(unsigned long long)ix->vals[items[k].slot].size);
+		}
+	}
+	if (!rc)
+		rc = mbi_buf_addstr(out, "end\n");
+	free(items);
+	return rc;
+}
+
+int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
+		    const char *what)
+{
+	const char *p = text, *end = text + len;
+	uint32_t pack = 0;
+	uint32_t expect = 0, seen = 0;
+	bool have_pack = false, ended = false;
+	size_t lineno = 0;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char line[256], name[MBI_SHA256_HEX];
+		unsigned long long size;
+		unsigned int cnt;
+		unsigned char sha[MBI_SHA256_LEN];
+		size_t l;
+		int used = 0;
+
+		lineno++;
+		if (!nl)
+			goto bad;
+		l = (size_t)(nl - p);
+		if (l >= sizeof(line) || ended)
+			goto bad;
+		memcpy(line, p, l);
+		line[l] = '\0';
+		p = nl + 1;
+		if (lineno == 1) {
+			if (strcmp(line, INDEX_MAGIC))
+				goto bad;
+			continue;
+		}
+		/* fields are lowercase hex and decimal digits only: sscanf
+		 * alone would take signs and spaces */
+		if ((line[0] == 'p' || line[0] == 'b') &&
+		    (line[1] != ' ' ||
+		     strspn(line + 2, "0123456789abcdef ") != l - 2 ||
+		     strstr(line, "  ") || line[l - 1] == ' '))
+			goto bad;
+		if (!strcmp(line, "end")) {
+			if (have_pack && seen != expect)
+				goto bad;
+			ended = true;
+			continue;
+		}
+		if (line[0] == 'p' && sscanf(line, "p %64[0-9a-f] %llu %u%n",
+					     name, &size, &cnt, &used) == 3 &&
+		    !line[used] && strlen(name) == 64) {
+			if (have_pack && seen != expect)
+				goto bad;
+			if (mbi_index_add_pack(ix, name, size, &pack))
+				return MB_E_NOMEM;
+			have_pack = true;
+			expect = cnt;
+			seen = 0;
+			continue;
+		}
+		if (line[0] == 'b' && have_pack &&
+		    sscanf(line, "b %64[0-9a-f] %llu%n", name, &size,
+			   &used) == 2 && !line[used] && strlen(name) == 64) {
+			if (mbi_unhex(name, MBI_SHA256_LEN, sha) ||
+			    mbi_index_add_blob(ix, sha, pack, size))
+				goto bad;
+			seen++;
+			continue;
+		}
+		goto bad;
+	}
+	if (!ended)
+		goto bad;
+	return MB_OK;
+bad:
+	return mbi_error(ix->ctx, MB_E_VERIFY, 0,
+			 "index object '%s' is malformed at line %zu", what,
+			 lineno);
+}
+
+int mbi_index_write(struct mbi_index *ix, struct mbi_repo *r,
+		    uint32_t first_pack, uint64_t *stored)
+{
+	struct mbi_buf text = { 0 }, z = { 0 };
+	char id[33], key[64];
+	int rc;
+
+	mbi_random_hex(id, 16);
+	snprintf(key, sizeof(key), "index/%s", id);
+	rc = mbi_index_format(ix, first_pack, &text);
+	if (!rc)
+		rc = mbi_zstd_compress_buf(r->ctx, text.data, text.len, 3, &z);
+	if (!rc)
+		rc = mbi_crypt_put_meta(r->crypt, r->store, key, z.data, z.len);
+	if (!rc && stored)
+		*stored = z.len;
+	mbi_buf_release(&text);
+	mbi_buf_release(&z);
+	return rc;
+}
+
+struct list_acc {
+	char **names;
+	size_t n, cap;
+};
+
+static int collect(void *ud, const char *key, uint64_t size)
+{
+	struct list_acc *a = ud;
+
+	(void)size;
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 64;
+		char **nn = realloc(a->names, cap * sizeof(*nn));
+
+		if (!nn)
+			return MB_E_NOMEM;
+		a->names = nn;
+		a->cap = cap;
+	}
+	a->names[a->n] = strdup(key);
+	return a->names[a->n++] ? MB_OK : MB_E_NOMEM;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Decoded index objects are kept in the cache directory, so a backup does
+ * not start one gpg per index object every night. A copy starts with a line
+ * holding the SHA-256 of the rest, written right after gpg verified the
+ * object's signature: a copy that does not match it (damaged on disk, or
+ * changed by someone) is dropped and the object fetched again.
+ */
+#define CACHED_MAGIC "mailbackup-cached-index 1 "
+#define CACHED_HDR (sizeof(CACHED_MAGIC) - 1 + 64 + 1)
+
+/* The verified copy at cpath, its header removed: MB_OK, or MB_E_NOTFOUND
+ * when there is none to trust (it was removed if it was bad). */
+static int cached_read(struct mbi_repo *r, const char *cpath,
+		       const char *key, struct mbi_buf *plain)
+{
+	struct mbi_buf b = { 0 };
+	unsigned char want[MBI_SHA256_LEN], got[MBI_SHA256_LEN];
+	bool old;
+
+	if (mbi_read_file_flags(r->ctx, cpath, O_NOFOLLOW, &b,
+				MBI_INDEX_MAX + CACHED_HDR) != MB_OK)
+		return MB_E_NOTFOUND;
+	old = b.len < CACHED_HDR ||
+	      memcmp(b.data, CACHED_MAGIC, sizeof(CACHED_MAGIC) - 1);
+	if (!old && b.data[CACHED_HDR - 1] == '\n' &&
+	    !mbi_unhex(b.data + sizeof(CACHED_MAGIC) - 1, MBI_SHA256_LEN,
+		       want)) {
+		mbi_sha256_buf(b.data + CACHED_HDR, b.len - CACHED_HDR, got);
+		if (!memcmp(want, got, MBI_SHA256_LEN)) {
+			memmove(b.data, b.data + CACHED_HDR,
+				b.len - CACHED_HDR);
+			b.len -= CACHED_HDR;
+			b.data[b.len] = '\0';
+			*plain = b;
+			return MB_OK;
+		}
+	}
+	/* a copy of an older mailbackup has no header (it starts as an index
+	 * does): fetched again quietly; any other mismatch is worth a word */
+	if (!old || b.len < sizeof(INDEX_MAGIC) ||
+	    memcmp(b.data, INDEX_MAGIC "\n", sizeof(INDEX_MAGIC)))
+		mbi_log(r->ctx, MB_LOG_WARNING,
+			"cached copy '%s' of index object '%s' does not match its hash: dropped, fetching the object again",
+			cpath, key);
+	mbi_buf_release(&b);
+	unlink(cpath);
+	return MB_E_NOTFOUND;
+}
+
+static void cached_write(struct mbi_repo *r, const char *cdir,
+			 const char *cpath, const struct mbi_buf *plain)
+{
+	unsigned char sha[MBI_SHA256_LEN];
+	char hdr[CACHED_HDR + 1], hex[MBI_SHA256_HEX];
+	char *d = mbi_asprintf("%s/index", cdir);
+
+	mbi_sha256_buf(plain->data, plain->len, sha);
+	mbi_hex(sha, MBI_SHA256_LEN, hex);
+	snprintf(hdr, sizeof(hdr), "%s%s\n", CACHED_MAGIC, hex);
+	if (d && !mbi_mkdir_p(d, 0700)) {
+		struct iovec parts[2] = { { hdr, CACHED_HDR },
+					  { plain->data, plain->len } };
+
+		mbi_write_file_atomicv(r->ctx, cpath, parts, 2, 0600);
+	}
+	free(d);
+}
+
+/* Content that two packs hold: prefer the one that exists (one listing of
+ * packs/, only when there is such content). */
+static int resolve_alts(struct mbi_index *ix, struct mbi_repo *r)
+{
+	bool *gone = NULL;
+	size_t ngone = 0, i;
+	int rc;
+
+	if (!ix->nalts)
+		return MB_OK;
+	rc = mbi_index_missing_packs(ix, r, &gone, &ngone);
+	for (i = 0; !rc && ngone && i < ix->nalts; i++) {
+		struct mbi_blobref *v = (struct mbi_blobref *)
+			mbi_index_find(ix, ix->alts[i].sha);
+
+		if (v && v->pack < ix->npacks && gone[v->pack] &&
+		    !gone[ix->alts[i].pack]) {
+			ix->packs[v->pack].nblobs--;
+			v->pack = ix->alts[i].pack;
+			ix->packs[v->pack].nblobs++;
+		}
+	}
+	free(gone);
+	free(ix->alts);
+	ix->alts = NULL;
+	ix->nalts = 0;
+	return rc;
+}
+
+/* Every index object: its verified cached copy, or the object itself. */
+int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
+{
+	struct list_acc a = { 0 };
+	char *cdir = mbi_cache_dir(r->ctx, r->id);
+	size_t i;
+	int rc;
+
+	if (!cdir)
+		return MB_E_NOMEM;
+	rc = mbi_store_list(r->store, "index/", collect, &a);
+	if (rc)
+		goto out;
+	if (a.n)
+		qsort(a.names, a.n, sizeof(*a.names), cmp_str);
+	for (i = 0; !rc && i < a.n; i++) {
+		const char *base = strrchr(a.names[i], '/');
+		char *cpath = mbi_asprintf("%s/index/%s", cdir,
+					   base ? base + 1 : a.names[i]);
+		struct mbi_buf plain = { 0 };
+
+		if (!cpath) {
+			rc = MB_E_NOMEM;
+			break;
+		}
+		if (!fresh && cached_read(r, cpath, a.names[i], &plain) ==
+			      MB_OK) {
+			rc = mbi_index_parse(ix, plain.data, plain.len,
+					     a.names[i]);
+			if (rc == MB_E_VERIFY) {
+				/* our own copy is damaged, not the repository:
+				 * drop it and start again from the objects
+				 * (each restart removes one copy) */
+				mbi_log(r->ctx, MB_LOG_WARNING,
+					"the cached copy '%s' of index object '%s' is damaged: dropped, fetched again",
+					cpath, a.names[i]);
+				unlink(cpath);
+				mbi_buf_release(&plain);
+				free(cpath);
+				mbi_index_release(ix);
+				if ((rc = mbi_index_init(ix, r->ctx)))
+					break;
+				i = (size_t)-1;
+				continue;
+			}
+		} else {
+			rc = mbi_repo_get_meta(r, a.names[i], MBI_INDEX_MAX,
+					       &plain);
+			if (!rc)
+				rc = mbi_index_parse(ix, plain.data, plain.len,
+						     a.names[i]);
+			if (!rc)
+				cached_write(r, cdir, cpath, &plain);
+		}
+		mbi_buf_release(&plain);
+		free(cpath);
+	}
+	if (!rc) {
+		ix->objects = a.names;
+		ix->nobjects = a.n;
+		a.names = NULL;
+		rc = resolve_alts(ix, r);
+	}
+out:
+	mbi_strv_free(a.names, a.n);
+	free(cdir);
+	return rc;
+}
+
+static int cmp_base(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* From a fresh listing of packs/: which of ix's packs are gone. */
+int mbi_index_missing_packs(struct mbi_index *ix, struct mbi_repo *r,
+			    bool **gone_out, size_t *ngone)
+{
+	struct list_acc a = { 0 };
+	bool *gone = calloc(ix->npacks + 1, sizeof(*gone));
+	size_t i;
+	int rc;
+
+	*ngone = 0;
+	if (!gone)
+		return MB_E_NOMEM;
+	rc = mbi_store_list(r->store, "packs/", collect, &a);
+	for (i = 0; !rc && i < a.n; i++) {
+		const char *base = strrchr(a.names[i], '/');
+
+		/* the name alone: sorting and searching compare it */
+		memmove(a.names[i], base ? base + 1 : a.names[i],
+			strlen(base ? base + 1 : a.names[i]) + 1);
+	}
+	if (!rc && a.n)
+		qsort(a.names, a.n, sizeof(*a.names), cmp_base);
+	for (i = 0; !rc && i < ix->npacks; i++) {
+		const char *name = ix->packs[i].name;
+
+		if (!a.n || !bsearch(&name, a.names, a.n, sizeof(*a.names),
+				     cmp_base)) {
+			gone[i] = true;
+			(*ngone)++;
+		}
+	}
+	mbi_strv_free(a.names, a.n);
+	if (rc) {
+		free(gone);
+		return rc;
+	}
+	*gone_out = gone;
+	return MB_OK;
+}
