@@ -70,6 +70,7 @@ static const struct mbi_config_key schema[] = {
 	  "30min", NULL, "30min" },
 	RAW("options", "scratch_dir"),
 	RAW("options", "scratch_db"),
+	RAW("options", "doveadm"),
 
 	NUM("retention", "keep_last", MBI_KEY_INT, 0, 1000000,
 	    retention.keep_last, "0"),
