@@ -6,17 +6,13 @@
  * message per mail_crypt user is read through the restored keys. */
 #include "mb-private.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "env.h"
 #include "mailstore.h"
 #include "restoretest_dovecot.h"
 #include "banned.h"
@@ -50,26 +46,6 @@ struct dc_run {
 	struct mbi_buf items;   /* the "mailboxes" array */
 	unsigned long long boxes, boxes_ok, crypt, crypt_ok;
 };
-
-static void dc_json_any(struct mbi_buf *b, const char *s, bool utf8)
-{
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			mbi_buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f || (c > 0x7f && !utf8))
-			mbi_buf_printf(b, "\\u%04x", c);
-		else
-			mbi_buf_add(b, s, 1);
-	}
-}
-
-/* A JSON string body: paths with bytes above 0x7e escaped one by one. */
-static void dc_json_str(struct mbi_buf *b, const char *s)
-{
-	dc_json_any(b, s, false);
-}
 
 /* The manifest's own copy of the name of a maildir source (entries are
  * parsed into a buffer that is reused), or NULL. */
@@ -207,18 +183,12 @@ static int cmp_folder(const void *a, const void *b)
 	return c ? c : strcmp(fa->folder, fb->folder);
 }
 
-/* Run argv (the command, then args) with stdout to x->out and stderr to
- * x->err; its exit status, -1 when it could not run. */
+/* The command and args in one argv; stdout to x->out, stderr to x->err;
+ * the exit status, -1 when it could not run. */
 static int dc_spawn(struct dc_run *x, char *const args[], const char *home)
 {
 	char *argv[DC_MAX_ARGS * 2];
-	char *hv = mbi_asprintf("HOME=%s", home ? home : "/");
-	const char *extra[] = { "USER=mailbackup", hv, NULL };
-	char **envp = NULL, **w, **r, **end;
-	posix_spawn_file_actions_t fa;
 	size_t n = 0;
-	pid_t pid;
-	int st, rc = -1;
 
 	while (n < x->argc) {
 		argv[n] = x->argv[n];
@@ -227,58 +197,7 @@ static int dc_spawn(struct dc_run *x, char *const args[], const char *home)
 	while (*args && n < MBI_ARRAY_SIZE(argv) - 1)
 		argv[n++] = *args++;
 	argv[n] = NULL;
-	if (!hv || !(envp = mbi_env_child(extra)))
-		goto out;
-	/* ours first, the two of extra last: drop our USER and HOME */
-	for (r = envp; *r; r++)
-		;
-	end = r - 2;
-	for (r = w = envp; *r; r++) {
-		if (r < end && (!strncmp(*r, "USER=", 5) ||
-				!strncmp(*r, "HOME=", 5))) {
-			free(*r);
-			continue;
-		}
-		*w++ = *r;
-	}
-	*w = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, x->out, O_WRONLY | O_CREAT |
-					 O_TRUNC, 0600);
-	posix_spawn_file_actions_addopen(&fa, 2, x->err, O_WRONLY | O_CREAT |
-					 O_TRUNC, 0600);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc) {
-		rc = -1;
-		goto out;
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-out:
-	mbi_env_free(envp);
-	free(hv);
-	return rc;
-}
-
-/* The first line of what the command wrote to stderr, for a report. */
-static char *err_line(struct dc_run *x)
-{
-	struct mbi_buf b = { 0 };
-	char *nl, *s;
-
-	if (mbi_read_file(x->ctx, x->err, &b, 1 << 16) || !b.data) {
-		mbi_buf_release(&b);
-		return strdup("no message");
-	}
-	nl = strchr(b.data, '\n');
-	if (nl)
-		*nl = '\0';
-	s = strdup(*b.data ? b.data : "no message");
-	mbi_buf_release(&b);
-	return s;
+	return mbi_dc_spawn(argv, home, x->out, x->err);
 }
 
 /* The command line of [options] doveadm, or "doveadm" when it is on
@@ -295,18 +214,8 @@ static bool dc_command(struct dc_run *x, char **why)
 		return false;
 	}
 	if (!c) {
-		const char *path = getenv("PATH");
-		char *copy = strdup(path ? path : "/usr/bin:/bin"), *d;
-		bool found = false;
+		bool found = mbi_dc_on_path("doveadm");
 
-		for (d = copy ? strtok_r(copy, ":", &save) : NULL;
-		     d && !found; d = strtok_r(NULL, ":", &save)) {
-			char *f = mbi_asprintf("%s/doveadm", d);
-
-			found = f && access(f, X_OK) == 0;
-			free(f);
-		}
-		free(copy);
 		if (!found) {
 			*why = strdup("doveadm not found on PATH: install dovecot-core or set [options] doveadm");
 			return false;
@@ -374,7 +283,7 @@ static bool dc_reach(struct dc_run *x, char **why)
 	ok = st == 0 && want && !mbi_read_file(x->ctx, x->out, &b, 1 << 16) &&
 	     b.data && !strcmp(b.data, want);
 	if (!ok) {
-		char *e = err_line(x);
+		char *e = mbi_dc_first_line(x->ctx, x->err);
 
 		*why = mbi_asprintf("'%s' cannot read the scratch copy in '%s' (%s): a doveadm in a container does not see it; run restore-test where the mail tree and doveadm are on one host",
 				    x->argv[0], x->scratch, e ? e : "");
@@ -385,72 +294,26 @@ static bool dc_reach(struct dc_run *x, char **why)
 	return ok;
 }
 
-/* The message count Dovecot reported for imap in tab output, or -1. */
-static long long count_of(const char *out, const char *imap)
-{
-	size_t l = strlen(imap);
-	const char *p;
-
-	for (p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, imap, l) && p[l] == '\t')
-			return strtoll(p + l + 1, NULL, 10);
-	return -1;
-}
-
 /* One message file of the mailbox that mail_crypt encrypted: its folder
- * (index into x->f) and base name (the Maildir GUID), or false. */
+ * (index into x->f) and Maildir GUID, or false. */
 static bool find_crypted(struct dc_run *x, size_t i, size_t j, size_t *fi,
 			 char **guid)
 {
-	static const char *const sub[] = { "cur", "new" };
-	unsigned scanned = 0;
-	size_t k, s;
+	unsigned budget = DC_CRYPT_SCAN;
+	size_t k;
 
-	for (k = i; k < j && scanned < DC_CRYPT_SCAN; k++)
-		for (s = 0; s < 2 && scanned < DC_CRYPT_SCAN; s++) {
-			char *d = mbi_asprintf("%s/%s/%s/%s%s%s", x->files_dir,
-					       x->f[k].source, x->f[k].root,
-					       x->f[k].folder,
-					       *x->f[k].folder ? "/" : "",
-					       sub[s]);
-			int dfd = d ? open(d, O_RDONLY | O_DIRECTORY |
-					   O_CLOEXEC) : -1;
-			DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-			struct dirent *de;
+	for (k = i; k < j && budget; k++) {
+		char *d = mbi_asprintf("%s/%s/%s/%s", x->files_dir,
+				       x->f[k].source, x->f[k].root,
+				       x->f[k].folder);
+		bool found = d && mbi_dc_find_crypted(d, &budget, guid);
 
-			free(d);
-			if (!dir) {
-				if (dfd >= 0)
-					close(dfd);
-				continue;
-			}
-			while ((de = readdir(dir)) &&
-			       scanned++ < DC_CRYPT_SCAN) {
-				char magic[7];
-				int fd = openat(dirfd(dir), de->d_name,
-						O_RDONLY | O_NOFOLLOW |
-						O_CLOEXEC);
-				ssize_t n = fd >= 0 ?
-					    read(fd, magic, sizeof(magic)) : -1;
-
-				if (fd >= 0)
-					close(fd);
-				if (n == 7 && !memcmp(magic, "CRYPTED", 7)) {
-					char *c;
-
-					*guid = strdup(de->d_name);
-					/* the GUID: no :2,FLAGS, no ,S=SIZE */
-					c = *guid ? strpbrk(*guid, ":,") :
-					    NULL;
-					if (c)
-						*c = '\0';
-					*fi = k;
-					closedir(dir);
-					return *guid != NULL;
-				}
-			}
-			closedir(dir);
+		free(d);
+		if (found) {
+			*fi = k;
+			return true;
 		}
+	}
 	return false;
 }
 
@@ -485,7 +348,7 @@ static int check_crypt(struct dc_run *x, size_t i, size_t j, const char *dir,
 		if (st != 0 || mbi_read_file(x->ctx, x->out, &b, DC_MAX_OUT) ||
 		    !b.data || strncmp(b.data, "hdr:\n", 5) ||
 		    !strchr(b.data + 5, ':')) {
-			char *e = err_line(x);
+			char *e = mbi_dc_first_line(x->ctx, x->err);
 
 			why = mbi_asprintf("cannot read message %s through the restored mail_crypt keys (%s)",
 					   guid, e ? e : "");
@@ -496,7 +359,7 @@ static int check_crypt(struct dc_run *x, size_t i, size_t j, const char *dir,
 	mbi_buf_addstr(it, ",\"mail_crypt\":\"");
 	mbi_buf_addstr(it, why ? "unreadable" : "readable");
 	mbi_buf_addstr(it, "\",\"crypt_message\":\"");
-	dc_json_str(it, guid);
+	mbi_dc_json(it, guid, false);
 	mbi_buf_addstr(it, "\"");
 	if (why) {
 		x->fn(x->ud, "mail_crypt", f->source, f->root, why);
@@ -526,10 +389,10 @@ static int compare_folders(struct dc_run *x, size_t i, size_t j,
 
 		if ((rc = mbi_maildir_to_imap(x->ctx, x->f[k].folder, &imap)))
 			break;
-		seen = out ? count_of(out, imap) : -1;
+		seen = out ? mbi_dc_count_of(out, imap) : -1;
 		mbi_buf_printf(it, "%s{\"folder\":\"", k > i ? "," : "");
 		/* UTF-8 from mbi_maildir_to_imap */
-		dc_json_any(it, imap, true);
+		mbi_dc_json(it, imap, true);
 		mbi_buf_printf(it, "\",\"manifest\":%llu,\"dovecot\":%lld}",
 			       (unsigned long long)x->f[k].count, seen);
 		if (out && seen != (long long)x->f[k].count) {
@@ -579,12 +442,12 @@ static int check_mailbox(struct dc_run *x, size_t i, size_t j)
 	}
 	x->boxes++;
 	mbi_buf_printf(&it, "%s{\"source\":\"", x->items.len ? "," : "");
-	dc_json_str(&it, f->source);
+	mbi_dc_json(&it, f->source, false);
 	mbi_buf_addstr(&it, "\",\"mailbox\":\"");
-	dc_json_str(&it, f->root);
+	mbi_dc_json(&it, f->root, false);
 	mbi_buf_addstr(&it, "\"");
 	if (s != 0 || mbi_read_file(x->ctx, x->out, &b, DC_MAX_OUT)) {
-		char *e = err_line(x);
+		char *e = mbi_dc_first_line(x->ctx, x->err);
 		char *d = mbi_asprintf("doveadm cannot open the mailbox (%s)",
 				       e ? e : "");
 
@@ -642,7 +505,7 @@ static void not_checked(struct dc_run *x, struct mbi_buf *json,
 			"restore-test: mailboxes not opened with Dovecot: %s",
 			why);
 	mbi_buf_addstr(json, "{\"checked\":false,\"reason\":\"");
-	dc_json_str(json, why ? why : "out of memory");
+	mbi_dc_json(json, why ? why : "out of memory", false);
 	mbi_buf_addstr(json, "\"}");
 }
 
@@ -687,7 +550,7 @@ static int dc_run_all(struct dc_run *x, struct mbi_buf *json)
 	if (rc)
 		return rc;
 	mbi_buf_addstr(json, "{\"checked\":true,\"command\":\"");
-	dc_json_str(json, x->cmdline);
+	mbi_dc_json(json, x->cmdline, false);
 	mbi_buf_printf(json,
 		       "\",\"mailboxes\":%llu,\"mailboxes_ok\":%llu,"
 		       "\"mail_crypt_users\":%llu,\"mail_crypt_ok\":%llu,"

@@ -23,4 +23,26 @@ MBI_HIDDEN int mbi_dovecot_check(struct mb_ctx *ctx,
 				 mbi_finding_fn fn, void *ud,
 				 struct mbi_buf *json);
 
+/* restoretest_dovecot_util.c */
+/* Append s as a JSON string body; with utf8, bytes above 0x7f as they
+ * are (the caller's string is UTF-8), else escaped one by one. */
+MBI_HIDDEN void mbi_dc_json(struct mbi_buf *b, const char *s, bool utf8);
+/* Run argv with the allow-listed environment (USER=mailbackup,
+ * HOME=home), stdin /dev/null, stdout to out, stderr to err: the exit
+ * status, -1 when it did not run or exit. */
+MBI_HIDDEN int mbi_dc_spawn(char *const argv[], const char *home,
+			    const char *out, const char *err);
+/* The first line of the file path ("no message" when empty). */
+MBI_HIDDEN char *mbi_dc_first_line(struct mb_ctx *ctx, const char *path);
+/* The count of folder imap in doveadm's "-f tab mailbox status
+ * messages" output, -1 when it is not there. */
+MBI_HIDDEN long long mbi_dc_count_of(const char *out, const char *imap);
+/* True when prog is an executable in a directory of PATH. */
+MBI_HIDDEN bool mbi_dc_on_path(const char *prog);
+/* A message in cur/ or new/ of the Maildir folder that starts with
+ * mail_crypt's magic "CRYPTED": its GUID (the base name) in *guid. At
+ * most *budget files are read (counted down). */
+MBI_HIDDEN bool mbi_dc_find_crypted(const char *folder, unsigned *budget,
+				    char **guid);
+
 #endif
