@@ -24,6 +24,17 @@ MBI_HIDDEN int mbi_dovecot_check(struct mb_ctx *ctx,
 				 struct mbi_buf *json);
 
 /* restoretest_dovecot_util.c */
+
+/* A folder of a mailbox in the manifest. */
+struct dc_folder {
+	const char *source;
+	char *root;   /* the mailbox, relative to the source ("." for it) */
+	char *folder; /* Maildir++ name: "" for INBOX, ".Sent" */
+	uint64_t count;
+};
+
+/* qsort: by source, mailbox, folder. */
+MBI_HIDDEN int mbi_dc_cmp_folder(const void *a, const void *b);
 /* Append s as a JSON string body; with utf8, bytes above 0x7f as they
  * are (the caller's string is UTF-8), else escaped one by one. */
 MBI_HIDDEN void mbi_dc_json(struct mbi_buf *b, const char *s, bool utf8);
@@ -37,6 +48,9 @@ MBI_HIDDEN char *mbi_dc_first_line(struct mb_ctx *ctx, const char *path);
 /* The count of folder imap in doveadm's "-f tab mailbox status
  * messages" output, -1 when it is not there. */
 MBI_HIDDEN long long mbi_dc_count_of(const char *out, const char *imap);
+/* The manifest's own copy of the name of a maildir source, or NULL. */
+MBI_HIDDEN const char *mbi_dc_maildir_source(const struct mbi_manifest *m,
+					     const char *name);
 /* True when prog is an executable in a directory of PATH. */
 MBI_HIDDEN bool mbi_dc_on_path(const char *prog);
 /* A message in cur/ or new/ of the Maildir folder that starts with

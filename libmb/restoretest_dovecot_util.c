@@ -129,6 +129,30 @@ long long mbi_dc_count_of(const char *out, const char *imap)
 	return -1;
 }
 
+/* The manifest's own copy of the name of a maildir source (entries are
+ * parsed into a buffer that is reused), or NULL. */
+const char *mbi_dc_maildir_source(const struct mbi_manifest *m,
+				  const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->nsources; i++)
+		if (!strcmp(m->sources[i].name, name))
+			return strcmp(m->sources[i].type, "maildir") ? NULL :
+			       m->sources[i].name;
+	return NULL;
+}
+
+int mbi_dc_cmp_folder(const void *a, const void *b)
+{
+	const struct dc_folder *fa = a, *fb = b;
+	int c = strcmp(fa->source, fb->source);
+
+	if (!c)
+		c = strcmp(fa->root, fb->root);
+	return c ? c : strcmp(fa->folder, fb->folder);
+}
+
 /* A file of dfd that starts with mail_crypt's magic: its GUID. */
 static bool crypted_in(int dfd, unsigned *budget, char **guid)
 {
