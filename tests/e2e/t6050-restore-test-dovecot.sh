@@ -121,4 +121,17 @@ test_expect_success 'a doveadm that cannot reach the scratch copy (a container):
 	dc_log_clean
 '
 
+test_expect_success 'a mailbox owned by root is not opened (Dovecot refuses): a warning, not a failure' '
+	mkdir -p "$DC_VMAIL/example.com/rooted/cur" "$DC_VMAIL/example.com/rooted/new" &&
+	printf "From: x@y\n\nbody\n" >"$DC_VMAIL/example.com/rooted/cur/1700000000.M1P1.r:2,S" &&
+	mb_write_config "[source vmail]" "type = maildir" "path = $DC_VMAIL" \
+		"[source crypt]" "type = files" "path = $DC_CRYPT" &&
+	mb backup --json >b7.json &&
+	id7=$(mb_json_get id b7.json) &&
+	mb restore-test --json "$id7" >rt7.json 2>err &&
+	test_grep "example.com/rooted and any other mailbox owned by root not opened with Dovecot" err &&
+	rt_json rt7.json "d[\"mailboxes\"] == 2 and d[\"mailboxes_ok\"] == 2 and d[\"mailboxes_skipped\"] == 1" &&
+	rt_json rt7.json "[m for m in d[\"list\"] if m[\"mailbox\"] == \"example.com/rooted\"][0][\"checked\"] is False"
+'
+
 test_done
