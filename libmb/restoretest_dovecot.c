@@ -301,8 +301,11 @@ static int check_crypt(struct dc_run *x, size_t i, size_t j, const char *dir,
 	}
 	f = &x->f[fi];
 	x->crypt++;
-	if ((rc = mbi_maildir_to_imap(x->ctx, f->folder, &imap)))
+	if (mbi_maildir_to_imap(x->ctx, f->folder, &imap) && !imap &&
+	    !(imap = strdup(f->folder))) {
+		rc = MB_E_NOMEM;
 		goto out;
+	}
 	if (!x->priv || !x->pub) {
 		why = strdup("mail encrypted by mail_crypt, but the snapshot holds no mail_crypt keys (ecprivkey.pem, ecpubkey.pem): back up the key files (a [source] of type files)");
 	} else {
@@ -356,16 +359,25 @@ static int compare_folders(struct dc_run *x, size_t i, size_t j,
 		char *imap = NULL;
 		long long seen;
 
-		if ((rc = mbi_maildir_to_imap(x->ctx, x->f[k].folder, &imap)))
+		/* a name that cannot be mapped stays as it is on disk: Dovecot
+		 * does not list it under that name, a finding */
+		bool utf8 = !mbi_maildir_to_imap(x->ctx, x->f[k].folder, &imap);
+
+		if (!utf8 && !imap && !(imap = strdup(x->f[k].folder))) {
+			rc = MB_E_NOMEM;
 			break;
+		}
 		seen = out ? mbi_dc_count_of(out, imap) : -1;
 		mbi_buf_printf(it, "%s{\"folder\":\"", k > i ? "," : "");
-		/* UTF-8 from mbi_maildir_to_imap */
-		mbi_dc_json(it, imap, true);
+		mbi_dc_json(it, imap, utf8);
 		mbi_buf_printf(it, "\",\"manifest\":%llu,\"dovecot\":%lld}",
 			       (unsigned long long)x->f[k].count, seen);
 		if (out && seen != (long long)x->f[k].count) {
-			char *d = mbi_asprintf("folder '%s': Dovecot sees %lld messages, the manifest has %llu files in cur/ and new/",
+			char *d = seen < 0 ?
+				  mbi_asprintf("folder '%s': Dovecot does not list it, the manifest has %llu files in cur/ and new/",
+					       imap,
+					       (unsigned long long)x->f[k].count) :
+				  mbi_asprintf("folder '%s': Dovecot sees %lld messages, the manifest has %llu files in cur/ and new/",
 					       imap, seen,
 					       (unsigned long long)x->f[k].count);
 

@@ -82,6 +82,20 @@ test_expect_success 'a file in cur/ that Dovecot does not count as a message: ex
 	rm "$DC_VMAIL/example.com/alice/.Sent/cur/.1700000000.M1P1.junk:2,S"
 '
 
+test_expect_success 'a folder whose name is no Maildir++ name: a finding, not an error' '
+	d="$DC_VMAIL/example.com/alice/.Bad&name" &&
+	mkdir -p "$d/cur" "$d/new" "$d/tmp" &&
+	printf "From: x@y\n\nbody\n" >"$d/cur/1700000000.M1P1.b:2,S" &&
+	chown -R vmail:vmail "$d" &&
+	mb backup --json >b8.json &&
+	id8=$(mb_json_get id b8.json) &&
+	test_must_fail --exit 4 mb restore-test --json "$id8" >rt8.json 2>err &&
+	cat err &&
+	test_grep "dovecot: vmail/example.com/alice: doveadm cannot open the mailbox (.*Bad&name" err &&
+	rt_json rt8.json "d[\"mailboxes_ok\"] == 1" &&
+	rm -r "$d"
+'
+
 test_expect_success 'mail_crypt keys missing from the snapshot: exit 4' '
 	mb_write_config "[source vmail]" "type = maildir" "path = $DC_VMAIL" &&
 	mb backup --json >b3.json &&
