@@ -76,6 +76,7 @@ static const struct mbi_config_key schema[] = {
 	/* 0: none (tests, a full repository) */
 	{ "options", "prune_grace", MBI_KEY_DURATION, 0, 0, F(prune_grace),
 	  "1d", NULL, "1d (0: none)" },
+	RAW("options", "doveadm"),
 
 	NUM("retention", "keep_last", MBI_KEY_INT, 0, 1000000,
 	    retention.keep_last, "0"),

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "env.h"
+#include "restore_test_dovecot.h"
 #include "banned.h"
 
 
@@ -31,6 +32,7 @@ struct rt {
 	struct mb_restore_test_result *res;
 	bool as_root;
 	struct mbi_redis_dkim redis; /* Redis dumps and their DKIM keys */
+	struct mbi_buf dovecot; /* the "dovecot" object of the report */
 };
 
 /* Append s as the body of a JSON string: quotes, backslashes, control
@@ -530,6 +532,10 @@ static int rt_compare(struct rt *t, const struct mb_restore_test_opts *o,
 					  finding, t, &t->redis);
 	t->res->dkim_keys += t->redis.keys;
 	t->res->dkim_ok += t->redis.ok;
+	/* last: doveadm writes its own files into the mailboxes */
+	if (!rc)
+		rc = mbi_dovecot_check(ctx, m, t->files_dir, scratch, finding,
+				       t, &t->dovecot);
 	return rc;
 }
 
@@ -560,6 +566,8 @@ static char *rt_report(struct rt *t, int rc)
 		       (unsigned long long)t->redis.dumps,
 		       (unsigned long long)t->redis.checked, r->seconds,
 		       t->problems.data ? t->problems.data : "");
+	if (t->dovecot.data)
+		mbi_buf_printf(&rep, ",\"dovecot\":%s", t->dovecot.data);
 	if (rc && rc != MB_E_VERIFY) {
 		mbi_buf_addstr(&rep, ",\"error\":\"");
 		json_str(&rep, mb_ctx_errmsg(t->ctx));
@@ -656,6 +664,7 @@ out:
 		close(t.root);
 	rt_remove_scratch(ctx, scratch, o->keep);
 	mbi_buf_release(&t.problems);
+	mbi_buf_release(&t.dovecot);
 	free(t.files_dir);
 	free(scratch);
 	mbi_repo_close(repo);
