@@ -196,6 +196,10 @@ MBI_HIDDEN void mbi_clear_error(struct mb_ctx *ctx);
  * the message when rc is a failure that recorded none. */
 MBI_HIDDEN int mbi_status(struct mb_ctx *ctx, int rc);
 MBI_HIDDEN double mbi_now(void);
+/* This boot's id (/proc/sys/kernel/random/boot_id), or "-". */
+MBI_HIDDEN void mbi_boot_id(char out[40]);
+/* Remove name below dirfd and all it holds, never following a link. */
+MBI_HIDDEN void mbi_rm_tree_at(int dirfd, const char *name);
 
 /* ------------------------------------------------------------------- util */
 
@@ -382,6 +386,16 @@ MBI_HIDDEN void mbi_store_close(struct mbi_store *s);
  * packs/XX/<64 hex> (XX its first two digits), index/NAME, snapshots/NAME,
  * locks/NAME, tmp/NAME. */
 MBI_HIDDEN bool mbi_store_key_deletable(const char *key);
+/* Every key under prefix, with its size, appended to *out (which starts
+ * zeroed); mbi_listing_release frees it. */
+struct mbi_listing {
+	char **keys;
+	uint64_t *sizes;
+	size_t n, cap;
+};
+MBI_HIDDEN int mbi_store_list_all(struct mbi_store *s, const char *prefix,
+				  struct mbi_listing *out);
+MBI_HIDDEN void mbi_listing_release(struct mbi_listing *a);
 /* Convenience: a whole object from/to memory. */
 MBI_HIDDEN int mbi_store_put_buf(struct mbi_store *s, const char *key,
 				 const void *p, size_t n);

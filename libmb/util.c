@@ -3,6 +3,7 @@
 #include "mb-private.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -636,4 +637,37 @@ int mbi_parse_rate(const char *s, uint64_t *out)
 		return MB_E_INVAL;
 	*out = v;
 	return MB_OK;
+}
+
+void mbi_boot_id(char out[40])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	snprintf(out, 40, "-");
+	if (f) {
+		if (!fgets(out, 40, f))
+			snprintf(out, 40, "-");
+		out[strcspn(out, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+void mbi_rm_tree_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		unlinkat(dirfd, name, 0);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			mbi_rm_tree_at(fd, de->d_name);
+	closedir(d);
+	unlinkat(dirfd, name, AT_REMOVEDIR);
 }

@@ -249,26 +249,6 @@ static int walk_mailbox(struct ml *l, const char *dir)
 	return rc;
 }
 
-static void rm_tree(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		unlinkat(dirfd, name, 0);
-		return;
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			rm_tree(fd, de->d_name);
-	closedir(d);
-	unlinkat(dirfd, name, AT_REMOVEDIR);
-}
-
 int mb_ls_messages(struct mb_ctx *ctx, const char *spec, const char *source,
 		   const char *mailbox, const char *const *folders,
 		   size_t nfolders, mb_message_fn fn, void *userdata)
@@ -340,7 +320,7 @@ int mb_ls_messages(struct mb_ctx *ctx, const char *spec, const char *source,
 	}
 out:
 	if (scratch)
-		rm_tree(AT_FDCWD, scratch);
+		mbi_rm_tree_at(AT_FDCWD, scratch);
 	free(scratch);
 	free(dir);
 	free(l.mbox);

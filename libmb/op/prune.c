@@ -292,42 +292,6 @@ static int mark_used(void *ud, struct mbi_mentry *e)
 	return set_add(ud, e->sha);
 }
 
-struct list_acc {
-	char **keys;
-	uint64_t *sizes;
-	size_t n, cap;
-};
-
-static int collect(void *ud, const char *key, uint64_t size)
-{
-	struct list_acc *a = ud;
-
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 256;
-		char **nk = realloc(a->keys, cap * sizeof(*nk));
-		uint64_t *ns;
-
-		if (!nk)
-			return MB_E_NOMEM;
-		a->keys = nk;
-		ns = realloc(a->sizes, cap * sizeof(*ns));
-		if (!ns)
-			return MB_E_NOMEM;
-		a->sizes = ns;
-		a->cap = cap;
-	}
-	a->keys[a->n] = strdup(key);
-	a->sizes[a->n] = size;
-	return a->keys[a->n++] ? MB_OK : MB_E_NOMEM;
-}
-
-static void acc_release(struct list_acc *a)
-{
-	mbi_strv_free(a->keys, a->n);
-	free(a->sizes);
-	memset(a, 0, sizeof(*a));
-}
-
 /* Repacking: live members of sparse packs go into fresh packs. */
 struct repack {
 	struct mbi_repo *r;
@@ -534,7 +498,7 @@ struct prune_run {
 	int64_t grace;
 	struct mbi_index old, nix;
 	struct shaset used;
-	struct list_acc packs, idx;
+	struct mbi_listing packs, idx;
 	struct mb_snapshot_info *snaps;
 	size_t nsnaps;
 	uint64_t *live, *total;
@@ -570,19 +534,6 @@ static int64_t boot_seconds(void)
 	return (int64_t)ts.tv_sec;
 }
 
-static void read_boot_id(char out[40])
-{
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-
-	snprintf(out, 40, "-");
-	if (f) {
-		if (!fgets(out, 40, f))
-			snprintf(out, 40, "-");
-		out[strcspn(out, "\n")] = '\0';
-		fclose(f);
-	}
-}
-
 static void young_load(struct prune_run *p)
 {
 	char *path = mbi_asprintf("%s/prune-seen", p->cdir);
@@ -590,7 +541,7 @@ static void young_load(struct prune_run *p)
 	FILE *f = path ? fopen(path, "re") : NULL;
 
 	free(path);
-	read_boot_id(p->boot);
+	mbi_boot_id(p->boot);
 	if (!f)
 		return;
 	if (!fgets(line, sizeof(line), f) ||
@@ -701,9 +652,8 @@ static int list_repository(struct prune_run *p)
 	size_t i;
 	int rc;
 
-	if ((rc = mbi_store_list(r->store, "index/", collect, &p->idx)) ||
-	    (rc = mbi_store_list(r->store, "packs/", collect,
-				      &p->packs)) ||
+	if ((rc = mbi_store_list_all(r->store, "index/", &p->idx)) ||
+	    (rc = mbi_store_list_all(r->store, "packs/", &p->packs)) ||
 	    (rc = mbi_snapshots_list(r, &p->snaps, &p->nsnaps)) ||
 	    (rc = mbi_index_load(&p->old, r, false)))
 		return rc;
@@ -940,7 +890,7 @@ static int delete_old_index(struct prune_run *p)
  * one of a backup that lost its lock): every pack it names stays. */
 static int keep_new_index_objects(struct prune_run *p)
 {
-	struct list_acc now = { 0 };
+	struct mbi_listing now = { 0 };
 	char **was = calloc(p->idx.n + 1, sizeof(*was));
 	size_t i;
 	int rc;
@@ -949,13 +899,13 @@ static int keep_new_index_objects(struct prune_run *p)
 		return MB_E_NOMEM;
 	memcpy(was, p->idx.keys, p->idx.n * sizeof(*was));
 	qsort(was, p->idx.n, sizeof(*was), cmp_name);
-	rc = mbi_store_list(p->r->store, "index/", collect, &now);
+	rc = mbi_store_list_all(p->r->store, "index/", &now);
 	for (i = 0; !rc && i < now.n; i++)
 		if (!p->idx.n || !bsearch(&now.keys[i], was, p->idx.n,
 					  sizeof(*was), cmp_name))
 			rc = keep_packs_of(p->r, now.keys[i], &p->nix);
 	free(was);
-	acc_release(&now);
+	mbi_listing_release(&now);
 	return rc;
 }
 
@@ -1013,9 +963,9 @@ static int delete_packs(struct prune_run *p)
  * live run owns anything in tmp/. */
 static int clean_tmp(struct prune_run *p)
 {
-	struct list_acc tmp = { 0 };
+	struct mbi_listing tmp = { 0 };
 	size_t i;
-	int rc = mbi_store_list(p->r->store, "tmp/", collect, &tmp);
+	int rc = mbi_store_list_all(p->r->store, "tmp/", &tmp);
 
 	for (i = 0; !rc && i < tmp.n; i++) {
 		const char *b = tmp.keys[i] + 4;
@@ -1034,7 +984,7 @@ static int clean_tmp(struct prune_run *p)
 		if (!mbi_store_del(p->r->store, tmp.keys[i]))
 			p->pr.bytes_freed += tmp.sizes[i];
 	}
-	acc_release(&tmp);
+	mbi_listing_release(&tmp);
 	return rc;
 }
 
@@ -1076,8 +1026,8 @@ static void prune_release(struct prune_run *p)
 	free(p->seen);
 	free(p->snaps);
 	free(p->cdir);
-	acc_release(&p->packs);
-	acc_release(&p->idx);
+	mbi_listing_release(&p->packs);
+	mbi_listing_release(&p->idx);
 	mbi_index_release(&p->old);
 	mbi_index_release(&p->nix);
 	mbi_lock_release(p->lock);

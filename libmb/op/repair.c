@@ -8,42 +8,6 @@
 
 #include "banned.h"
 
-struct listing {
-	char **keys;
-	uint64_t *sizes;
-	size_t n, cap;
-};
-
-static int collect(void *ud, const char *key, uint64_t size)
-{
-	struct listing *a = ud;
-
-	if (a->n == a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 64;
-		char **nk = realloc(a->keys, cap * sizeof(*nk));
-		uint64_t *ns;
-
-		if (!nk)
-			return MB_E_NOMEM;
-		a->keys = nk;
-		ns = realloc(a->sizes, cap * sizeof(*ns));
-		if (!ns)
-			return MB_E_NOMEM;
-		a->sizes = ns;
-		a->cap = cap;
-	}
-	a->keys[a->n] = strdup(key);
-	a->sizes[a->n] = size;
-	return a->keys[a->n++] ? MB_OK : MB_E_NOMEM;
-}
-
-static void listing_release(struct listing *a)
-{
-	mbi_strv_free(a->keys, a->n);
-	free(a->sizes);
-	memset(a, 0, sizeof(*a));
-}
-
 static void forget_cached(struct mbi_repo *r, const char *key)
 {
 	char *cdir = mbi_cache_dir(r->ctx, r->id);
@@ -62,9 +26,9 @@ static void forget_cached(struct mbi_repo *r, const char *key)
 static int drop_partial(struct mbi_repo *r, struct mbi_lock *lock,
 			const char *prefix, struct mb_repair_result *res)
 {
-	struct listing a = { 0 };
+	struct mbi_listing a = { 0 };
 	size_t i;
-	int rc = mbi_store_list(r->store, prefix, collect, &a);
+	int rc = mbi_store_list_all(r->store, prefix, &a);
 
 	for (i = 0; !rc && i < a.n; i++) {
 		if (a.sizes[i])
@@ -79,7 +43,7 @@ static int drop_partial(struct mbi_repo *r, struct mbi_lock *lock,
 		mbi_log(r->ctx, MB_LOG_WARNING,
 			"removed the empty (partial) object '%s'", a.keys[i]);
 	}
-	listing_release(&a);
+	mbi_listing_release(&a);
 	return rc;
 }
 

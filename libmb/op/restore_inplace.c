@@ -985,27 +985,6 @@ out:
 	return rc;
 }
 
-/* Remove the staging directory and what is left in it. */
-static void rm_tree(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		unlinkat(dirfd, name, 0);
-		return;
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			rm_tree(fd, de->d_name);
-	closedir(d);
-	unlinkat(dirfd, name, AT_REMOVEDIR);
-}
-
 static int stage(struct ip *p, const char *snap_id)
 {
 	struct mb_restore_opts so;
@@ -1169,7 +1148,7 @@ static void ip_release(struct ip *p)
 	mbi_strv_free(p->sel, p->nsel);
 	mbi_strv_free(p->want_disk, p->nwant);
 	if (p->staging)
-		rm_tree(AT_FDCWD, p->staging);
+		mbi_rm_tree_at(AT_FDCWD, p->staging);
 	free(p->staging);
 	free(p->mbox);
 	free(p->dst_mbox);

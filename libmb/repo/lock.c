@@ -321,19 +321,6 @@ struct seen_list {
 	char *path;
 };
 
-static void boot_id(char out[40])
-{
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-
-	snprintf(out, 40, "-");
-	if (f) {
-		if (!fgets(out, 40, f))
-			snprintf(out, 40, "-");
-		out[strcspn(out, "\n")] = '\0';
-		fclose(f);
-	}
-}
-
 static void seen_load(struct mbi_repo *r, struct seen_list *sl)
 {
 	char *dir = mbi_cache_dir(r->ctx, r->id);
@@ -341,7 +328,7 @@ static void seen_load(struct mbi_repo *r, struct seen_list *sl)
 	FILE *f;
 
 	memset(sl, 0, sizeof(*sl));
-	boot_id(sl->boot);
+	mbi_boot_id(sl->boot);
 	if (!dir)
 		return;
 	sl->path = mbi_asprintf("%s/locks-seen", dir);

@@ -202,3 +202,39 @@ int mbi_store_get_buf(struct mbi_store *s, const char *key,
 	*out = b;
 	return MB_OK;
 }
+
+static int collect(void *ud, const char *key, uint64_t size)
+{
+	struct mbi_listing *a = ud;
+
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 256;
+		char **nk = realloc(a->keys, cap * sizeof(*nk));
+		uint64_t *ns;
+
+		if (!nk)
+			return MB_E_NOMEM;
+		a->keys = nk;
+		ns = realloc(a->sizes, cap * sizeof(*ns));
+		if (!ns)
+			return MB_E_NOMEM;
+		a->sizes = ns;
+		a->cap = cap;
+	}
+	a->keys[a->n] = strdup(key);
+	a->sizes[a->n] = size;
+	return a->keys[a->n++] ? MB_OK : MB_E_NOMEM;
+}
+
+int mbi_store_list_all(struct mbi_store *s, const char *prefix,
+		       struct mbi_listing *out)
+{
+	return mbi_store_list(s, prefix, collect, out);
+}
+
+void mbi_listing_release(struct mbi_listing *a)
+{
+	mbi_strv_free(a->keys, a->n);
+	free(a->sizes);
+	memset(a, 0, sizeof(*a));
+}
