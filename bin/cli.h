@@ -54,6 +54,7 @@ int cmd_snapshots(struct cli *cli, int argc, char **argv);
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_check(struct cli *cli, int argc, char **argv);
+int cmd_copy(struct cli *cli, int argc, char **argv);
 int cmd_forget(struct cli *cli, int argc, char **argv);
 int cmd_prune(struct cli *cli, int argc, char **argv);
 int cmd_unlock(struct cli *cli, int argc, char **argv);

@@ -572,6 +572,49 @@ MB_EXPORT int mb_ctx_set_rate_limit(struct mb_ctx *ctx, enum mb_direction dir,
 				    const char *rate);
 /* ---- end of bandwidth limits ---- */
 
+/* ---- copy ---- */
+/* What mb_copy copies: the snapshots of this context's repository that
+ * the repository of a second configuration file lacks. */
+struct mb_copy_opts {
+	const char *to_config;   /* the destination's configuration file */
+	/* SNAPSHOT selectors (id, id prefix, latest, a date or time, resolved
+	 * like restore's with mb_ctx_set_snapshot_host); none: every snapshot
+	 * of host */
+	const char *const *snapshots;
+	size_t nsnapshots;
+	const char *host;        /* without selectors: only this host's
+				  * snapshots; NULL or "all": every host */
+	const char *source;      /* only snapshots holding this source, or
+				  * NULL */
+	int dry_run;             /* count what would be copied, write nothing */
+	int64_t wait;            /* seconds to wait for the locks */
+};
+
+struct mb_copy_result {
+	uint64_t snapshots_selected; /* selected at the source */
+	uint64_t snapshots_present;  /* of them at the destination already */
+	uint64_t snapshots_copied;   /* (dry run: would be) */
+	uint64_t packs_copied;       /* (dry run: would be) */
+	uint64_t packs_present;      /* needed, at the destination already */
+	uint64_t bytes_copied;       /* pack bytes (dry run: would be) */
+	uint64_t index_objects;      /* written at the destination */
+	double seconds;
+};
+
+/* Copy snapshots to the repository of opts->to_config as ciphertext: the
+ * packs they need that the destination lacks (each checked against its
+ * name, the SHA-256 of its bytes, before it is committed), one new index
+ * object for them signed by the destination's host key, then the signed
+ * manifests byte for byte (the commit point). Shared locks on both
+ * repositories. The destination must be initialized with the same
+ * recipients and signers (MB_E_CONFIG otherwise); MB_E_NOTFOUND when it
+ * is not initialized; MB_E_VERIFY when the source is damaged (nothing of
+ * the damaged object is copied). A stopped copy resumes: what is at the
+ * destination is not copied again. res may be NULL. */
+MB_EXPORT int mb_copy(struct mb_ctx *ctx, const struct mb_copy_opts *opts,
+		      struct mb_copy_result *res);
+/* ---- end of copy ---- */
+
 #ifdef __cplusplus
 }
 #endif
