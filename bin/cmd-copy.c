@@ -36,6 +36,7 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 		{ "source", required_argument, NULL, 's' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_copy_opts o = { 0 };
@@ -63,6 +64,11 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'w':
+			if (parse_seconds(optarg, &o.wait))
+				return out_usage("copy",
+						 "--wait takes a duration (90s, 15m, 2h)");
 			break;
 		default:
 			return out_usage("copy", "bad option");

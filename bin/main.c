@@ -108,7 +108,7 @@ const struct cmd mb_commands[] = {
 	  "checks their hashes, decrypts them and hashes every member.\n"
 	  "Exit 4 when a problem was found.\n" },
 	{ "copy", cmd_copy, CMD_CONFIG,
-	  "mailbackup [-c FILE] copy --to FILE [SNAPSHOT...] [--host NAME|all] [--source NAME] [--dry-run] [--json]",
+	  "mailbackup [-c FILE] copy --to FILE [SNAPSHOT...] [--host NAME|all] [--source NAME] [--dry-run] [--wait DURATION] [--json]",
 	  "Copy snapshots to a second repository (3-2-1: a fast local one and an\n"
 	  "offsite S3 one), the one configured in FILE, a configuration file of\n"
 	  "its own (its [repository] and [keys]). Copies the snapshots the\n"
@@ -121,8 +121,9 @@ const struct cmd mb_commands[] = {
 	  "The destination must be initialized ('mailbackup -c FILE init') with\n"
 	  "the same recipients and trusted signers. Shared locks on both sides.\n"
 	  "A stopped copy resumes where it stopped; a second run copies nothing.\n\n"
-	  "  --dry-run  count what would be copied, write nothing\n"
-	  "  --json     print the counts as JSON\n" },
+	  "  --dry-run        count what would be copied, write nothing\n"
+	  "  --wait DURATION  wait that long for a lock held by a prune\n"
+	  "  --json           print the counts as JSON\n" },
 	{ "forget", cmd_forget, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] forget [--keep-last N] [--keep-hourly N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--keep-within DURATION] [--dry-run] [--json] [--prune [--max-unused PCT] [--grace DURATION]]",
 	  "Apply a retention policy (the --keep-* rules, or [retention] of the\n"

@@ -187,6 +187,22 @@ test_expect_success 'copy to the source repository itself is refused' '
 	test_grep "source repository itself" err
 '
 
+test_expect_success 'a destination held by a prune (exclusive lock) is exit 5, nothing written' '
+	dest_config x.conf "$SCRATCH/x" &&
+	md x.conf init &&
+	mkdir -p x/locks &&
+	now=$(date +%s) &&
+	printf "mailbackup-lock 1\nkind exclusive\nhost mbtest\npid %s\ncreated %s\nrefreshed %s\n" \
+		$$ $now $now >"x/locks/mbtest-$$-$now-33333333" &&
+	test_must_fail --exit 5 mb copy --to "$SCRATCH/x.conf" 2>err &&
+	test_grep -i "lock" err &&
+	test -z "$(ls x/snapshots 2>/dev/null)" &&
+	test -z "$(ls x/packs 2>/dev/null)" &&
+	rm x/locks/mbtest-$$-* &&
+	mb copy --to "$SCRATCH/x.conf" --wait 10s --json >x.json &&
+	test "$(mb_json_get snapshots_copied x.json)" = 2
+'
+
 test_expect_success 'copy --host and --source select snapshots' '
 	dest_config h.conf "$SCRATCH/h" &&
 	md h.conf init &&
