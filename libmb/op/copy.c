@@ -41,10 +41,12 @@ struct cp {
 /* An error recorded in the destination's context, moved to ours. */
 static int dfail(struct cp *c, int rc)
 {
+	const char *msg = mb_ctx_errmsg(c->dctx);
+
 	if (!rc)
 		return rc;
 	return mbi_error(c->ctx, rc, 0, "destination '%s': %s",
-			 c->opts->to_config, mb_ctx_errmsg(c->dctx));
+			 c->opts->to_config, *msg ? msg : mb_strstatus(rc));
 }
 
 static int open_dest(struct cp *c)
@@ -195,12 +197,13 @@ out:
 
 /* ---------------------------------------------------------- selection */
 
-static int add_snap(struct cp *c, const struct mb_snapshot_info *si)
+static int add_snap(struct cp *c, const struct mb_snapshot_info *si,
+		    bool check_dup)
 {
 	struct cp_snap *nv;
 	size_t i;
 
-	for (i = 0; i < c->nsnaps; i++)
+	for (i = 0; check_dup && i < c->nsnaps; i++)
 		if (!strcmp(c->snaps[i].info.name, si->name))
 			return MB_OK; /* named twice */
 	nv = realloc(c->snaps, (c->nsnaps + 1) * sizeof(*nv));
@@ -223,7 +226,7 @@ static int select_snaps(struct cp *c)
 		for (i = 0; !rc && i < o->nsnapshots; i++) {
 			rc = mbi_snapshot_resolve(c->src, o->snapshots[i], &one);
 			if (!rc)
-				rc = add_snap(c, &one);
+				rc = add_snap(c, &one, true);
 		}
 		return rc;
 	}
@@ -233,7 +236,7 @@ static int select_snaps(struct cp *c)
 		if (o->host && *o->host && strcmp(o->host, "all") &&
 		    strcmp(o->host, v[i].host))
 			continue;
-		rc = add_snap(c, &v[i]);
+		rc = add_snap(c, &v[i], false);
 	}
 	free(v);
 	return rc;
@@ -423,29 +426,67 @@ static int plan(struct cp *c)
 
 /* ---------------------------------------------------------- packs */
 
+static int cmp_pack_name(const void *a, const void *b, void *arg)
+{
+	const struct mbi_packinfo *p = arg;
+
+	return strcmp(p[*(const uint32_t *)a].name,
+		      p[*(const uint32_t *)b].name);
+}
+
+/* Mark the needed pack named base with size as present at the
+ * destination; order holds the n needed packs sorted by name. */
+static void mark_present(struct cp *c, const uint32_t *order, size_t n,
+			 const char *base, uint64_t size)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		uint32_t p = order[mid];
+		int d = strcmp(c->six.packs[p].name, base);
+
+		if (!d) {
+			c->present[p] = c->six.packs[p].size == size;
+			return;
+		}
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+}
+
 /* Which needed packs exist at the destination already (a copy that
  * stopped after its packs, before its index): from one listing. */
 static int find_present(struct cp *c)
 {
 	struct mbi_listing l = { 0 };
-	size_t i;
-	int rc = mbi_store_list_all(c->dst->store, "packs/", &l);
+	uint32_t *order, p;
+	size_t i, n = 0;
+	int rc;
 
-	if (rc)
-		return dfail(c, rc);
-	for (i = 0; i < l.n; i++) {
+	order = malloc((c->six.npacks + 1) * sizeof(*order));
+	if (!order)
+		return MB_E_NOMEM;
+	for (p = 0; p < c->six.npacks; p++)
+		if (c->need[p])
+			order[n++] = p;
+	if (!n) {
+		free(order);
+		return MB_OK;
+	}
+	qsort_r(order, n, sizeof(*order), cmp_pack_name, c->six.packs);
+	rc = mbi_store_list_all(c->dst->store, "packs/", &l);
+	for (i = 0; !rc && i < l.n; i++) {
 		const char *base = strrchr(l.keys[i], '/');
-		uint32_t p;
 
-		base = base ? base + 1 : l.keys[i];
-		/* few needed packs at a time: a plain scan is fine */
-		for (p = 0; p < c->six.npacks; p++)
-			if (c->need[p] && !strcmp(c->six.packs[p].name, base) &&
-			    c->six.packs[p].size == l.sizes[i])
-				c->present[p] = true;
+		mark_present(c, order, n, base ? base + 1 : l.keys[i],
+			     l.sizes[i]);
 	}
 	mbi_listing_release(&l);
-	return MB_OK;
+	free(order);
+	return dfail(c, rc);
 }
 
 /* Stream an object from the source to the destination, hashing it on the
