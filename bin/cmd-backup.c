@@ -134,6 +134,40 @@ static void print_json(const struct mb_backup_result *res, const char *status)
 	       (unsigned long long)res->warnings, res->seconds, status);
 }
 
+/* backup --copy-to FILE...: the snapshot just committed, to each
+ * destination in turn. A failure is a warning (the snapshot is committed:
+ * no exit code may invite a retry); non-zero when one failed. */
+static int copy_after(struct cli *cli, const struct mb_backup_result *res,
+		      const char **to, size_t n, char *error, size_t esize)
+{
+	const char *snap[1] = { res->id };
+	struct mb_copy_result cr;
+	int failed = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct mb_copy_opts o = { 0 };
+
+		o.to_config = to[i];
+		o.snapshots = snap;
+		o.nsnapshots = 1;
+		if (!mb_copy(cli->ctx, &o, &cr)) {
+			if (cli->verbosity > 0)
+				out_msg(MB_LOG_INFO,
+					"snapshot %s copied to '%s': %llu packs",
+					res->id, to[i],
+					(unsigned long long)cr.packs_copied);
+			continue;
+		}
+		failed = 1;
+		snprintf(error, esize, "%s", mb_ctx_errmsg(cli->ctx));
+		out_msg(MB_LOG_WARNING,
+			"snapshot %s is committed; its copy to '%s' failed: %s (run 'mailbackup copy --to %s' later)",
+			res->id, to[i], error, to[i]);
+	}
+	return failed;
+}
+
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -142,19 +176,24 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		{ "source", required_argument, NULL, 's' },
 		{ "prune", no_argument, NULL, 'p' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "copy-to", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mb_backup_opts bo = { 0 };
 	struct mb_backup_result res;
 	const char **sources = calloc((size_t)argc + 1, sizeof(*sources));
+	const char **copy_to = calloc((size_t)argc + 1, sizeof(*copy_to));
 	char error[1024];
 	struct hook_env he;
-	size_t ns = 0;
+	size_t ns = 0, nc = 0;
 	bool json = false, prune = false;
 	int opt, rc, ec;
 
-	if (!sources)
+	if (!sources || !copy_to) {
+		free(sources);
+		free(copy_to);
 		return 1;
+	}
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -164,6 +203,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		case 't':
 			if (parse_time(optarg, &bo.time)) {
 				free(sources);
+				free(copy_to);
 				return out_usage("backup",
 						 "bad --time '%s': use epoch seconds or YYYY-MM-DDTHH:MM:SSZ",
 						 optarg);
@@ -171,6 +211,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			/* 0 would mean "now" to the library */
 			if (bo.time < 946684800) {
 				free(sources);
+				free(copy_to);
 				return out_usage("backup",
 						 "bad --time '%s': snapshot times before 2000-01-01T00:00:00Z are refused",
 						 optarg);
@@ -179,23 +220,29 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		case 's':
 			sources[ns++] = optarg;
 			break;
+		case 'C':
+			copy_to[nc++] = optarg;
+			break;
 		case 'p':
 			prune = true;
 			break;
 		case 'w':
 			if (parse_seconds(optarg, &bo.wait)) {
 				free(sources);
+				free(copy_to);
 				return out_usage("backup",
 						 "--wait takes a duration (90s, 15m, 2h)");
 			}
 			break;
 		default:
 			free(sources);
+			free(copy_to);
 			return out_usage("backup", "bad option");
 		}
 	}
 	if (optind != argc) {
 		free(sources);
+		free(copy_to);
 		return out_usage("backup", "unexpected argument '%s'",
 				 argv[optind]);
 	}
@@ -210,6 +257,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		snprintf(error, sizeof(error), "%s", *mb_ctx_errmsg(cli->ctx) ?
 			 mb_ctx_errmsg(cli->ctx) : mb_strstatus(rc));
 		ec = out_fail(cli, rc);
+		free(copy_to);
 		return backup_failed(cli, ec, error, NULL, json);
 	}
 	cli->metrics.files = (int64_t)res.files;
@@ -268,6 +316,9 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			ec = ec == 5 ? 0 : 3;
 		}
 	}
+	if (copy_after(cli, &res, copy_to, nc, error, sizeof(error)) && !ec)
+		ec = 3;
+	free(copy_to);
 	out_metrics(cli, ec);
 	run_hook(cli, "post_backup",
 		 hook_env(&he, ec ? "partial" : "ok", ec, &res,

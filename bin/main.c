@@ -26,7 +26,7 @@ const struct cmd mb_commands[] = {
 	  "without passphrase in DIR and print its fingerprint. Use it for the\n"
 	  "host key (signing_key) or, on an offline machine, a recovery key.\n" },
 	{ "backup", cmd_backup, CMD_CONFIG | CMD_METRICS,
-	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]... [--prune] [--wait DURATION]",
+	  "mailbackup [-c FILE] backup [--json] [--time TIMESTAMP] [--source NAME]... [--prune] [--wait DURATION] [--copy-to FILE]...",
 	  "Take a snapshot of the configured sources.\n\n"
 	  "  --json            print a JSON summary on stdout\n"
 	  "  --time TIMESTAMP  record the snapshot at this time (epoch seconds or\n"
@@ -38,7 +38,11 @@ const struct cmd mb_commands[] = {
 	  "                    step that finds the repository locked is a warning\n"
 	  "                    (exit 0), another failure exit 3\n"
 	  "  --wait DURATION   retry for up to DURATION (90s, 15m, 2h) while the\n"
-	  "                    repository is locked by a prune\n\n"
+	  "                    repository is locked by a prune\n"
+	  "  --copy-to FILE    after the commit (and --prune), copy the new snapshot\n"
+	  "                    to the repository of configuration FILE, as 'copy\n"
+	  "                    --to FILE' does (repeatable); a failed copy is a\n"
+	  "                    warning and exit 3: run 'copy --to FILE' later\n\n"
 	  "Exit 0 on success, 3 when committed but some files could not be read,\n"
 	  "1 on failure (no snapshot committed), 5 when locked.\n\n"
 	  "[hooks] pre_backup runs first (its failure stops the backup, exit 1),\n"

@@ -203,6 +203,23 @@ test_expect_success 'a destination held by a prune (exclusive lock) is exit 5, n
 	test "$(mb_json_get snapshots_copied x.json)" = 2
 '
 
+test_expect_success 'backup --copy-to copies the new snapshot; a failed copy is exit 3 with the snapshot committed' '
+	dest_config after.conf "$SCRATCH/after" &&
+	md after.conf init &&
+	echo more >tree/conf/after.txt &&
+	mb backup --time 2025-01-03T02:00:00Z --copy-to "$SCRATCH/after.conf" --json >b3.json &&
+	id3=$(mb_json_get id b3.json) &&
+	ls after/snapshots >names &&
+	test "$(wc -l <names)" = 1 &&
+	test_grep -- "-$id3\$" names &&
+	md after.conf check &&
+	echo again >tree/conf/after2.txt &&
+	test_must_fail --exit 3 mb backup --time 2025-01-04T02:00:00Z \
+		--copy-to "$SCRATCH/nosuch.conf" 2>err &&
+	test_grep "is committed; its copy to" err &&
+	test "$(ls repo/snapshots | wc -l)" = 4
+'
+
 test_expect_success 'copy --host and --source select snapshots' '
 	dest_config h.conf "$SCRATCH/h" &&
 	md h.conf init &&
@@ -213,7 +230,9 @@ test_expect_success 'copy --host and --source select snapshots' '
 	test -z "$(ls h/snapshots 2>/dev/null)" &&
 	mb copy --to "$SCRATCH/h.conf" --host mbtest --source dkim latest --json >l.json &&
 	test "$(mb_json_get snapshots_copied l.json)" = 1 &&
-	test_grep -- "-$id2\$" <(ls h/snapshots)
+	ls repo/snapshots | tail -n 1 >newest &&
+	ls h/snapshots >got &&
+	test_cmp newest got
 '
 
 test_done
