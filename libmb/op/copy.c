@@ -309,11 +309,11 @@ static int verify_manifest(struct cp *c, const char *key, const char *name,
 
 	if (!f)
 		return mbi_error(c->ctx, MB_E_IO, errno,
-				 "cannot create a temporary file: set TMPDIR");
+				 "cannot create a temporary file in /tmp");
 	rc = mbi_write_all(fileno(f), raw->data, raw->len);
 	if (rc || lseek(fileno(f), 0, SEEK_SET))
 		rc = mbi_error(c->ctx, MB_E_IO, errno,
-			       "cannot write a temporary file: set TMPDIR");
+			       "cannot write a temporary file in /tmp: is it full?");
 	if (!rc)
 		rc = mbi_crypt_decrypt_buf(c->src->crypt, fileno(f), &z, true,
 					   key);
