@@ -14,7 +14,7 @@ static void print_json(const struct mb_rekey_result *r, bool dry)
 	       "\"bytes_read\":%llu,\"bytes_written\":%llu,"
 	       "\"index_objects_written\":%llu,\"index_objects_deleted\":%llu,"
 	       "\"manifests\":%llu,\"manifests_rewritten\":%llu,"
-	       "\"seconds\":%.3f}\n",
+	       "\"repo_file_rewritten\":%s,\"seconds\":%.3f}\n",
 	       dry ? "true" : "false",
 	       (unsigned long long)r->packs_total,
 	       (unsigned long long)r->packs_rewritten,
@@ -28,7 +28,8 @@ static void print_json(const struct mb_rekey_result *r, bool dry)
 	       (unsigned long long)r->index_objects_written,
 	       (unsigned long long)r->index_objects_deleted,
 	       (unsigned long long)r->manifests_total,
-	       (unsigned long long)r->manifests_rewritten, r->seconds);
+	       (unsigned long long)r->manifests_rewritten,
+	       r->repo_file_rewritten ? "true" : "false", r->seconds);
 }
 
 int cmd_rekey(struct cli *cli, int argc, char **argv)

@@ -542,6 +542,10 @@ MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
  * signature, decompress (at most max bytes) into *plain. */
 MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
 				 uint64_t max, struct mbi_buf *plain);
+/* rekey: re-sign mailbackup.repo with the configured recipient and signer
+ * lines (its id and other lines kept) when it names others; *rewritten
+ * tells whether it did (dry: whether it would). */
+MBI_HIDDEN int mbi_repo_resign(struct mbi_repo *r, bool dry, bool *rewritten);
 
 /* ------------------------------------------------------------------- lock */
 

@@ -587,6 +587,8 @@ struct mb_rekey_result {
 	uint64_t index_objects_written, index_objects_deleted;
 	uint64_t manifests_total, manifests_rewritten;
 	uint64_t packs_young;     /* in no index, kept until their grace ends */
+	int repo_file_rewritten;  /* mailbackup.repo re-signed with the
+				   * configured recipient and signer lines */
 	double seconds;
 };
 

@@ -1148,7 +1148,7 @@ static int plan_rekey(struct prune_run *p, bool *work)
 
 static int rekey_steps(struct prune_run *p)
 {
-	bool work;
+	bool work, resigned;
 	int rc;
 
 	if ((rc = prune_open(p)) || (rc = list_repository(p)) ||
@@ -1163,8 +1163,14 @@ static int rekey_steps(struct prune_run *p)
 		return rc;
 	/* manifests last: until the packs are done, a kill leaves them as
 	 * they were, and a second run finds what is left */
-	return mbi_rekey_manifests(p->r, p->dry, &p->rk.manifests_total,
-				   &p->rk.manifests_rewritten);
+	if ((rc = mbi_rekey_manifests(p->r, p->dry, &p->rk.manifests_total,
+				      &p->rk.manifests_rewritten)))
+		return rc;
+	mbi_commit_point("rekey-repo-file");
+	if ((rc = mbi_repo_resign(p->r, p->dry, &resigned)))
+		return rc;
+	p->rk.repo_file_rewritten = resigned;
+	return MB_OK;
 }
 
 int mb_rekey(struct mb_ctx *ctx, const struct mb_rekey_opts *opts,

@@ -115,7 +115,8 @@ test_expect_success 'a second rekey finishes the job' '
 	test "$(mb_json_get packs_rewritten rk2.json)" = 0 &&
 	test "$(mb_json_get packs_skipped rk2.json)" = "$(mb_json_get packs rk2.json)" &&
 	test "$(mb_json_get manifests_rewritten rk2.json)" = 0 &&
-	test "$(mb_json_get index_objects_written rk2.json)" = 0
+	test "$(mb_json_get index_objects_written rk2.json)" = 0 &&
+	test "$(mb_json_get repo_file_rewritten rk2.json)" = False
 '
 
 test_expect_success 'the old recovery key decrypts no pack, index object or manifest' '
@@ -123,6 +124,13 @@ test_expect_success 'the old recovery key decrypts no pack, index object or mani
 		test_must_fail mb_gpg drkey --decrypt -o /dev/null "$p" 2>/dev/null ||
 			return 1
 	done
+'
+
+test_expect_success 'mailbackup.repo names the new recipient, signed again' '
+	grep "^recipient $NEW_FPR\$" repo/mailbackup.repo &&
+	! grep "^recipient $DR_FPR\$" repo/mailbackup.repo &&
+	mb_gpg gnupg --verify repo/mailbackup.repo &&
+	test -s "repo/keys/$NEW_FPR.asc"
 '
 
 test_expect_success 'the new recovery key decrypts every pack' '
