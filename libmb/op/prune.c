@@ -639,7 +639,8 @@ static int prune_open(struct prune_run *p)
 	if (!p->dry && !p->ctx->cfg->signing_key)
 		/* the new index must be signed: say so before any work */
 		return mbi_error(p->ctx, MB_E_CONFIG, 0,
-				 "prune writes a signed index: set [keys] signing_key to a key whose secret is in '%s'",
+				 "%s writes a signed index: set [keys] signing_key to a key whose secret is in '%s'",
+				 p->rekey ? "rekey" : "prune",
 				 p->ctx->cfg->gnupg_home);
 	if ((rc = mbi_repo_open(p->ctx, &p->r)))
 		return rc;

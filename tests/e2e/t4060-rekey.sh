@@ -89,20 +89,38 @@ test_expect_success 'rekey --dry-run counts every pack and changes nothing' '
 	test_cmp before after
 '
 
-test_expect_success 'rekey killed before its first delete: check --read-data passes' '
-	stop_and_kill prune-delete -c rk.conf rekey &&
-	"$MB_BIN" -c rk.conf unlock &&
-	"$MB_BIN" -c rk.conf check --read-data
+test_expect_success 'setup: a copy of the repository before any rekey' '
+	cp -a repo repo.orig
 '
 
-test_expect_success 'rekey killed before its first manifest: check --read-data passes' '
+# Killed right before each kind of write (the new index object, the first
+# delete, a manifest, mailbackup.repo): check --read-data passes, and the
+# next rekey finishes. Each starts from the repository before any rekey.
+for point in index-commit prune-delete rekey-manifest manifest-commit rekey-repo-file; do
+	test_expect_success "rekey killed at $point: check --read-data passes, rekey finishes" "
+		rm -rf repo rk/cache &&
+		cp -a repo.orig repo &&
+		stop_and_kill $point -c rk.conf rekey &&
+		\"\$MB_BIN\" -c rk.conf unlock &&
+		\"\$MB_BIN\" -c rk.conf check --read-data &&
+		\"\$MB_BIN\" -c rk.conf rekey --json >after-$point.json &&
+		cat after-$point.json &&
+		\"\$MB_BIN\" -c rk.conf check --read-data &&
+		for p in repo/packs/*/* repo/index/* repo/snapshots/*; do
+			test_must_fail mb_gpg drkey --decrypt -o /dev/null \"\$p\" 2>/dev/null ||
+				return 1
+		done
+	"
+done
+
+test_expect_success 'the last kill: stopped before its first manifest' '
+	rm -rf repo rk/cache &&
+	cp -a repo.orig repo &&
+	stop_and_kill prune-delete -c rk.conf rekey &&
+	"$MB_BIN" -c rk.conf unlock &&
 	stop_and_kill rekey-manifest -c rk.conf rekey &&
 	"$MB_BIN" -c rk.conf unlock &&
-	"$MB_BIN" -c rk.conf check --read-data &&
-	for p in repo/packs/*/*; do
-		test_must_fail mb_gpg drkey --decrypt -o /dev/null "$p" 2>/dev/null ||
-			return 1
-	done
+	"$MB_BIN" -c rk.conf check --read-data
 '
 
 test_expect_success 'a second rekey finishes the job' '
