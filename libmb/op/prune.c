@@ -841,6 +841,12 @@ static int repack_sparse(struct prune_run *p)
 		p->pr.packs_repacked++;
 		p->rk.bytes_read += p->old.packs[i].size;
 	}
+	if (p->rekey && (rc = mbi_progress(p->ctx, "rekey",
+					   p->pr.packs_repacked,
+					   p->rk.bytes_read,
+					   p->rk.packs_rewritten,
+					   p->rk.bytes_total)))
+		return rc;
 	return repack_flush(&p->rp);
 }
 

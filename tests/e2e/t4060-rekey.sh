@@ -103,8 +103,9 @@ for point in index-commit prune-delete rekey-manifest manifest-commit rekey-repo
 		stop_and_kill $point -c rk.conf rekey &&
 		\"\$MB_BIN\" -c rk.conf unlock &&
 		\"\$MB_BIN\" -c rk.conf check --read-data &&
-		\"\$MB_BIN\" -c rk.conf rekey --json >after-$point.json &&
+		\"\$MB_BIN\" -c rk.conf --progress rekey --json >after-$point.json 2>progress.err &&
 		cat after-$point.json &&
+		{ test $point != index-commit || grep -q 'rekey: [0-9]* items' progress.err; } &&
 		\"\$MB_BIN\" -c rk.conf check --read-data &&
 		for p in repo/packs/*/* repo/index/* repo/snapshots/*; do
 			test_must_fail mb_gpg drkey --decrypt -o /dev/null \"\$p\" 2>/dev/null ||
