@@ -62,6 +62,7 @@ int cmd_repair(struct cli *cli, int argc, char **argv);
 int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_diff(struct cli *cli, int argc, char **argv);
 int cmd_restore_test(struct cli *cli, int argc, char **argv);
+int cmd_rekey(struct cli *cli, int argc, char **argv);
 /* cmd-forget.c: prune with a report; also used by backup --prune */
 int prune_run(struct cli *cli, int max_unused, int64_t grace, bool dry,
 	      bool json);

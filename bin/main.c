@@ -148,6 +148,17 @@ const struct cmd mb_commands[] = {
 	  "kept in the cache); --grace 0 deletes at once (tests, a full repository\n"
 	  "where no backup runs). Takes an exclusive repository lock: exit 5 while\n"
 	  "a backup runs.\n" },
+	{ "rekey", cmd_rekey, CMD_CONFIG | CMD_METRICS,
+	  "mailbackup [-c FILE] rekey [--dry-run] [--json]",
+	  "Re-encrypt the repository to [keys] recipients, after the recipients\n"
+	  "changed (a new disaster-recovery key, one retired). Every pack\n"
+	  "encrypted to other keys is rewritten: new packs and a new index are\n"
+	  "committed before the old ones are deleted. Then every manifest is\n"
+	  "re-encrypted and re-signed under its own name. Packs already encrypted\n"
+	  "to the recipients are skipped, so a stopped run resumes. Run it where\n"
+	  "the secret key of a recipient of the old packs is in gnupg_home (exit 1\n"
+	  "otherwise, with nothing changed). Takes an exclusive repository lock:\n"
+	  "exit 5 while a backup runs. --dry-run counts what would be rewritten.\n" },
 	{ "restore-test", cmd_restore_test, CMD_CONFIG | CMD_METRICS,
 	  "mailbackup [-c FILE] restore-test [SNAPSHOT] [--host NAME|all] [--json] [--report FILE] [--db-prefix P] [--keep]",
 	  "Restore SNAPSHOT (default: latest, this host's newest, or with --host\n"

@@ -785,3 +785,53 @@ out:
 	gpgme_release(g);
 	return rc;
 }
+
+/* ------------------------------------------------------------ rekey */
+
+static bool key_has_keyid(gpgme_key_t k, const char *id)
+{
+	gpgme_subkey_t sk;
+
+	for (sk = k->subkeys; sk; sk = sk->next)
+		if (sk->keyid && !strcmp(sk->keyid, id))
+			return true;
+	return false;
+}
+
+bool mbi_crypt_keyids_current(struct mbi_crypt *c, enum mbi_crypt_mode mode,
+			      const char (*ids)[17], size_t n)
+{
+	gpgme_key_t *keys = mode == MBI_CRYPT_META ? c->meta_rcpts :
+			    c->recipients;
+	size_t i, k;
+	bool found;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0, found = false; keys[k] && !found; k++)
+			found = key_has_keyid(keys[k], ids[i]);
+		if (!found)
+			return false;
+	}
+	for (k = 0; keys[k]; k++) {
+		for (i = 0, found = false; i < n && !found; i++)
+			found = key_has_keyid(keys[k], ids[i]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+bool mbi_crypt_has_secret_of(struct mbi_crypt *c, const char (*ids)[17],
+			     size_t n)
+{
+	gpgme_key_t k;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (lookup_key(c, ids[i], 1, &k) == 0) {
+			gpgme_key_unref(k);
+			return true;
+		}
+	}
+	return false;
+}

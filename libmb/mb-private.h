@@ -457,6 +457,15 @@ MBI_HIDDEN int mbi_crypt_verify_clear(struct mbi_crypt *c, const void *p,
 				      size_t n, struct mbi_buf *plain,
 				      const char *what);
 MBI_HIDDEN bool mbi_crypt_can_decrypt_packs(struct mbi_crypt *c);
+/* rekey: whether ids (OpenPGP key ids, 16 upper-case hex digits, from an
+ * object's PKESK packets) are exactly the keys of mode (each names a subkey
+ * of one of them and each of them is named); whether this host holds the
+ * secret key of one of them. */
+MBI_HIDDEN bool mbi_crypt_keyids_current(struct mbi_crypt *c,
+					 enum mbi_crypt_mode mode,
+					 const char (*ids)[17], size_t n);
+MBI_HIDDEN bool mbi_crypt_has_secret_of(struct mbi_crypt *c,
+					const char (*ids)[17], size_t n);
 /* The ASCII-armoured public key of fpr. */
 MBI_HIDDEN int mbi_crypt_export(struct mbi_crypt *c, const char *fpr,
 				struct mbi_buf *out);
@@ -533,6 +542,10 @@ MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
  * signature, decompress (at most max bytes) into *plain. */
 MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
 				 uint64_t max, struct mbi_buf *plain);
+/* rekey: re-sign mailbackup.repo with the configured recipient and signer
+ * lines (its id and other lines kept) when it names others; *rewritten
+ * tells whether it did (dry: whether it would). */
+MBI_HIDDEN int mbi_repo_resign(struct mbi_repo *r, bool dry, bool *rewritten);
 
 /* ------------------------------------------------------------------- lock */
 

@@ -615,6 +615,39 @@ MB_EXPORT int mb_copy(struct mb_ctx *ctx, const struct mb_copy_opts *opts,
 		      struct mb_copy_result *res);
 /* ---- end of copy ---- */
 
+/* ---- rekey ---- */
+struct mb_rekey_opts {
+	int dry_run; /* count what would be rewritten; change nothing */
+};
+
+struct mb_rekey_result {
+	uint64_t packs_total;     /* packs the index names */
+	uint64_t packs_rewritten; /* encrypted to other keys: rewritten */
+	uint64_t packs_skipped;   /* encrypted to the configured recipients */
+	uint64_t packs_written, packs_deleted;
+	uint64_t bytes_total;     /* of the packs to rewrite */
+	uint64_t bytes_read, bytes_written;
+	uint64_t index_objects_written, index_objects_deleted;
+	uint64_t manifests_total, manifests_rewritten;
+	uint64_t packs_young;     /* in no index, kept until their grace ends */
+	int repo_file_rewritten;  /* mailbackup.repo re-signed with the
+				   * configured recipient and signer lines */
+	double seconds;
+};
+
+/* Re-encrypt the repository to the configuration's recipients: every pack
+ * encrypted to another set of keys is rewritten (new packs and a new index
+ * committed first, then the old ones deleted, under an exclusive lock),
+ * then every manifest is re-encrypted and re-signed under its own name.
+ * A pack already encrypted to the configured recipients is skipped, so a
+ * run that was stopped resumes. Needs the secret key of a recipient the
+ * old packs were written to (MB_E_CRYPTO before anything is written
+ * otherwise) and [keys] signing_key (MB_E_CONFIG). Progress phase "rekey"
+ * (packs, bytes). MB_E_LOCKED while another run holds the lock. */
+MB_EXPORT int mb_rekey(struct mb_ctx *ctx, const struct mb_rekey_opts *opts,
+		       struct mb_rekey_result *res);
+/* ---- end of rekey ---- */
+
 #ifdef __cplusplus
 }
 #endif

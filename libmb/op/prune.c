@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rekey.h"
 #include "retention.h"
 
 #include "banned.h"
@@ -306,6 +307,8 @@ struct repack {
 	char *buf;
 	char *tmpdir;
 	struct mb_prune_result *res;
+	bool all;                 /* rekey: every indexed blob, used or not */
+	uint64_t bytes_written;
 };
 
 static int repack_flush(struct repack *rp)
@@ -329,6 +332,7 @@ static int repack_flush(struct repack *rp)
 					rp->psizes[i]);
 	rp->npending = 0;
 	rp->res->packs_written++;
+	rp->bytes_written += size;
 	return rc;
 }
 
@@ -343,7 +347,9 @@ static int on_repack_member(void *ud, struct mbi_packr *pr, const char *name,
 	char *data = NULL;
 	int fd = -1, rc = MB_OK;
 
-	if (!has_sha || !set_has(rp->used, sha) || set_has(&rp->done, sha) ||
+	if (!has_sha || set_has(&rp->done, sha) ||
+	    !(rp->all ? mbi_index_find(rp->old, sha) != NULL :
+	      set_has(rp->used, sha)) ||
 	    mbi_index_find(rp->ix, sha))
 		return MB_OK;
 	if (size <= (8u << 20)) {
@@ -513,6 +519,8 @@ struct prune_run {
 	struct repack rp;
 	char *cdir;
 	struct mb_prune_result pr;
+	bool rekey;       /* mb_rekey: every pack to the configured keys */
+	struct mb_rekey_result rk;
 };
 
 static int cmp_name(const void *a, const void *b)
@@ -631,7 +639,8 @@ static int prune_open(struct prune_run *p)
 	if (!p->dry && !p->ctx->cfg->signing_key)
 		/* the new index must be signed: say so before any work */
 		return mbi_error(p->ctx, MB_E_CONFIG, 0,
-				 "prune writes a signed index: set [keys] signing_key to a key whose secret is in '%s'",
+				 "%s writes a signed index: set [keys] signing_key to a key whose secret is in '%s'",
+				 p->rekey ? "rekey" : "prune",
 				 p->ctx->cfg->gnupg_home);
 	if ((rc = mbi_repo_open(p->ctx, &p->r)))
 		return rc;
@@ -811,19 +820,33 @@ static int repack_sparse(struct prune_run *p)
 	p->rp.used = &p->used;
 	p->rp.res = &p->pr;
 	p->rp.tmpdir = p->cdir;
+	p->rp.all = p->rekey;
 	p->rp.buf = malloc(1 << 20);
 	if (!p->rp.buf)
 		return MB_E_NOMEM;
 	for (i = 0; i < p->old.npacks; i++) {
 		if (p->fate[i] != FATE_REPACK)
 			continue;
+		if (p->rekey && (rc = mbi_progress(p->ctx, "rekey",
+						   p->pr.packs_repacked,
+						   p->rk.bytes_read,
+						   p->rk.packs_rewritten,
+						   p->rk.bytes_total)))
+			return rc;
 		rc = mbi_pack_read(p->r, p->old.packs[i].name,
 				   p->old.packs[i].size, on_repack_member,
 				   &p->rp);
 		if (rc)
 			return rc;
 		p->pr.packs_repacked++;
+		p->rk.bytes_read += p->old.packs[i].size;
 	}
+	if (p->rekey && (rc = mbi_progress(p->ctx, "rekey",
+					   p->pr.packs_repacked,
+					   p->rk.bytes_read,
+					   p->rk.packs_rewritten,
+					   p->rk.bytes_total)))
+		return rc;
 	return repack_flush(&p->rp);
 }
 
@@ -1069,6 +1092,125 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 		mbi_log(ctx, MB_LOG_INFO,
 			"%llu unreferenced pack(s) kept until this host has seen them unreferenced for the grace period (prune --grace)",
 			(unsigned long long)p.pr.packs_young);
+	prune_release(&p);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- rekey */
+
+/* A pack of the index: rewritten unless it is encrypted exactly to the
+ * configured recipients; one that no secret key here opens stops the run
+ * before anything is written. */
+static int judge_rekey_pack(struct prune_run *p, size_t i, bool *work)
+{
+	const char *name = p->old.packs[i].name;
+	enum mbi_rekey_state st;
+	char key[MBI_SHA256_HEX + 16];
+	int rc;
+
+	snprintf(key, sizeof(key), "packs/%.2s/%s", name, name);
+	if ((rc = mbi_rekey_state(p->r, key, MBI_CRYPT_PACK, &st)))
+		return rc;
+	if (st == MBI_REKEY_LOCKED_OUT)
+		return mbi_error(p->ctx, MB_E_CRYPTO, 0,
+				 "pack '%s' is encrypted to keys whose secret is not in '%s': run rekey where the secret key of a recipient the packs were written to is available (nothing was changed)",
+				 key, p->ctx->cfg->gnupg_home);
+	if (st == MBI_REKEY_CURRENT) {
+		p->rk.packs_skipped++;
+		return MB_OK;
+	}
+	p->fate[i] = FATE_REPACK;
+	p->rk.packs_rewritten++;
+	p->rk.bytes_total += p->old.packs[i].size;
+	*work = true;
+	return MB_OK;
+}
+
+/* Each pack's fate, and whether an index object must be rewritten. */
+static int plan_rekey(struct prune_run *p, bool *work)
+{
+	size_t i, n = p->old.npacks;
+	int rc;
+
+	p->fate = calloc(n + 1, sizeof(*p->fate));
+	if (!p->fate)
+		return MB_E_NOMEM;
+	*work = false;
+	p->rk.packs_total = n;
+	for (i = 0; i < n; i++)
+		if ((rc = judge_rekey_pack(p, i, work)))
+			return rc;
+	for (i = 0; i < p->idx.n; i++) {
+		enum mbi_rekey_state st;
+
+		if ((rc = mbi_rekey_state(p->r, p->idx.keys[i],
+					  MBI_CRYPT_META, &st)))
+			return rc;
+		if (st != MBI_REKEY_CURRENT)
+			*work = true;
+	}
+	/* packs no index names (a backup that died): prune's rules */
+	return judge_orphans(p, work);
+}
+
+static int rekey_steps(struct prune_run *p)
+{
+	bool work, resigned;
+	int rc;
+
+	if ((rc = prune_open(p)) || (rc = list_repository(p)) ||
+	    (rc = plan_rekey(p, &work)))
+		return rc;
+	if (!p->dry && work &&
+	    ((rc = write_new_index(p)) || (rc = delete_old_index(p)) ||
+	     (rc = keep_new_index_objects(p)) || (rc = delete_packs(p)) ||
+	     (rc = clean_tmp(p))))
+		return rc;
+	if (p->dry && (rc = delete_packs(p)))
+		return rc;
+	/* manifests last: until the packs are done, a kill leaves them as
+	 * they were, and a second run finds what is left */
+	if ((rc = mbi_rekey_manifests(p->r, p->dry, &p->rk.manifests_total,
+				      &p->rk.manifests_rewritten)))
+		return rc;
+	mbi_commit_point("rekey-repo-file");
+	if ((rc = mbi_repo_resign(p->r, p->dry, &resigned)))
+		return rc;
+	p->rk.repo_file_rewritten = resigned;
+	return MB_OK;
+}
+
+int mb_rekey(struct mb_ctx *ctx, const struct mb_rekey_opts *opts,
+	     struct mb_rekey_result *res)
+{
+	struct prune_run p;
+	double t0 = mbi_now();
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.ctx = ctx;
+	p.rekey = true;
+	p.dry = opts && opts->dry_run;
+	if ((rc = mbi_need_config(ctx)))
+		return rc;
+	p.grace = ctx->cfg->prune_grace ? ctx->cfg->prune_grace :
+		  MB_PRUNE_NO_GRACE;
+	if ((rc = mbi_index_init(&p.old, ctx)))
+		return rc;
+	if ((rc = mbi_index_init(&p.nix, ctx))) {
+		mbi_index_release(&p.old);
+		return rc;
+	}
+	rc = rekey_steps(&p);
+	p.rk.packs_written = p.pr.packs_written;
+	p.rk.bytes_written = p.rp.bytes_written;
+	p.rk.packs_deleted = p.pr.packs_deleted;
+	p.rk.index_objects_written = p.pr.index_objects_written;
+	p.rk.index_objects_deleted = p.pr.index_objects_deleted;
+	p.rk.packs_young = p.pr.packs_young;
+	p.rk.seconds = mbi_now() - t0;
+	if (res)
+		*res = p.rk;
 	prune_release(&p);
 	return rc;
 }

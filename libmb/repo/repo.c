@@ -121,6 +121,82 @@ out:
 	return MB_OK;
 }
 
+/* The public keys, so that a recovery machine finds the host key (its
+ * fingerprint is still pinned by trusted_signers). */
+static int export_keys(struct mbi_repo *r)
+{
+	const struct mbi_config *cfg = r->ctx->cfg;
+	size_t i;
+	int rc = MB_OK;
+
+	for (i = 0; !rc && i < cfg->ntrusted + cfg->nrecipients; i++) {
+		const char *fpr = i < cfg->ntrusted ? cfg->trusted_signers[i] :
+				  cfg->recipients[i - cfg->ntrusted];
+		struct mbi_buf pub = { 0 };
+		char key[128];
+
+		if (mbi_crypt_export(r->crypt, fpr, &pub))
+			continue; /* a trusted signer may be unknown here */
+		snprintf(key, sizeof(key), "keys/%s.asc", fpr);
+		rc = mbi_store_put_buf(r->store, key, pub.data, pub.len);
+		mbi_buf_release(&pub);
+	}
+	return rc;
+}
+
+/* The repository file's text with the configured recipient and signer
+ * lines in place of its own (every other line kept, the id first). */
+static int repo_text_now(const struct mbi_config *cfg, const char *plain,
+			 struct mbi_buf *text)
+{
+	const char *line = plain;
+	size_t i;
+	int rc = MB_OK;
+
+	while (!rc && *line) {
+		size_t len = strcspn(line, "\n");
+
+		if (strncmp(line, "recipient ", 10) &&
+		    strncmp(line, "signer ", 7))
+			rc = mbi_buf_printf(text, "%.*s\n", (int)len, line);
+		line += len + (line[len] == '\n');
+	}
+	for (i = 0; !rc && i < cfg->nrecipients; i++)
+		rc = mbi_buf_printf(text, "recipient %s\n", cfg->recipients[i]);
+	for (i = 0; !rc && i < cfg->ntrusted; i++)
+		rc = mbi_buf_printf(text, "signer %s\n",
+				    cfg->trusted_signers[i]);
+	return rc;
+}
+
+int mbi_repo_resign(struct mbi_repo *r, bool dry, bool *rewritten)
+{
+	struct mbi_buf raw = { 0 }, plain = { 0 }, text = { 0 }, sig = { 0 };
+	int rc;
+
+	*rewritten = false;
+	rc = mbi_store_get_buf(r->store, REPO_FILE, &raw, 1 << 20);
+	if (!rc)
+		rc = mbi_crypt_verify_clear(r->crypt, raw.data, raw.len,
+					    &plain, REPO_FILE);
+	if (!rc)
+		rc = repo_text_now(r->ctx->cfg, plain.data, &text);
+	if (rc || !strcmp(text.data, plain.data))
+		goto out;
+	*rewritten = true;
+	if (dry)
+		goto out;
+	if (!(rc = mbi_crypt_clearsign(r->crypt, text.data, &sig)) &&
+	    !(rc = export_keys(r)))
+		rc = mbi_store_put_buf(r->store, REPO_FILE, sig.data, sig.len);
+out:
+	mbi_buf_release(&raw);
+	mbi_buf_release(&plain);
+	mbi_buf_release(&text);
+	mbi_buf_release(&sig);
+	return rc;
+}
+
 int mb_repo_init(struct mb_ctx *ctx)
 {
 	struct mbi_repo *r = NULL;
@@ -169,22 +245,7 @@ int mb_repo_init(struct mb_ctx *ctx)
 		goto out;
 	if ((rc = mbi_crypt_clearsign(r->crypt, text.data, &signed_text)))
 		goto out;
-	/* the public keys, so that a recovery machine finds the host key
-	 * (its fingerprint is still pinned by trusted_signers) */
-	for (i = 0; !rc && i < ctx->cfg->ntrusted + ctx->cfg->nrecipients;
-	     i++) {
-		const char *fpr = i < ctx->cfg->ntrusted ?
-			ctx->cfg->trusted_signers[i] :
-			ctx->cfg->recipients[i - ctx->cfg->ntrusted];
-		struct mbi_buf pub = { 0 };
-		char key[128];
-
-		if (mbi_crypt_export(r->crypt, fpr, &pub))
-			continue; /* a trusted signer may be unknown here */
-		snprintf(key, sizeof(key), "keys/%s.asc", fpr);
-		rc = mbi_store_put_buf(r->store, key, pub.data, pub.len);
-		mbi_buf_release(&pub);
-	}
+	rc = export_keys(r);
 	if (!rc)
 		rc = mbi_store_put_buf(r->store, REPO_FILE, signed_text.data,
 				       signed_text.len);
