@@ -37,9 +37,38 @@ struct mbi_section {
 	size_t nkv;
 };
 
+struct mbi_source;
+struct mbi_emit;
+struct mbi_manifest;
+
+/* A kind of source (source/kinds.c, one row each): a new kind touches its
+ * own module and the table only. */
+struct mbi_source_kind {
+	const char *name; /* the config's type = */
+	bool tree;        /* a tree on disk below an absolute path, walked */
+	bool maildir;     /* Maildir rules: walk, diff, --mailbox, in place */
+	bool ctime;       /* the cache compares ctime too (not for Maildir,
+			   * whose flag renames change it) */
+	bool in_place;    /* restore --in-place merges into its path */
+	/* The backup of a kind that is not a tree: its entries to em. */
+	int (*emit)(struct mb_ctx *ctx, const struct mbi_source *src,
+		    struct mbi_emit *em);
+	/* restore --load: the restored files in dir into its server. */
+	int (*load)(struct mb_ctx *ctx, const struct mbi_source *src,
+		    const char *dir, const char *db_prefix, bool overwrite,
+		    const struct mbi_manifest *m);
+};
+/* The kind named name (a config's or a manifest's type), or NULL. */
+MBI_HIDDEN const struct mbi_source_kind *mbi_source_kind(const char *name);
+/* Whether the kind named name follows the Maildir rules. */
+MBI_HIDDEN bool mbi_source_kind_maildir(const char *name);
+/* The kinds, for messages: "maildir, files, ...". */
+MBI_HIDDEN extern const char *const mbi_source_kind_names;
+
 struct mbi_source {
 	char *name;
 	char *type;  /* maildir, files, mariadb, command */
+	const struct mbi_source_kind *kind; /* of type, set by the config */
 	char *path;  /* maildir, files */
 	bool one_file_system;
 	char **exclude;          /* fnmatch patterns on the relative path */

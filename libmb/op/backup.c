@@ -525,7 +525,7 @@ static int on_item(void *ud, struct mbi_walker *w,
 	const struct mbi_source *src = b->cur_src;
 	struct stat *st = it->st;
 	unsigned char sha[MBI_SHA256_LEN];
-	bool use_ctime = strcmp(src->type, "maildir") != 0;
+	bool use_ctime = src->kind->ctime;
 	struct job *j;
 	const char *path;
 	int fd, rc;
@@ -1210,9 +1210,7 @@ static int back_up_emitted(struct bk *b, const struct mbi_source *src,
 	ec.em.priv = &ec;
 	ec.b = b;
 	ec.src = src;
-	rc = !strcmp(src->type, "command") ?
-	     mbi_command_source(b->ctx, src, &ec.em) :
-	     mbi_dbdump_source(b->ctx, src, &ec.em);
+	rc = src->kind->emit(b->ctx, src, &ec.em);
 	if (!rc)
 		rc = mbi_buf_add(extra, ec.extra.data ? ec.extra.data : "",
 				 ec.extra.len);
@@ -1234,11 +1232,9 @@ static int back_up_sources(struct bk *b, const struct mb_backup_opts *opts,
 			continue;
 		b->cur_src = src;
 		mbi_log(ctx, MB_LOG_INFO, "backing up source '%s'", src->name);
-		if (!strcmp(src->type, "maildir") ||
-		    !strcmp(src->type, "files"))
+		if (src->kind->tree)
 			rc = mbi_walk_source(ctx, src, on_item, b);
-		else if (!strcmp(src->type, "mariadb") ||
-			 !strcmp(src->type, "command"))
+		else if (src->kind->emit)
 			rc = back_up_emitted(b, src, extra);
 		else
 			rc = mbi_error(ctx, MB_E_CONFIG, 0,

@@ -73,8 +73,8 @@ static bool wanted(struct rs *s, const struct mbi_mentry *e)
 		 * config need not declare them */
 		for (k = 0; k < s->m->nsources; k++)
 			if (!strcmp(s->m->sources[k].name, e->source))
-				maildir = !strcmp(s->m->sources[k].type,
-						  "maildir");
+				maildir = mbi_source_kind_maildir(
+					s->m->sources[k].type);
 		if (!maildir)
 			return false;
 		if (strncmp(e->path, s->mailbox_prefix, l) ||
@@ -956,15 +956,15 @@ static int open_target(struct rs *s, bool *created)
 	return MB_OK;
 }
 
-/* The configured mariadb source named name, or NULL. */
-static const struct mbi_source *config_db_source(struct mb_ctx *ctx,
-						 const char *name)
+/* The configured source named name of kind k, or NULL. */
+static const struct mbi_source *config_db_source(
+	struct mb_ctx *ctx, const char *name, const struct mbi_source_kind *k)
 {
 	size_t c;
 
 	for (c = 0; c < ctx->cfg->nsources; c++)
 		if (!strcmp(ctx->cfg->sources[c].name, name) &&
-		    !strcmp(ctx->cfg->sources[c].type, "mariadb"))
+		    ctx->cfg->sources[c].kind == k)
 			return &ctx->cfg->sources[c];
 	return NULL;
 }
@@ -978,22 +978,25 @@ static int load_databases(struct rs *s, const struct mbi_manifest *m)
 	size_t k;
 
 	for (k = 0; !rc && k < m->nsources; k++) {
+		const struct mbi_source_kind *kind =
+			mbi_source_kind(m->sources[k].type);
 		const struct mbi_source *src;
 		char *dir;
 
-		if (strcmp(m->sources[k].type, "mariadb") ||
+		if (!kind || !kind->load ||
 		    (opts->source && strcmp(opts->source, m->sources[k].name)))
 			continue;
-		src = config_db_source(s->ctx, m->sources[k].name);
+		src = config_db_source(s->ctx, m->sources[k].name, kind);
 		if (!src)
 			return mbi_error(s->ctx, MB_E_CONFIG, 0,
-					 "cannot load database source '%s': add [source %s] with type = mariadb and the server to load into",
-					 m->sources[k].name, m->sources[k].name);
+					 "cannot load database source '%s': add [source %s] with type = %s and the server to load into",
+					 m->sources[k].name, m->sources[k].name,
+					 kind->name);
 		dir = mbi_asprintf("%s/%s", opts->target, src->name);
 		if (!dir)
 			return MB_E_NOMEM;
-		rc = mbi_dbload_source(s->ctx, src, dir, opts->db_prefix,
-				       opts->overwrite, m);
+		rc = kind->load(s->ctx, src, dir, opts->db_prefix,
+				opts->overwrite, m);
 		free(dir);
 	}
 	return rc;

@@ -1047,7 +1047,7 @@ static int pick_source(struct ip *p)
 		const struct mbi_source *s = &cfg->sources[i];
 
 		if (p->opts->source ? strcmp(s->name, p->opts->source) :
-				      strcmp(s->type, "maildir"))
+				      !s->kind->in_place)
 			continue;
 		if (p->src)
 			return mbi_error(p->ctx, MB_E_INVAL, 0,
@@ -1061,7 +1061,7 @@ static int pick_source(struct ip *p)
 	if (!p->src)
 		return mbi_error(p->ctx, MB_E_CONFIG, 0,
 				 "no maildir source in the configuration: in-place restores write to its path");
-	if (strcmp(p->src->type, "maildir"))
+	if (!p->src->kind->in_place)
 		return mbi_error(p->ctx, MB_E_INVAL, 0,
 				 "source '%s' is of type %s: in-place restores merge maildir sources only; restore it with --target",
 				 p->src->name, p->src->type);

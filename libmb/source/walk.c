@@ -550,7 +550,7 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	w.fn = fn;
 	w.ud = ud;
 	w.md_fd = -1;
-	w.maildir = !strcmp(src->type, "maildir");
+	w.maildir = src->kind->maildir;
 	w.include_index = mbi_section_bool(src->sec, "include_index");
 	if (mbi_section_get(src->sec, "only")) {
 		w.only = mbi_split_words(mbi_section_get(src->sec, "only"),
