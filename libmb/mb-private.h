@@ -122,6 +122,23 @@ struct mbi_config {
 	struct mbi_retention retention;
 };
 
+/* opts.c: mb.h's size convention. mbi_opts_in() copies the caller's
+ * options (src, NULL for all defaults) over zeroed defaults in dst (of
+ * dst_size): a smaller, older struct leaves the tail at its defaults; a
+ * size of 0 (not initialized) or a set field this build does not know is
+ * MB_E_INVAL with a message naming type. */
+MBI_HIDDEN int mbi_opts_in(struct mb_ctx *ctx, void *dst, size_t dst_size,
+			   const void *src, const char *type);
+#define MBI_OPTS_IN(ctx, dst, src, type) \
+	mbi_opts_in((ctx), (dst), sizeof(*(dst)), (src), (type))
+/* A result struct the caller passed (NULL is fine): MB_E_INVAL for a size
+ * of 0. mbi_result_out() copies the library's full result into it, only
+ * as far as the caller's size reaches, leaving its size alone. */
+MBI_HIDDEN int mbi_result_ok(struct mb_ctx *ctx, const void *res,
+			     const char *type);
+MBI_HIDDEN void mbi_result_out(void *res, const void *full,
+			       size_t full_size);
+
 /* The configuration schema (config.c): one row per key of every section. */
 enum mbi_key_type {
 	MBI_KEY_RAW,      /* no field: its module reads and checks it */

@@ -1337,12 +1337,17 @@ static int commit(struct bk *b, const struct mb_backup_opts *opts,
 int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	      struct mb_backup_result *res)
 {
+	struct mb_backup_opts o;
 	struct bk b;
 	struct workers w;
 	struct mbi_buf extra = { 0 };
 	double t0 = mbi_now();
 	int lockfd = -1, rc;
 
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_backup_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_backup_result")))
+		return rc;
+	opts = &o;
 	if ((rc = mbi_need_config(ctx)) || (rc = check_opts(ctx, opts)))
 		return rc;
 	ctx->warnings = 0;
@@ -1360,8 +1365,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 out:
 	b.res.warnings = ctx->warnings;
 	b.res.seconds = mbi_now() - t0;
-	if (res)
-		*res = b.res;
+	mbi_result_out(res, &b.res, sizeof(b.res));
 	bk_release(&b);
 	if (lockfd >= 0)
 		close(lockfd);

@@ -441,12 +441,17 @@ static int ck_read_data(struct ck *c, const struct mb_check_opts *opts)
 int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 	     struct mb_check_result *res)
 {
+	struct mb_check_opts o;
 	struct ck c;
 	struct mb_snapshot_info *snaps = NULL;
 	size_t nsnaps = 0;
 	double t0 = mbi_now();
 	int rc;
 
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_check_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_check_result")))
+		return rc;
+	opts = &o;
 	memset(&c, 0, sizeof(c));
 	c.ctx = ctx;
 	if ((rc = mbi_index_init(&c.ix, ctx)) ||
@@ -465,8 +470,7 @@ int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 			       (unsigned long long)c.res.errors);
 out:
 	c.res.seconds = mbi_now() - t0;
-	if (res)
-		*res = c.res;
+	mbi_result_out(res, &c.res, sizeof(c.res));
 	free(snaps);
 	free(c.used);
 	free(c.present);

@@ -489,8 +489,8 @@ static int rt_scratch(struct rt *t, char **scratch)
  * restore says no more. */
 static int rt_restore(struct rt *t, const char *id)
 {
-	struct mb_restore_opts ro = { 0 };
-	struct mb_restore_result rr;
+	struct mb_restore_opts ro = MB_RESTORE_OPTS_INIT;
+	struct mb_restore_result rr = MB_RESTORE_RESULT_INIT;
 	int rc;
 
 	ro.snapshot = id;
@@ -603,7 +603,7 @@ static void rt_remove_scratch(struct mb_ctx *ctx, char *scratch, bool keep)
 int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 		    struct mb_restore_test_result *res, char **report)
 {
-	struct mb_restore_test_opts none = { 0 };
+	struct mb_restore_test_opts none;
 	struct mb_restore_test_result r;
 	struct rt t;
 	struct mbi_repo *repo = NULL;
@@ -615,8 +615,10 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 	double t0 = mbi_now();
 	int rc;
 
-	if (!o)
-		o = &none;
+	if ((rc = MBI_OPTS_IN(ctx, &none, o, "mb_restore_test_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_restore_test_result")))
+		return rc;
+	o = &none;
 	memset(&r, 0, sizeof(r));
 	memset(&t, 0, sizeof(t));
 	memset(&sdb, 0, sizeof(sdb));
@@ -656,8 +658,7 @@ out:
 		*report = rep;
 	else
 		free(rep);
-	if (res)
-		*res = r;
+	mbi_result_out(res, &r, sizeof(r));
 	if (have_m)
 		mbi_manifest_release(&m);
 	if (t.root >= 0)
