@@ -1277,7 +1277,7 @@ static int manifest_head(struct bk *b, const struct mb_backup_opts *opts,
 	return rc;
 }
 
-static void snapshot_id(char id[17])
+static void snapshot_id(char id[MB_SNAPSHOT_ID_SIZE])
 {
 	/* the id starts with the fraction of the second, so that names
 	 * (time, host, id) sort two snapshots of one second in the order
@@ -1297,7 +1297,7 @@ static int commit(struct bk *b, const struct mb_backup_opts *opts,
 	struct mb_ctx *ctx = b->ctx;
 	struct mbi_buf head = { 0 };
 	int64_t when = opts && opts->time ? opts->time : (int64_t)time(NULL);
-	char id[17], ts[32];
+	char id[MB_SNAPSHOT_ID_SIZE], ts[32];
 	char key[sizeof(SNAP_PREFIX) - 1 + sizeof(b->res.name)];
 	int rc;
 
