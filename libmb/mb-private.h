@@ -216,6 +216,9 @@ struct mb_ctx {
 	 * a host name (mb_ctx_set_snapshot_host) */
 	char snap_host[128];
 	int store_full; /* a repository write failed with ENOSPC or EDQUOT */
+	/* the source the recorded error names itself (mbi_source_error),
+	 * "" when it names none */
+	char err_source[72];
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -225,6 +228,17 @@ MBI_HIDDEN int mbi_error(struct mb_ctx *ctx, int code, int errnum,
 /* Prefix the recorded message with "what: " (keeps the code). */
 MBI_HIDDEN int mbi_error_prefix(struct mb_ctx *ctx, int code,
 				const char *fmt, ...) MBI_PRINTF(3, 4);
+/* The errors of a source kind's module: "source 'NAME': " and the message,
+ * recorded as naming source, so that the operation does not name it again.
+ * mbi_source_error_prefix() prefixes the recorded message so. */
+MBI_HIDDEN int mbi_source_error(struct mb_ctx *ctx, const char *source,
+				int code, int errnum, const char *fmt, ...)
+	MBI_PRINTF(5, 6);
+MBI_HIDDEN int mbi_source_error_prefix(struct mb_ctx *ctx, const char *source,
+				       int code, const char *what);
+/* Whether the recorded error names source (see mbi_source_error). */
+MBI_HIDDEN bool mbi_error_names_source(struct mb_ctx *ctx,
+				       const char *source);
 MBI_HIDDEN void mbi_log(struct mb_ctx *ctx, enum mb_log_level level,
 			const char *fmt, ...) MBI_PRINTF(3, 4);
 /* A warning about one item: logged and counted. */

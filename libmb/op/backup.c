@@ -603,9 +603,9 @@ static int em_add_file(struct mbi_emit *em, const char *relpath, int fd,
 	struct job *j;
 
 	if (!mbi_path_is_safe(relpath))
-		return mbi_error(ec->b->ctx, MB_E_INVAL, 0,
-				 "source '%s': bad entry name '%s'",
-				 ec->src->name, relpath);
+		return mbi_source_error(ec->b->ctx, ec->src->name, MB_E_INVAL, 0,
+					"bad entry name '%s'",
+					relpath);
 	if (get_fatal(ec->b))
 		return get_fatal(ec->b);
 	j = calloc(1, sizeof(*j));
@@ -983,9 +983,9 @@ static int check_required(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
 			int missing = !p || stat(p, &st) != 0;
 
 			if (missing) {
-				int rc = p ? mbi_error(ctx, MB_E_NOTFOUND, 0,
-					"source '%s': required file '%s' is missing: without it the backup could not be used; fix the path or restore the file (no snapshot committed)",
-					src->name, p) : MB_E_NOMEM;
+				int rc = p ? mbi_source_error(ctx, src->name, MB_E_NOTFOUND, 0,
+					       "required file '%s' is missing: without it the backup could not be used; fix the path or restore the file (no snapshot committed)",
+					       p) : MB_E_NOMEM;
 
 				free(p);
 				mbi_strv_free(req, n);
@@ -1237,11 +1237,11 @@ static int back_up_sources(struct bk *b, const struct mb_backup_opts *opts,
 		else if (src->kind->emit)
 			rc = back_up_emitted(b, src, extra);
 		else
-			rc = mbi_error(ctx, MB_E_CONFIG, 0,
-				       "source '%s': type '%s' is not supported by this build",
-				       src->name, src->type);
-		/* the sources name themselves in their messages */
-		if (rc && strncmp(mb_ctx_errmsg(ctx), "source '", 8))
+			rc = mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					      "type '%s' is not supported by this build",
+					      src->type);
+		/* the sources' own errors name them (mbi_source_error) */
+		if (rc && !mbi_error_names_source(ctx, src->name))
 			mbi_error_prefix(ctx, rc, "source '%s'", src->name);
 	}
 	return rc;

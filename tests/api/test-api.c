@@ -119,6 +119,24 @@ static void test_config_file(struct mb_ctx *ctx, const char *dir)
 	unlink(conf);
 }
 
+/* A source's own error names it once: the backup does not name it again. */
+static void test_source_error(struct mb_ctx *ctx)
+{
+	struct mb_backup_opts o = MB_BACKUP_OPTS_INIT;
+	struct mb_backup_result r = MB_BACKUP_RESULT_INIT;
+	const char *msg;
+
+	ok(mb_backup(ctx, &o, &r) == MB_E_IO,
+	   "a failing command source fails the backup");
+	msg = mb_ctx_errmsg(ctx);
+	ok(!strncmp(msg, "source 'cmd': command 'exit 3' exited with status 3",
+		    51) &&
+	   !contains(msg + 1, "source 'cmd'"),
+	   "its message names the source once");
+	if (!contains(msg, "exited with status 3"))
+		printf("# %s\n", msg);
+}
+
 /* The size convention: MB_*_INIT, an older (smaller) struct, a newer one,
  * an uninitialized one; results written only as far as their size. */
 static void test_struct_sizes(const char *dir)
@@ -147,7 +165,9 @@ static void test_struct_sizes(const char *dir)
 	}
 	snprintf(text, sizeof(text),
 		 "[repository]\nurl = %s/repo\n[keys]\ngnupg_home = %s\n"
-		 "recipients = %s\nsigning_key = %s\n", dir, home, fpr, fpr);
+		 "recipients = %s\nsigning_key = %s\n[options]\n"
+		 "cache_dir = %s/cache\n[source cmd]\ntype = command\n"
+		 "command = exit 3\n", dir, home, fpr, fpr, dir);
 	ok(mb_ctx_load_config_buf(ctx, "api.conf", text, strlen(text)) ==
 	   MB_OK && mb_repo_init(ctx) == MB_OK, "a repository to work on");
 
@@ -190,6 +210,7 @@ static void test_struct_sizes(const char *dir)
 	   st.bytes_logical == 0 && st.seconds >= 0,
 	   "a whole result struct (MB_STATS_INIT) is filled");
 
+	test_source_error(ctx);
 	mb_ctx_free(ctx);
 	free(fpr);
 	snprintf(cmd, sizeof(cmd),
