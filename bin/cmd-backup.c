@@ -54,7 +54,7 @@ static const char *const *hook_env(struct hook_env *he, const char *status,
 				   const struct mb_backup_result *res,
 				   double seconds, const char *error)
 {
-	static const struct mb_backup_result none;
+	static const struct mb_backup_result none = MB_BACKUP_RESULT_INIT;
 
 	if (!res)
 		res = &none;
@@ -179,8 +179,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 		{ "copy-to", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mb_backup_opts bo = { 0 };
-	struct mb_backup_result res;
+	struct mb_backup_opts bo = MB_BACKUP_OPTS_INIT;
+	struct mb_backup_result res = MB_BACKUP_RESULT_INIT;
 	const char **sources = calloc((size_t)argc + 1, sizeof(*sources));
 	const char **copy_to = calloc((size_t)argc + 1, sizeof(*copy_to));
 	char error[1024];
@@ -284,9 +284,10 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			 (unsigned long long)res.warnings);
 	} else if (prune) {
 		/* never the snapshot just made, whatever its time says */
-		struct mb_forget_opts fo = { .keep = res.name };
-		struct mb_forget_result fr;
+		struct mb_forget_opts fo = MB_FORGET_OPTS_INIT;
+		struct mb_forget_result fr = MB_FORGET_RESULT_INIT;
 
+		fo.keep = res.name;
 		cli->metrics.prune_skipped = 0;
 		rc = mb_forget(cli->ctx, &fo, NULL, NULL, &fr);
 		if (rc) {

@@ -13,10 +13,11 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mb_check_opts co = { 0, 100 };
-	struct mb_check_result res;
+	struct mb_check_opts co = MB_CHECK_OPTS_INIT;
+	struct mb_check_result res = MB_CHECK_RESULT_INIT;
 	int opt, rc, json = 0;
 
+	co.percent = 100;
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {

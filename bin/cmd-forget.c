@@ -85,9 +85,14 @@ int parse_seconds(const char *s, int64_t *out)
 int prune_run(struct cli *cli, int max_unused, int64_t grace, bool dry,
 	      bool json)
 {
-	struct mb_prune_opts po = { max_unused, dry, grace };
-	struct mb_prune_result res;
-	int rc = mb_prune(cli->ctx, &po, &res);
+	struct mb_prune_opts po = MB_PRUNE_OPTS_INIT;
+	struct mb_prune_result res = MB_PRUNE_RESULT_INIT;
+	int rc;
+
+	po.max_unused = max_unused;
+	po.dry_run = dry;
+	po.grace = grace;
+	rc = mb_prune(cli->ctx, &po, &res);
 
 	if (rc)
 		return out_fail(cli, rc);
@@ -160,8 +165,8 @@ static int parse_pct(const char *s, int *out)
 int cmd_forget(struct cli *cli, int argc, char **argv)
 {
 	const char **rules = calloc((size_t)argc * 2 + 1, sizeof(*rules));
-	struct mb_forget_opts fo = { 0 };
-	struct mb_forget_result res;
+	struct mb_forget_opts fo = MB_FORGET_OPTS_INIT;
+	struct mb_forget_result res = MB_FORGET_RESULT_INIT;
 	struct forget_out o = { false, true };
 	size_t nr = 0;
 	bool prune = false;
@@ -310,7 +315,7 @@ int cmd_unlock(struct cli *cli, int argc, char **argv)
 
 int cmd_repair(struct cli *cli, int argc, char **argv)
 {
-	struct mb_repair_result res;
+	struct mb_repair_result res = MB_REPAIR_RESULT_INIT;
 	bool json = false;
 	int i, rc;
 

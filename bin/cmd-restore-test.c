@@ -34,8 +34,8 @@ int cmd_restore_test(struct cli *cli, int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mb_restore_test_opts o = { 0 };
-	struct mb_restore_test_result res;
+	struct mb_restore_test_opts o = MB_RESTORE_TEST_OPTS_INIT;
+	struct mb_restore_test_result res = MB_RESTORE_TEST_RESULT_INIT;
 	const char *report_file = NULL;
 	char *report = NULL;
 	bool json = false;

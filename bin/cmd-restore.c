@@ -96,8 +96,8 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		{ "keep-setid", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mb_restore_opts ro = { 0 };
-	struct mb_restore_result res;
+	struct mb_restore_opts ro = MB_RESTORE_OPTS_INIT;
+	struct mb_restore_result res = MB_RESTORE_RESULT_INIT;
 	const char **folders = calloc((size_t)argc + 1, sizeof(*folders));
 	const char *bad;
 	int opt, rc, json = 0;

@@ -11,7 +11,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mb_stats st;
+	struct mb_stats st = MB_STATS_INIT;
 	bool json = false;
 	char a[32], b[32], c[32], d[32], e[32], f[32];
 	int opt, rc;

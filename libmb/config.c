@@ -168,10 +168,6 @@ static const struct {
 	{ "source", true },
 };
 
-static const char *const source_types[] = {
-	"maildir", "files", "mariadb", "command", NULL
-};
-
 bool mbi_section_bool(const struct mbi_section *sec, const char *key)
 {
 	const char *v = mbi_section_get(sec, key);
@@ -559,20 +555,20 @@ static int load_sources(struct mb_ctx *ctx, const char *name,
 		type = mbi_section_get(sec, "type");
 		if (!type)
 			return mbi_error(ctx, MB_E_CONFIG, 0,
-					 "%s:%d: [source %s] has no 'type' (maildir, files, mariadb, command)",
-					 name, sec->line, sec->name);
-		for (j = 0; source_types[j]; j++)
-			if (!strcmp(source_types[j], type))
-				break;
-		if (!source_types[j] && strncmp(type, "preset:", 7))
+					 "%s:%d: [source %s] has no 'type' (%s)",
+					 name, sec->line, sec->name,
+					 mbi_source_kind_names);
+		/* presets were expanded before: each type is a kind's */
+		src->kind = mbi_source_kind(type);
+		if (!src->kind)
 			return mbi_error(ctx, MB_E_CONFIG, 0,
-					 "%s:%d: [source %s] unknown type '%s' (maildir, files, mariadb, command)",
+					 "%s:%d: [source %s] unknown type '%s' (%s)",
 					 name, section_line(sec, "type"),
-					 sec->name, type);
+					 sec->name, type,
+					 mbi_source_kind_names);
 		src->type = strdup(type);
 		path = mbi_section_get(sec, "path");
-		if ((!strcmp(type, "maildir") || !strcmp(type, "files")) &&
-		    (!path || *path != '/'))
+		if (src->kind->tree && (!path || *path != '/'))
 			return mbi_error(ctx, MB_E_CONFIG, 0,
 					 "%s:%d: [source %s] needs an absolute 'path'",
 					 name, sec->line, sec->name);

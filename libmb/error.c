@@ -39,6 +39,7 @@ void mbi_clear_error(struct mb_ctx *ctx)
 	pthread_mutex_lock(&ctx->lock);
 	ctx->errmsg[0] = '\0';
 	ctx->errcode = MB_OK;
+	ctx->err_source[0] = '\0';
 	pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -73,6 +74,7 @@ int mbi_error(struct mb_ctx *ctx, int code, int errnum, const char *fmt, ...)
 	pthread_mutex_lock(&ctx->lock);
 	memcpy(ctx->errmsg, msg, sizeof(msg));
 	ctx->errcode = code;
+	ctx->err_source[0] = '\0';
 	/* what follows a full repository (gpg's broken pipe) must not hide
 	 * it: the caller names it at the end */
 	if (code == MB_E_STORE && (errnum == ENOSPC || errnum == EDQUOT))
@@ -97,6 +99,45 @@ int mbi_error_prefix(struct mb_ctx *ctx, int code, const char *fmt, ...)
 	memcpy(ctx->errmsg, msg, sizeof(ctx->errmsg));
 	pthread_mutex_unlock(&ctx->lock);
 	return code;
+}
+
+static void names_source(struct mb_ctx *ctx, const char *source)
+{
+	pthread_mutex_lock(&ctx->lock);
+	snprintf(ctx->err_source, sizeof(ctx->err_source), "%s", source);
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int mbi_source_error(struct mb_ctx *ctx, const char *source, int code,
+		     int errnum, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[sizeof(ctx->errmsg)];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	mbi_error(ctx, code, errnum, "source '%s': %s", source, msg);
+	names_source(ctx, source);
+	return code;
+}
+
+int mbi_source_error_prefix(struct mb_ctx *ctx, const char *source, int code,
+			    const char *what)
+{
+	mbi_error_prefix(ctx, code, "source '%s': %s", source, what);
+	names_source(ctx, source);
+	return code;
+}
+
+bool mbi_error_names_source(struct mb_ctx *ctx, const char *source)
+{
+	bool names;
+
+	pthread_mutex_lock(&ctx->lock);
+	names = ctx->err_source[0] && !strcmp(ctx->err_source, source);
+	pthread_mutex_unlock(&ctx->lock);
+	return names;
 }
 
 static void vlog(struct mb_ctx *ctx, enum mb_log_level level, const char *fmt,

@@ -37,9 +37,38 @@ struct mbi_section {
 	size_t nkv;
 };
 
+struct mbi_source;
+struct mbi_emit;
+struct mbi_manifest;
+
+/* A kind of source (source/kinds.c, one row each): a new kind touches its
+ * own module and the table only. */
+struct mbi_source_kind {
+	const char *name; /* the config's type = */
+	bool tree;        /* a tree on disk below an absolute path, walked */
+	bool maildir;     /* Maildir rules: walk, diff, --mailbox, in place */
+	bool ctime;       /* the cache compares ctime too (not for Maildir,
+			   * whose flag renames change it) */
+	bool in_place;    /* restore --in-place merges into its path */
+	/* The backup of a kind that is not a tree: its entries to em. */
+	int (*emit)(struct mb_ctx *ctx, const struct mbi_source *src,
+		    struct mbi_emit *em);
+	/* restore --load: the restored files in dir into its server. */
+	int (*load)(struct mb_ctx *ctx, const struct mbi_source *src,
+		    const char *dir, const char *db_prefix, bool overwrite,
+		    const struct mbi_manifest *m);
+};
+/* The kind named name (a config's or a manifest's type), or NULL. */
+MBI_HIDDEN const struct mbi_source_kind *mbi_source_kind(const char *name);
+/* Whether the kind named name follows the Maildir rules. */
+MBI_HIDDEN bool mbi_source_kind_maildir(const char *name);
+/* The kinds, for messages: "maildir, files, ...". */
+MBI_HIDDEN extern const char *const mbi_source_kind_names;
+
 struct mbi_source {
 	char *name;
 	char *type;  /* maildir, files, mariadb, command */
+	const struct mbi_source_kind *kind; /* of type, set by the config */
 	char *path;  /* maildir, files */
 	bool one_file_system;
 	char **exclude;          /* fnmatch patterns on the relative path */
@@ -92,6 +121,23 @@ struct mbi_config {
 	size_t nsources;
 	struct mbi_retention retention;
 };
+
+/* opts.c: mb.h's size convention. mbi_opts_in() copies the caller's
+ * options (src, NULL for all defaults) over zeroed defaults in dst (of
+ * dst_size): a smaller, older struct leaves the tail at its defaults; a
+ * size of 0 (not initialized) or a set field this build does not know is
+ * MB_E_INVAL with a message naming type. */
+MBI_HIDDEN int mbi_opts_in(struct mb_ctx *ctx, void *dst, size_t dst_size,
+			   const void *src, const char *type);
+#define MBI_OPTS_IN(ctx, dst, src, type) \
+	mbi_opts_in((ctx), (dst), sizeof(*(dst)), (src), (type))
+/* A result struct the caller passed (NULL is fine): MB_E_INVAL for a size
+ * of 0. mbi_result_out() copies the library's full result into it, only
+ * as far as the caller's size reaches, leaving its size alone. */
+MBI_HIDDEN int mbi_result_ok(struct mb_ctx *ctx, const void *res,
+			     const char *type);
+MBI_HIDDEN void mbi_result_out(void *res, const void *full,
+			       size_t full_size);
 
 /* The configuration schema (config.c): one row per key of every section. */
 enum mbi_key_type {
@@ -170,6 +216,9 @@ struct mb_ctx {
 	 * a host name (mb_ctx_set_snapshot_host) */
 	char snap_host[128];
 	int store_full; /* a repository write failed with ENOSPC or EDQUOT */
+	/* the source the recorded error names itself (mbi_source_error),
+	 * "" when it names none */
+	char err_source[72];
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -179,6 +228,17 @@ MBI_HIDDEN int mbi_error(struct mb_ctx *ctx, int code, int errnum,
 /* Prefix the recorded message with "what: " (keeps the code). */
 MBI_HIDDEN int mbi_error_prefix(struct mb_ctx *ctx, int code,
 				const char *fmt, ...) MBI_PRINTF(3, 4);
+/* The errors of a source kind's module: "source 'NAME': " and the message,
+ * recorded as naming source, so that the operation does not name it again.
+ * mbi_source_error_prefix() prefixes the recorded message so. */
+MBI_HIDDEN int mbi_source_error(struct mb_ctx *ctx, const char *source,
+				int code, int errnum, const char *fmt, ...)
+	MBI_PRINTF(5, 6);
+MBI_HIDDEN int mbi_source_error_prefix(struct mb_ctx *ctx, const char *source,
+				       int code, const char *what);
+/* Whether the recorded error names source (see mbi_source_error). */
+MBI_HIDDEN bool mbi_error_names_source(struct mb_ctx *ctx,
+				       const char *source);
 MBI_HIDDEN void mbi_log(struct mb_ctx *ctx, enum mb_log_level level,
 			const char *fmt, ...) MBI_PRINTF(3, 4);
 /* A warning about one item: logged and counted. */

@@ -20,6 +20,27 @@ extern "C" {
  * version this header belongs to; mb_version_number() is the library's. */
 #include "mb-version.h"
 
+/*
+ * Option and result structs grow at their end without breaking programs
+ * built against an older mb.h. Each starts with size_t size, which the
+ * caller sets by initializing it with its macro before setting fields:
+ *
+ *	struct mb_backup_opts o = MB_BACKUP_OPTS_INIT;
+ *	struct mb_backup_result r = MB_BACKUP_RESULT_INIT;
+ *
+ * Options: the library reads only the caller's size; the fields of a newer
+ * libmb that an older struct lacks get their defaults (as if 0). A size of
+ * 0 (a struct not initialized so) is MB_E_INVAL with a message, and so is a
+ * larger struct that sets a field this libmb does not know.
+ * Results: the library writes only as far as the caller's size reaches,
+ * and never the size itself. Results stay plain structs rather than opaque
+ * handles with getters: they are counters read once after the call, a
+ * size field keeps them on the caller's stack with nothing to free, and
+ * the rule is then one and the same for options and results.
+ * The structs the library hands to callbacks (mb_entry, mb_forget_item,
+ * mb_diff_item, ...) are the library's own and may grow at their end too.
+ */
+
 /* The size of a snapshot id string: 16 lowercase hex digits and the NUL. */
 #define MB_SNAPSHOT_ID_SIZE 17
 
@@ -131,6 +152,7 @@ MB_EXPORT int mb_keygen(struct mb_ctx *ctx, const char *gnupg_home,
 			const char *name, char **fpr_out);
 
 struct mb_backup_opts {
+	size_t size;           /* sizeof: set by MB_BACKUP_OPTS_INIT */
 	int64_t time;          /* record the snapshot at this time (s); 0 = now */
 	const char *const *sources; /* NULL-terminated names; NULL = all */
 	int64_t wait;          /* seconds to retry while the repository is
@@ -139,8 +161,10 @@ struct mb_backup_opts {
 				* lock is held, before anything is read; its
 				* failure stops the backup (MB_E_ABORTED) */
 };
+#define MB_BACKUP_OPTS_INIT { .size = sizeof(struct mb_backup_opts) }
 
 struct mb_backup_result {
+	size_t size;           /* sizeof: set by MB_BACKUP_RESULT_INIT */
 	char id[MB_SNAPSHOT_ID_SIZE]; /* snapshot id (hex) */
 	char name[256];        /* object name under snapshots/ */
 	uint64_t files;        /* regular files in the snapshot */
@@ -154,6 +178,7 @@ struct mb_backup_result {
 	uint64_t warnings;     /* items that could not be read */
 	double seconds;
 };
+#define MB_BACKUP_RESULT_INIT { .size = sizeof(struct mb_backup_result) }
 
 /* Take a snapshot of the configured sources. Returns MB_OK, MB_E_PARTIAL
  * (committed, but some items were skipped: see warnings), or an error, in
@@ -225,6 +250,7 @@ struct mb_inplace_item {
 };
 
 struct mb_restore_opts {
+	size_t size;           /* sizeof: set by MB_RESTORE_OPTS_INIT */
 	const char *snapshot;  /* spec */
 	const char *target;    /* directory; source NAME goes to target/NAME */
 	const char *source;    /* only this source, or NULL */
@@ -253,14 +279,17 @@ struct mb_restore_opts {
 	void *select_ud;
 	int keep_setid;        /* restore set-user-ID and set-group-ID bits */
 };
+#define MB_RESTORE_OPTS_INIT { .size = sizeof(struct mb_restore_opts) }
 
 struct mb_restore_result {
+	size_t size;           /* sizeof: set by MB_RESTORE_RESULT_INIT */
 	uint64_t files, dirs, links, bytes, packs;
 	uint64_t warnings;
 	double seconds;
 	/* in_place */
 	uint64_t added, present, folders_created;
 };
+#define MB_RESTORE_RESULT_INIT { .size = sizeof(struct mb_restore_result) }
 
 /* A message of a mailbox in a snapshot, for finding the one a user lost.
  * Header values are raw (RFC 2047 words not decoded); NULL when absent or
@@ -305,15 +334,19 @@ MB_EXPORT int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 			 struct mb_restore_result *res);
 
 struct mb_check_opts {
+	size_t size;           /* sizeof: set by MB_CHECK_OPTS_INIT */
 	int read_data;         /* download, decrypt and hash packs */
 	int percent;           /* with read_data: 1..100, the share to read */
 };
+#define MB_CHECK_OPTS_INIT { .size = sizeof(struct mb_check_opts) }
 
 struct mb_check_result {
+	size_t size;           /* sizeof: set by MB_CHECK_RESULT_INIT */
 	uint64_t snapshots, indexes, packs, packs_read, blobs, bytes_read;
 	uint64_t errors;       /* problems found (each logged) */
 	double seconds;
 };
+#define MB_CHECK_RESULT_INIT { .size = sizeof(struct mb_check_result) }
 
 /* Verify the repository. MB_E_VERIFY when a problem was found (each is
  * logged as an error naming the object). */
@@ -321,19 +354,25 @@ MB_EXPORT int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 		       struct mb_check_result *res);
 
 struct mb_restore_test_opts {
+	size_t size;           /* sizeof: set by MB_RESTORE_TEST_OPTS_INIT */
 	const char *snapshot;  /* spec; NULL = latest */
 	const char *db_prefix; /* load DBs into the configured server as
 				* PREFIX+name; NULL: [options] scratch_db */
 	int keep;              /* keep the scratch directory */
 };
+#define MB_RESTORE_TEST_OPTS_INIT \
+	{ .size = sizeof(struct mb_restore_test_opts) }
 
 struct mb_restore_test_result {
+	size_t size;           /* sizeof: set by MB_RESTORE_TEST_RESULT_INIT */
 	char snapshot[MB_SNAPSHOT_ID_SIZE];
 	uint64_t entries, files, bytes, mismatches;
 	uint64_t tables, tables_ok, dkim_keys, dkim_ok;
 	int db_checked;        /* databases were loaded and compared */
 	double seconds;
 };
+#define MB_RESTORE_TEST_RESULT_INIT \
+	{ .size = sizeof(struct mb_restore_test_result) }
 
 /*
  * Restore a snapshot into scratch space and prove it: every entry is
@@ -358,6 +397,7 @@ struct mb_forget_item {
 typedef int (*mb_forget_fn)(void *userdata, const struct mb_forget_item *it);
 
 struct mb_forget_opts {
+	size_t size;           /* sizeof: set by MB_FORGET_OPTS_INIT */
 	/* rule/value pairs, NULL-terminated: { "keep-daily", "7", NULL };
 	 * NULL or empty: the [retention] section of the configuration */
 	const char *const *rules;
@@ -366,10 +406,13 @@ struct mb_forget_opts {
 	 * passes the one it has just made), or NULL */
 	const char *keep;
 };
+#define MB_FORGET_OPTS_INIT { .size = sizeof(struct mb_forget_opts) }
 
 struct mb_forget_result {
+	size_t size;           /* sizeof: set by MB_FORGET_RESULT_INIT */
 	uint64_t kept, removed;
 };
+#define MB_FORGET_RESULT_INIT { .size = sizeof(struct mb_forget_result) }
 
 /* Apply a retention policy: call fn for every snapshot (oldest first),
  * then (unless dry_run) delete the manifests of those not kept. An empty
@@ -380,6 +423,7 @@ MB_EXPORT int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 			struct mb_forget_result *res);
 
 struct mb_prune_opts {
+	size_t size;           /* sizeof: set by MB_PRUNE_OPTS_INIT */
 	int max_unused;  /* repack packs with more than this % unused */
 	int dry_run;
 	/* seconds a pack must have been seen unreferenced by this host (on
@@ -388,9 +432,11 @@ struct mb_prune_opts {
 	 * MB_PRUNE_NO_GRACE = none */
 	int64_t grace;
 };
+#define MB_PRUNE_OPTS_INIT { .size = sizeof(struct mb_prune_opts) }
 #define MB_PRUNE_NO_GRACE (-1)
 
 struct mb_prune_result {
+	size_t size;           /* sizeof: set by MB_PRUNE_RESULT_INIT */
 	uint64_t packs_total, packs_deleted, packs_repacked, packs_written;
 	uint64_t bytes_before, bytes_freed;
 	uint64_t index_objects_written, index_objects_deleted;
@@ -398,6 +444,7 @@ struct mb_prune_result {
 	uint64_t packs_young;  /* unreferenced, kept until their grace ends */
 	double seconds;
 };
+#define MB_PRUNE_RESULT_INIT { .size = sizeof(struct mb_prune_result) }
 
 /* Delete what no snapshot references and repack sparse packs (when the host
  * can decrypt). Takes an exclusive lock: MB_E_LOCKED while a backup runs. */
@@ -407,11 +454,13 @@ MB_EXPORT int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 /* Remove stale lock objects; *removed counts them. */
 MB_EXPORT int mb_unlock(struct mb_ctx *ctx, size_t *removed);
 struct mb_repair_result {
+	size_t size;           /* sizeof: set by MB_REPAIR_RESULT_INIT */
 	uint64_t objects_removed;       /* empty (partial) metadata objects */
 	uint64_t packs_dropped;         /* missing packs the index named */
 	uint64_t blobs_dropped;         /* index entries that named them */
 	uint64_t index_objects_written;
 };
+#define MB_REPAIR_RESULT_INIT { .size = sizeof(struct mb_repair_result) }
 
 /* Under the exclusive lock: remove empty index/ and snapshots/ objects,
  * and replace the index by one without the entries whose pack is missing,
@@ -492,6 +541,7 @@ MB_EXPORT int mb_metrics_format(const char *old, size_t len,
 				char **out);
 
 struct mb_stats {
+	size_t size;           /* sizeof: set by MB_STATS_INIT */
 	uint64_t snapshots;        /* snapshot objects */
 	uint64_t packs;            /* pack objects */
 	uint64_t index_objects;
@@ -507,6 +557,7 @@ struct mb_stats {
 	double compression_ratio;  /* bytes_blobs / bytes_packs (0 if none) */
 	double seconds;
 };
+#define MB_STATS_INIT { .size = sizeof(struct mb_stats) }
 
 /* Repository statistics: lists the objects, loads the index and reads every
  * manifest (one gpg run each). */

@@ -43,7 +43,7 @@ struct blob {
 	int fd;           /* large files, or -1 */
 };
 
-struct bk {
+struct backup_run {
 	struct mb_ctx *ctx;
 	struct mbi_repo *r;
 	struct mbi_index ix;       /* guarded by ix.lock */
@@ -79,13 +79,13 @@ struct bk {
 	size_t ngone;
 };
 
-static void set_fatal(struct bk *b, int rc)
+static void set_fatal(struct backup_run *b, int rc)
 {
 	__atomic_compare_exchange_n(&b->fatal, &(int){ 0 }, rc, false,
 				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
-static int get_fatal(struct bk *b)
+static int get_fatal(struct backup_run *b)
 {
 	return __atomic_load_n(&b->fatal, __ATOMIC_SEQ_CST);
 }
@@ -102,9 +102,9 @@ static int64_t ts_ns(const struct timespec *ts)
 
 /* ------------------------------------------------------------ manifest */
 
-static int write_entry(struct bk *b, const char *source, const char *path,
-		       char type, const struct stat *st, const char *link,
-		       const unsigned char *sha)
+static int write_entry(struct backup_run *b, const char *source,
+		       const char *path, char type, const struct stat *st,
+		       const char *link, const unsigned char *sha)
 {
 	struct mbi_mentry e;
 	struct mbi_buf line = { 0 };
@@ -138,7 +138,7 @@ static int write_entry(struct bk *b, const char *source, const char *path,
 
 /* -------------------------------------------------------------- packer */
 
-static void blob_free(struct bk *b, struct blob *bl)
+static void blob_free(struct backup_run *b, struct blob *bl)
 {
 	if (!bl)
 		return;
@@ -156,7 +156,7 @@ static uint64_t blob_cost(const struct blob *bl)
 	return (bl->buf ? bl->size : 0) + sizeof(*bl) + strlen(bl->name) + 64;
 }
 
-static void push_blob(struct bk *b, struct blob *bl)
+static void push_blob(struct backup_run *b, struct blob *bl)
 {
 	uint64_t cost = blob_cost(bl);
 
@@ -180,7 +180,7 @@ static void push_blob(struct bk *b, struct blob *bl)
  * nightly run with a little new mail makes one small pack, not two. */
 #define SECOND_PACK_MIN (8u << 20)
 
-static struct blob *pop_blob(struct bk *b, bool helper)
+static struct blob *pop_blob(struct backup_run *b, bool helper)
 {
 	struct blob *bl;
 
@@ -205,7 +205,7 @@ static struct blob *pop_blob(struct bk *b, bool helper)
 	return bl;
 }
 
-static void set_blob_pack(struct bk *b, const unsigned char *sha,
+static void set_blob_pack(struct backup_run *b, const unsigned char *sha,
 			  uint32_t pack)
 {
 	struct mbi_blobref *ref;
@@ -228,7 +228,7 @@ struct open_pack {
 	size_t n, cap;
 };
 
-static int finish_pack(struct bk *b, struct open_pack *op)
+static int finish_pack(struct backup_run *b, struct open_pack *op)
 {
 	char name[MBI_SHA256_HEX];
 	uint64_t size;
@@ -259,14 +259,14 @@ static int finish_pack(struct bk *b, struct open_pack *op)
 }
 
 struct packer_arg {
-	struct bk *b;
+	struct backup_run *b;
 	bool helper;   /* not the first packer */
 };
 
 static void *packer_main(void *arg)
 {
 	struct packer_arg *pa = arg;
-	struct bk *b = pa->b;
+	struct backup_run *b = pa->b;
 	struct open_pack op = { 0 };
 	struct blob *bl;
 	int rc;
@@ -339,7 +339,8 @@ static void *packer_main(void *arg)
 /* ------------------------------------------------------------- readers */
 
 /* Decide whether content is new; if so claim it for this run. */
-static bool claim_new(struct bk *b, const unsigned char *sha, uint64_t size)
+static bool claim_new(struct backup_run *b, const unsigned char *sha,
+		      uint64_t size)
 {
 	bool fresh = false;
 
@@ -357,7 +358,7 @@ static bool claim_new(struct bk *b, const unsigned char *sha, uint64_t size)
 	return fresh;
 }
 
-static void process_job(struct bk *b, struct job *j)
+static void process_job(struct backup_run *b, struct job *j)
 {
 	unsigned char sha[MBI_SHA256_LEN];
 	uint64_t size = (uint64_t)j->st.st_size;
@@ -471,7 +472,7 @@ static void job_free(struct job *j)
 
 static void *reader_main(void *arg)
 {
-	struct bk *b = arg;
+	struct backup_run *b = arg;
 
 	for (;;) {
 		struct job *j;
@@ -495,7 +496,7 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void push_job(struct bk *b, struct job *j)
+static void push_job(struct backup_run *b, struct job *j)
 {
 	pthread_mutex_lock(&b->qlock);
 	while (b->qn == QUEUE_JOBS)
@@ -508,7 +509,7 @@ static void push_job(struct bk *b, struct job *j)
 
 /* -------------------------------------------------------------- walking */
 
-static int progress(struct bk *b)
+static int progress(struct backup_run *b)
 {
 	b->items++;
 	if (b->items % 256)
@@ -521,11 +522,11 @@ static int progress(struct bk *b)
 static int on_item(void *ud, struct mbi_walker *w,
 		   const struct mbi_walk_item *it)
 {
-	struct bk *b = ud;
+	struct backup_run *b = ud;
 	const struct mbi_source *src = b->cur_src;
 	struct stat *st = it->st;
 	unsigned char sha[MBI_SHA256_LEN];
-	bool use_ctime = strcmp(src->type, "maildir") != 0;
+	bool use_ctime = src->kind->ctime;
 	struct job *j;
 	const char *path;
 	int fd, rc;
@@ -591,7 +592,7 @@ static int on_item(void *ud, struct mbi_walker *w,
 /* The mbi_emit of sources that produce content (mariadb, command). */
 struct emit_ctx {
 	struct mbi_emit em;
-	struct bk *b;
+	struct backup_run *b;
 	const struct mbi_source *src;
 	struct mbi_buf extra; /* db and meta lines */
 };
@@ -603,9 +604,9 @@ static int em_add_file(struct mbi_emit *em, const char *relpath, int fd,
 	struct job *j;
 
 	if (!mbi_path_is_safe(relpath))
-		return mbi_error(ec->b->ctx, MB_E_INVAL, 0,
-				 "source '%s': bad entry name '%s'",
-				 ec->src->name, relpath);
+		return mbi_source_error(ec->b->ctx, ec->src->name, MB_E_INVAL, 0,
+					"bad entry name '%s'",
+					relpath);
 	if (get_fatal(ec->b))
 		return get_fatal(ec->b);
 	j = calloc(1, sizeof(*j));
@@ -717,7 +718,7 @@ static int meta_push(struct meta_out *mo, const void *p, size_t n,
 	return 0;
 }
 
-static int meta_open(struct bk *b, struct meta_out *mo)
+static int meta_open(struct backup_run *b, struct meta_out *mo)
 {
 	int rc;
 
@@ -737,8 +738,8 @@ static int meta_open(struct bk *b, struct meta_out *mo)
 				       &mo->job, &mo->fd);
 }
 
-static int meta_close(struct bk *b, struct meta_out *mo, const char *key,
-		      bool commit)
+static int meta_close(struct backup_run *b, struct meta_out *mo,
+		      const char *key, bool commit)
 {
 	unsigned char sha[MBI_SHA256_LEN];
 	uint64_t size = 0;
@@ -768,7 +769,7 @@ static int meta_close(struct bk *b, struct meta_out *mo, const char *key,
 	return rc;
 }
 
-static int write_index(struct bk *b)
+static int write_index(struct backup_run *b)
 {
 	uint64_t size = 0;
 	int rc;
@@ -780,7 +781,8 @@ static int write_index(struct bk *b)
 	return rc;
 }
 
-static int pack_gone(struct bk *b, const struct mbi_mentry *e, uint32_t pack)
+static int pack_gone(struct backup_run *b, const struct mbi_mentry *e,
+		     uint32_t pack)
 {
 	return mbi_error(b->ctx, MB_E_STORE, 0,
 			 "pack '%s' holding '%s/%s' vanished from the repository during this backup (a prune deleted it?): no snapshot committed; run 'mailbackup repair index', then back up again",
@@ -789,7 +791,7 @@ static int pack_gone(struct bk *b, const struct mbi_mentry *e, uint32_t pack)
 
 /* Index entries whose pack is missing from the repository (a prune that
  * raced a paused backup, a lost object): their content is stored again. */
-static int forget_missing_packs(struct bk *b)
+static int forget_missing_packs(struct backup_run *b)
 {
 	size_t i, n = 0;
 	int rc = mbi_index_missing_packs(&b->ix, b->r, &b->gone, &b->ngone);
@@ -819,7 +821,7 @@ out:
 }
 
 /* Just before the manifest: are the packs it names all still there? */
-static int recheck_packs(struct bk *b)
+static int recheck_packs(struct backup_run *b)
 {
 	free(b->gone);
 	b->gone = NULL;
@@ -828,7 +830,8 @@ static int recheck_packs(struct bk *b)
 
 /* Copy the spooled entries into the manifest, dropping any whose content
  * did not reach a committed pack (so no snapshot points at missing data). */
-static int write_manifest(struct bk *b, const struct mb_backup_opts *opts,
+static int write_manifest(struct backup_run *b,
+			  const struct mb_backup_opts *opts,
 			  const char *header_extra, const char *key)
 {
 	struct meta_out mo;
@@ -983,9 +986,9 @@ static int check_required(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
 			int missing = !p || stat(p, &st) != 0;
 
 			if (missing) {
-				int rc = p ? mbi_error(ctx, MB_E_NOTFOUND, 0,
-					"source '%s': required file '%s' is missing: without it the backup could not be used; fix the path or restore the file (no snapshot committed)",
-					src->name, p) : MB_E_NOMEM;
+				int rc = p ? mbi_source_error(ctx, src->name, MB_E_NOTFOUND, 0,
+					       "required file '%s' is missing: without it the backup could not be used; fix the path or restore the file (no snapshot committed)",
+					       p) : MB_E_NOMEM;
 
 				free(p);
 				mbi_strv_free(req, n);
@@ -1050,7 +1053,7 @@ static int check_opts(struct mb_ctx *ctx, const struct mb_backup_opts *opts)
 	return check_required(ctx, opts);
 }
 
-static void bk_init(struct bk *b, struct mb_ctx *ctx)
+static void bk_init(struct backup_run *b, struct mb_ctx *ctx)
 {
 	memset(b, 0, sizeof(*b));
 	b->ctx = ctx;
@@ -1064,7 +1067,7 @@ static void bk_init(struct bk *b, struct mb_ctx *ctx)
 	pthread_cond_init(&b->pempty, NULL);
 }
 
-static void bk_release(struct bk *b)
+static void bk_release(struct backup_run *b)
 {
 	if (b->mf)
 		fclose(b->mf);
@@ -1084,7 +1087,7 @@ static void bk_release(struct bk *b)
 	pthread_cond_destroy(&b->pempty);
 }
 
-static int open_spool(struct bk *b)
+static int open_spool(struct backup_run *b)
 {
 	int fd = open(b->tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
@@ -1101,7 +1104,7 @@ static int open_spool(struct bk *b)
 }
 
 /* Locks, the pre_backup hook, the index, the cache and the spool. */
-static int open_run(struct bk *b, const struct mb_backup_opts *opts,
+static int open_run(struct backup_run *b, const struct mb_backup_opts *opts,
 		    int *lockfd)
 {
 	struct mb_ctx *ctx = b->ctx;
@@ -1144,7 +1147,7 @@ struct workers {
 	int nreaders, npackers;
 };
 
-static int start_workers(struct bk *b, struct workers *w)
+static int start_workers(struct backup_run *b, struct workers *w)
 {
 	int i, want = 2;
 
@@ -1170,7 +1173,7 @@ static int start_workers(struct bk *b, struct workers *w)
 }
 
 /* Close the queues, wait for the threads, keep the first error. */
-static int stop_workers(struct bk *b, struct workers *w, int rc)
+static int stop_workers(struct backup_run *b, struct workers *w, int rc)
 {
 	int i;
 
@@ -1196,7 +1199,7 @@ static int stop_workers(struct bk *b, struct workers *w, int rc)
 	return rc ? rc : get_fatal(b);
 }
 
-static int back_up_emitted(struct bk *b, const struct mbi_source *src,
+static int back_up_emitted(struct backup_run *b, const struct mbi_source *src,
 			   struct mbi_buf *extra)
 {
 	struct emit_ctx ec;
@@ -1210,9 +1213,7 @@ static int back_up_emitted(struct bk *b, const struct mbi_source *src,
 	ec.em.priv = &ec;
 	ec.b = b;
 	ec.src = src;
-	rc = !strcmp(src->type, "command") ?
-	     mbi_command_source(b->ctx, src, &ec.em) :
-	     mbi_dbdump_source(b->ctx, src, &ec.em);
+	rc = src->kind->emit(b->ctx, src, &ec.em);
 	if (!rc)
 		rc = mbi_buf_add(extra, ec.extra.data ? ec.extra.data : "",
 				 ec.extra.len);
@@ -1220,7 +1221,8 @@ static int back_up_emitted(struct bk *b, const struct mbi_source *src,
 	return rc;
 }
 
-static int back_up_sources(struct bk *b, const struct mb_backup_opts *opts,
+static int back_up_sources(struct backup_run *b,
+			   const struct mb_backup_opts *opts,
 			   struct mbi_buf *extra)
 {
 	struct mb_ctx *ctx = b->ctx;
@@ -1234,27 +1236,26 @@ static int back_up_sources(struct bk *b, const struct mb_backup_opts *opts,
 			continue;
 		b->cur_src = src;
 		mbi_log(ctx, MB_LOG_INFO, "backing up source '%s'", src->name);
-		if (!strcmp(src->type, "maildir") ||
-		    !strcmp(src->type, "files"))
+		if (src->kind->tree)
 			rc = mbi_walk_source(ctx, src, on_item, b);
-		else if (!strcmp(src->type, "mariadb") ||
-			 !strcmp(src->type, "command"))
+		else if (src->kind->emit)
 			rc = back_up_emitted(b, src, extra);
 		else
-			rc = mbi_error(ctx, MB_E_CONFIG, 0,
-				       "source '%s': type '%s' is not supported by this build",
-				       src->name, src->type);
-		/* the sources name themselves in their messages */
-		if (rc && strncmp(mb_ctx_errmsg(ctx), "source '", 8))
+			rc = mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					      "type '%s' is not supported by this build",
+					      src->type);
+		/* the sources' own errors name them (mbi_source_error) */
+		if (rc && !mbi_error_names_source(ctx, src->name))
 			mbi_error_prefix(ctx, rc, "source '%s'", src->name);
 	}
 	return rc;
 }
 
 /* The manifest's header: id, time, host, sources, what sources added. */
-static int manifest_head(struct bk *b, const struct mb_backup_opts *opts,
-			 const char *id, int64_t when,
-			 const struct mbi_buf *extra, struct mbi_buf *head)
+static int manifest_head(struct backup_run *b,
+			 const struct mb_backup_opts *opts, const char *id,
+			 int64_t when, const struct mbi_buf *extra,
+			 struct mbi_buf *head)
 {
 	const struct mbi_config *cfg = b->ctx->cfg;
 	size_t si;
@@ -1281,7 +1282,7 @@ static int manifest_head(struct bk *b, const struct mb_backup_opts *opts,
 	return rc;
 }
 
-static void snapshot_id(char id[17])
+static void snapshot_id(char id[MB_SNAPSHOT_ID_SIZE])
 {
 	/* the id starts with the fraction of the second, so that names
 	 * (time, host, id) sort two snapshots of one second in the order
@@ -1295,13 +1296,13 @@ static void snapshot_id(char id[17])
 }
 
 /* The index object, then the manifest: the manifest is the commit. */
-static int commit(struct bk *b, const struct mb_backup_opts *opts,
+static int commit(struct backup_run *b, const struct mb_backup_opts *opts,
 		  const struct mbi_buf *extra)
 {
 	struct mb_ctx *ctx = b->ctx;
 	struct mbi_buf head = { 0 };
 	int64_t when = opts && opts->time ? opts->time : (int64_t)time(NULL);
-	char id[17], ts[32];
+	char id[MB_SNAPSHOT_ID_SIZE], ts[32];
 	char key[sizeof(SNAP_PREFIX) - 1 + sizeof(b->res.name)];
 	int rc;
 
@@ -1341,12 +1342,17 @@ static int commit(struct bk *b, const struct mb_backup_opts *opts,
 int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	      struct mb_backup_result *res)
 {
-	struct bk b;
+	struct mb_backup_opts o;
+	struct backup_run b;
 	struct workers w;
 	struct mbi_buf extra = { 0 };
 	double t0 = mbi_now();
 	int lockfd = -1, rc;
 
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_backup_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_backup_result")))
+		return rc;
+	opts = &o;
 	if ((rc = mbi_need_config(ctx)) || (rc = check_opts(ctx, opts)))
 		return rc;
 	ctx->warnings = 0;
@@ -1364,8 +1370,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 out:
 	b.res.warnings = ctx->warnings;
 	b.res.seconds = mbi_now() - t0;
-	if (res)
-		*res = b.res;
+	mbi_result_out(res, &b.res, sizeof(b.res));
 	bk_release(&b);
 	if (lockfd >= 0)
 		close(lockfd);

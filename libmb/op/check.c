@@ -9,7 +9,7 @@
 
 #include "banned.h"
 
-struct ck {
+struct check_run {
 	struct mb_ctx *ctx;
 	struct mbi_repo *r;
 	struct mbi_index ix;
@@ -25,7 +25,7 @@ struct ck {
 	bool reread, have_ix2;
 };
 
-static void problem(struct ck *c, const char *what)
+static void problem(struct check_run *c, const char *what)
 {
 	c->res.errors++;
 	mbi_log(c->ctx, MB_LOG_ERROR, "%s", what);
@@ -39,14 +39,14 @@ static int cmp_pack_name(const void *a, const void *b, void *arg)
 }
 
 struct pack_lookup {
-	struct ck *c;
+	struct check_run *c;
 	uint32_t *order; /* pack numbers sorted by name */
 };
 
 static int on_pack_obj(void *ud, const char *key, uint64_t size)
 {
 	struct pack_lookup *pl = ud;
-	struct ck *c = pl->c;
+	struct check_run *c = pl->c;
 	const char *base = strrchr(key, '/');
 	size_t lo = 0, hi = c->ix.npacks;
 
@@ -94,7 +94,7 @@ static bool in_slice(const char *name, int start, int pct)
 	return pos < pct * 100;
 }
 
-static char *slice_file(struct ck *c)
+static char *slice_file(struct check_run *c)
 {
 	char *dir = mbi_cache_dir(c->ctx, c->r->id);
 	char *p = dir ? mbi_asprintf("%s/check-slice", dir) : NULL;
@@ -103,7 +103,7 @@ static char *slice_file(struct ck *c)
 	return p;
 }
 
-static int slice_start(struct ck *c)
+static int slice_start(struct check_run *c)
 {
 	char *p = slice_file(c);
 	struct mbi_buf b = { 0 };
@@ -119,7 +119,7 @@ static int slice_start(struct ck *c)
 	return v;
 }
 
-static void slice_save(struct ck *c, int next)
+static void slice_save(struct check_run *c, int next)
 {
 	char *p = slice_file(c);
 	char buf[16];
@@ -131,7 +131,7 @@ static void slice_save(struct ck *c, int next)
 }
 
 struct ref_ctx {
-	struct ck *c;
+	struct check_run *c;
 	const char *snap;
 	uint32_t *used;
 };
@@ -139,7 +139,7 @@ struct ref_ctx {
 /* Snapshots are listed before the index is read, and an entry the index
  * does not know is looked up again in a fresh read before it is called
  * orphaned: a backup that commits meanwhile is no problem. */
-static bool load_again(struct ck *c)
+static bool load_again(struct check_run *c)
 {
 	if (!c->reread) {
 		c->reread = true;
@@ -154,7 +154,7 @@ static bool load_again(struct ck *c)
 	return c->have_ix2;
 }
 
-static const struct mbi_blobref *find_again(struct ck *c,
+static const struct mbi_blobref *find_again(struct check_run *c,
 					    const unsigned char *sha)
 {
 	return load_again(c) ? mbi_index_find(&c->ix2, sha) : NULL;
@@ -207,7 +207,7 @@ static int on_entry(void *ud, struct mbi_mentry *e)
 static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 		     const unsigned char *sha, bool has_sha, uint64_t size)
 {
-	struct ck *c = ud;
+	struct check_run *c = ud;
 	struct mbi_sha256 h;
 	unsigned char got[MBI_SHA256_LEN];
 	const struct mbi_blobref *ref;
@@ -251,8 +251,8 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 }
 
 /* Snapshots this host committed and never forgot that are gone. */
-static int report_vanished(struct ck *c, const struct mb_snapshot_info *v,
-			   size_t n)
+static int report_vanished(struct check_run *c,
+			   const struct mb_snapshot_info *v, size_t n)
 {
 	char **gone = NULL, msg[1024];
 	size_t ngone = 0, i;
@@ -276,7 +276,7 @@ static int report_vanished(struct ck *c, const struct mb_snapshot_info *v,
 	return rc;
 }
 
-static int ck_load_index(struct ck *c)
+static int ck_load_index(struct check_run *c)
 {
 	int rc;
 
@@ -298,7 +298,7 @@ static int ck_load_index(struct ck *c)
 	return MB_OK;
 }
 
-static int ck_list_packs(struct ck *c)
+static int ck_list_packs(struct check_run *c)
 {
 	struct pack_lookup pl = { c, calloc(c->ix.npacks + 1,
 					    sizeof(uint32_t)) };
@@ -316,7 +316,7 @@ static int ck_list_packs(struct ck *c)
 	return rc;
 }
 
-static int ck_snapshots(struct ck *c, struct mb_snapshot_info *snaps,
+static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 			size_t nsnaps)
 {
 	size_t i;
@@ -345,7 +345,7 @@ static int ck_snapshots(struct ck *c, struct mb_snapshot_info *snaps,
 
 /* Still missing on a second look (a prune may have replaced the index
  * and its packs since the listing)? */
-static bool still_missing(struct ck *c, const char *name)
+static bool still_missing(struct check_run *c, const char *name)
 {
 	char key[MBI_SHA256_HEX + 16];
 	uint64_t size;
@@ -362,7 +362,7 @@ static bool still_missing(struct ck *c, const char *name)
 	return false;
 }
 
-static void ck_presence(struct ck *c)
+static void ck_presence(struct check_run *c)
 {
 	char msg[1024];
 	size_t i;
@@ -392,7 +392,7 @@ static void ck_presence(struct ck *c)
 	}
 }
 
-static int ck_read_pack(struct ck *c, size_t i)
+static int ck_read_pack(struct check_run *c, size_t i)
 {
 	char msg[1024];
 	int prc;
@@ -417,7 +417,7 @@ static int ck_read_pack(struct ck *c, size_t i)
 	return MB_OK;
 }
 
-static int ck_read_data(struct ck *c, const struct mb_check_opts *opts)
+static int ck_read_data(struct check_run *c, const struct mb_check_opts *opts)
 {
 	int pct = opts->percent > 0 && opts->percent <= 100 ?
 		  opts->percent : 100;
@@ -441,12 +441,17 @@ static int ck_read_data(struct ck *c, const struct mb_check_opts *opts)
 int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 	     struct mb_check_result *res)
 {
-	struct ck c;
+	struct mb_check_opts o;
+	struct check_run c;
 	struct mb_snapshot_info *snaps = NULL;
 	size_t nsnaps = 0;
 	double t0 = mbi_now();
 	int rc;
 
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_check_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_check_result")))
+		return rc;
+	opts = &o;
 	memset(&c, 0, sizeof(c));
 	c.ctx = ctx;
 	if ((rc = mbi_index_init(&c.ix, ctx)) ||
@@ -465,8 +470,7 @@ int mb_check(struct mb_ctx *ctx, const struct mb_check_opts *opts,
 			       (unsigned long long)c.res.errors);
 out:
 	c.res.seconds = mbi_now() - t0;
-	if (res)
-		*res = c.res;
+	mbi_result_out(res, &c.res, sizeof(c.res));
 	free(snaps);
 	free(c.used);
 	free(c.present);

@@ -218,7 +218,7 @@ static int collect_cands(struct rec *recs, size_t nrec, const struct side *s,
 			continue;
 		d = &s->v[kind == '-' ? recs[i].ia : recs[i].ib];
 		type = source_type(s, s->arena.data + d->source);
-		if (d->type != 'f' || !type || strcmp(type, "maildir") ||
+		if (d->type != 'f' || !mbi_source_kind_maildir(type) ||
 		    !maildir_msg(s->arena.data + d->path, &c.folder_len,
 				 &c.uniq, &c.uniq_len))
 			continue;
@@ -560,8 +560,8 @@ static int report_source(struct diff_run *dr, const char *src, size_t *at,
 {
 	const char *ta = source_type(&dr->sa, src),
 		   *tb = source_type(&dr->sb, src);
-	bool maildir = (tb && !strcmp(tb, "maildir")) ||
-		       (!tb && ta && !strcmp(ta, "maildir"));
+	bool maildir = tb ? mbi_source_kind_maildir(tb) :
+			    mbi_source_kind_maildir(ta);
 	struct mb_diff_counts sc;
 	size_t i;
 	int rc;

@@ -254,8 +254,8 @@ int mb_ls_messages(struct mb_ctx *ctx, const char *spec, const char *source,
 		   size_t nfolders, mb_message_fn fn, void *userdata)
 {
 	struct ml l = { ctx, fn, userdata, NULL, MB_OK };
-	struct mb_restore_opts o;
-	struct mb_restore_result res;
+	struct mb_restore_opts o = MB_RESTORE_OPTS_INIT;
+	struct mb_restore_result res = MB_RESTORE_RESULT_INIT;
 	const char *tmp = getenv("TMPDIR");
 	char *scratch = NULL, *dir = NULL, *at;
 	int rc;
@@ -280,7 +280,6 @@ int mb_ls_messages(struct mb_ctx *ctx, const char *spec, const char *source,
 		scratch = NULL;
 		goto out;
 	}
-	memset(&o, 0, sizeof(o));
 	o.snapshot = spec;
 	o.target = scratch;
 	o.source = source;

@@ -128,10 +128,15 @@ int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 	struct mbi_retain_item *items = NULL;
 	uint32_t *marks = NULL;
 	char **groups = NULL, *cdir = NULL;
-	struct mb_forget_result fr = { 0, 0 };
+	struct mb_forget_result fr = MB_FORGET_RESULT_INIT;
+	struct mb_forget_opts o;
 	size_t n = 0, i;
 	int rc;
 
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_forget_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_forget_result")))
+		return rc;
+	opts = &o;
 	if ((rc = mbi_need_config(ctx)))
 		return rc;
 	pol = ctx->cfg->retention;
@@ -214,8 +219,7 @@ int mb_forget(struct mb_ctx *ctx, const struct mb_forget_opts *opts,
 			mbi_log(ctx, MB_LOG_WARNING, "%s", mb_ctx_errmsg(ctx));
 	}
 out:
-	if (res)
-		*res = fr;
+	mbi_result_out(res, &fr, sizeof(fr));
 	for (i = 0; groups && i < n; i++)
 		free(groups[i]);
 	free(groups);
@@ -1060,15 +1064,19 @@ static void prune_release(struct prune_run *p)
 int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	     struct mb_prune_result *res)
 {
+	struct mb_prune_opts o;
 	struct prune_run p;
 	double t0 = mbi_now();
 	int rc;
 
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_prune_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_prune_result")))
+		return rc;
 	memset(&p, 0, sizeof(p));
 	p.ctx = ctx;
-	p.dry = opts && opts->dry_run;
-	p.max_unused = opts ? opts->max_unused : 10;
-	p.grace = opts ? opts->grace : 0;
+	p.dry = o.dry_run;
+	p.max_unused = opts ? o.max_unused : 10;
+	p.grace = o.grace;
 	if (p.grace < MB_PRUNE_NO_GRACE)
 		return mbi_error(ctx, MB_E_INVAL, 0,
 				 "prune grace %lld is negative",
@@ -1086,8 +1094,7 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	}
 	rc = prune_steps(&p);
 	p.pr.seconds = mbi_now() - t0;
-	if (res)
-		*res = p.pr;
+	mbi_result_out(res, &p.pr, sizeof(p.pr));
 	if (!rc && p.pr.packs_young)
 		mbi_log(ctx, MB_LOG_INFO,
 			"%llu unreferenced pack(s) kept until this host has seen them unreferenced for the grace period (prune --grace)",

@@ -130,7 +130,8 @@ int mb_repair_index(struct mb_ctx *ctx, struct mb_repair_result *res)
 	int rc;
 
 	memset(&rr, 0, sizeof(rr));
-	if ((rc = mbi_need_config(ctx)))
+	if ((rc = mbi_result_ok(ctx, res, "mb_repair_result")) ||
+	    (rc = mbi_need_config(ctx)))
 		return rc;
 	if (!ctx->cfg->signing_key)
 		return mbi_error(ctx, MB_E_CONFIG, 0,
@@ -141,7 +142,6 @@ int mb_repair_index(struct mb_ctx *ctx, struct mb_repair_result *res)
 		rc = repair_steps(r, lock, &rr);
 	mbi_lock_release(lock);
 	mbi_repo_close(r);
-	if (res)
-		*res = rr;
+	mbi_result_out(res, &rr, sizeof(rr));
 	return rc;
 }

@@ -31,7 +31,7 @@ struct dircache {
 	int fd;
 };
 
-struct rs {
+struct restore_run {
 	struct mb_ctx *ctx;
 	struct mbi_repo *r;
 	const struct mb_restore_opts *opts;
@@ -58,7 +58,7 @@ struct rs {
 	int rc;                /* first failure of a worker */
 };
 
-static bool wanted(struct rs *s, const struct mbi_mentry *e)
+static bool wanted(struct restore_run *s, const struct mbi_mentry *e)
 {
 	const struct mb_restore_opts *o = s->opts;
 
@@ -73,8 +73,8 @@ static bool wanted(struct rs *s, const struct mbi_mentry *e)
 		 * config need not declare them */
 		for (k = 0; k < s->m->nsources; k++)
 			if (!strcmp(s->m->sources[k].name, e->source))
-				maildir = !strcmp(s->m->sources[k].type,
-						  "maildir");
+				maildir = mbi_source_kind_maildir(
+					s->m->sources[k].type);
 		if (!maildir)
 			return false;
 		if (strncmp(e->path, s->mailbox_prefix, l) ||
@@ -115,7 +115,7 @@ static int cmp_strp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_ancestor(struct rs *s, const struct mbi_mentry *e)
+static bool is_ancestor(struct restore_run *s, const struct mbi_mentry *e)
 {
 	char *f = full_name(e->source, e->path);
 	bool hit = f && bsearch(&f, s->ancestors, s->nancestors,
@@ -133,7 +133,8 @@ static bool is_ancestor(struct rs *s, const struct mbi_mentry *e)
 
 /* The directories above a partial selection, so that they come back with
  * their own owner, mode and time rather than as new 0700 directories. */
-static int collect_ancestors(struct rs *s, const struct mbi_manifest *m)
+static int collect_ancestors(struct restore_run *s,
+			     const struct mbi_manifest *m)
 {
 	size_t i, n = 0, cap = 0, k;
 	char **v = NULL;
@@ -187,7 +188,7 @@ static int collect_ancestors(struct rs *s, const struct mbi_manifest *m)
 
 static int collect(void *ud, struct mbi_mentry *e)
 {
-	struct rs *s = ud;
+	struct restore_run *s = ud;
 	struct sel *x;
 
 	if (strchr(e->source, '/') || !mbi_path_is_safe(e->source))
@@ -239,8 +240,8 @@ static void dircache_drop(struct dircache *dc)
 /* Open (creating as needed) the directory source/dirname(path) below the
  * target, component by component, never following a symlink. The fd stays
  * in dc, for the next file of the same directory. */
-static int open_parent(struct rs *s, struct dircache *dc, const struct sel *x,
-		       const char **base)
+static int open_parent(struct restore_run *s, struct dircache *dc,
+		       const struct sel *x, const char **base)
 {
 	char *full = mbi_asprintf("%s/%s", x->source, x->path), *slash, *p;
 	char *walk;
@@ -303,8 +304,8 @@ static int open_parent(struct rs *s, struct dircache *dc, const struct sel *x,
 	return fd;
 }
 
-static void set_owner_mode_time(struct rs *s, int dirfd, const char *name,
-				int fd, const struct sel *x)
+static void set_owner_mode_time(struct restore_run *s, int dirfd,
+				const char *name, int fd, const struct sel *x)
 {
 	struct timespec ts[2];
 	/* a signed manifest must not make a set-id program appear */
@@ -338,13 +339,13 @@ struct tmpf {
 	char name[48];         /* "" while unnamed */
 };
 
-static void tmp_name(struct rs *s, struct tmpf *t)
+static void tmp_name(struct restore_run *s, struct tmpf *t)
 {
 	snprintf(t->name, sizeof(t->name), ".mb-tmp-%d-%u", (int)getpid(),
 		 __atomic_add_fetch(&s->tmp_seq, 1, __ATOMIC_RELAXED));
 }
 
-static int tmp_create(struct rs *s, int dfd, const struct sel *x,
+static int tmp_create(struct restore_run *s, int dfd, const struct sel *x,
 		      struct tmpf *t)
 {
 	t->name[0] = '\0';
@@ -373,7 +374,7 @@ static void tmp_discard(int dfd, struct tmpf *t)
 }
 
 /* Close t, with the error a delayed write reports only then (NFS, quota). */
-static int tmp_close(struct rs *s, struct tmpf *t, const struct sel *x)
+static int tmp_close(struct restore_run *s, struct tmpf *t, const struct sel *x)
 {
 	int bad = close(t->fd);
 
@@ -394,7 +395,7 @@ static int tmp_link(const struct tmpf *t, int dfd, const char *name)
 
 /* O_TMPFILE and linking it through /proc where the target is: else hidden
  * temporary names. */
-static void probe_tmpfile(struct rs *s)
+static void probe_tmpfile(struct restore_run *s)
 {
 	struct tmpf t = { -1, "" };
 
@@ -406,7 +407,7 @@ static void probe_tmpfile(struct rs *s)
 
 /* Give the verified file t (its owner, mode and times set) x's name;
  * replace a file only with --overwrite. Closes t. */
-static int tmp_publish(struct rs *s, int dfd, struct tmpf *t,
+static int tmp_publish(struct restore_run *s, int dfd, struct tmpf *t,
 		       const struct sel *x, const char *base)
 {
 	struct stat st;
@@ -455,8 +456,8 @@ static int tmp_publish(struct rs *s, int dfd, struct tmpf *t,
 
 /* x as a copy of the file from (another name of content restored
  * already), or, for an empty file, with nothing to copy. */
-static int place_copy(struct rs *s, struct dircache *dc, const struct sel *x,
-		      int from)
+static int place_copy(struct restore_run *s, struct dircache *dc,
+		      const struct sel *x, int from)
 {
 	const char *base;
 	int dfd = open_parent(s, dc, x, &base), rc;
@@ -492,7 +493,7 @@ static int cmp_sha_idx(const void *a, const void *b, void *arg)
 		      MBI_SHA256_LEN);
 }
 
-static size_t first_of_sha(struct rs *s, const unsigned char *sha)
+static size_t first_of_sha(struct restore_run *s, const unsigned char *sha)
 {
 	size_t lo = 0, hi = s->nfiles;
 
@@ -508,14 +509,14 @@ static size_t first_of_sha(struct rs *s, const unsigned char *sha)
 }
 
 struct member_ctx {
-	struct rs *s;
+	struct restore_run *s;
 	char *buf;
 	const char *pack;
 	struct dircache dc;
 };
 
 /* The snapshot's SIZE of x is not the size of its content. */
-static int size_lie(struct rs *s, const struct sel *x, uint64_t real)
+static int size_lie(struct restore_run *s, const struct sel *x, uint64_t real)
 {
 	return mbi_error(s->ctx, MB_E_VERIFY, 0,
 			 "snapshot entry '%s/%s' says %llu bytes, its content has %llu: the snapshot is damaged or forged; nothing of it was restored under that name",
@@ -524,7 +525,7 @@ static int size_lie(struct rs *s, const struct sel *x, uint64_t real)
 }
 
 /* x has its name: count it. */
-static int placed(struct rs *s, struct sel *x)
+static int placed(struct restore_run *s, struct sel *x)
 {
 	uint64_t files, bytes;
 
@@ -541,7 +542,7 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 		     const unsigned char *msha, bool has_sha, uint64_t size)
 {
 	struct member_ctx *mc = ud;
-	struct rs *s = mc->s;
+	struct restore_run *s = mc->s;
 	size_t k = has_sha ? first_of_sha(s, msha) : s->nfiles, j;
 	struct mbi_sha256 h;
 	unsigned char got[MBI_SHA256_LEN];
@@ -631,7 +632,7 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 
 static void *pack_worker(void *arg)
 {
-	struct rs *s = arg;
+	struct restore_run *s = arg;
 	struct member_ctx mc = { s, mbi_nofork_alloc(1 << 20), NULL,
 				 { NULL, -1 } };
 
@@ -706,7 +707,8 @@ static bool dir_is_empty(int fd)
 /* Sort the files by content, and find every content's pack before anything
  * is written: a missing one, or a SIZE that its content does not have, stops
  * the restore here. packs_needed counts files per pack; *np the packs. */
-static int plan_content(struct rs *s, uint32_t *packs_needed, size_t *np)
+static int plan_content(struct restore_run *s, uint32_t *packs_needed,
+			size_t *np)
 {
 	static const unsigned char empty[MBI_SHA256_LEN] = {
 		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb,
@@ -746,7 +748,7 @@ static int plan_content(struct rs *s, uint32_t *packs_needed, size_t *np)
 }
 
 /* Create the directories (closed to others until their modes are set). */
-static int make_dirs(struct rs *s, struct sel **dirs, size_t ndirs)
+static int make_dirs(struct restore_run *s, struct sel **dirs, size_t ndirs)
 {
 	size_t i;
 
@@ -768,7 +770,7 @@ static int make_dirs(struct rs *s, struct sel **dirs, size_t ndirs)
 }
 
 /* Content, pack by pack, two packs at a time. */
-static int fetch_content(struct rs *s, const uint32_t *packs_needed,
+static int fetch_content(struct restore_run *s, const uint32_t *packs_needed,
 			 size_t np)
 {
 	pthread_t th[2];
@@ -791,7 +793,7 @@ static int fetch_content(struct rs *s, const uint32_t *packs_needed,
 	return s->rc;
 }
 
-static int make_link(struct rs *s, struct sel *x)
+static int make_link(struct restore_run *s, struct sel *x)
 {
 	const char *base;
 	int dfd = open_parent(s, &s->dc, x, &base);
@@ -810,7 +812,7 @@ static int make_link(struct rs *s, struct sel *x)
 }
 
 /* Empty files and symlinks, once all content is in place. */
-static int place_rest(struct rs *s)
+static int place_rest(struct restore_run *s)
 {
 	size_t i;
 	int rc;
@@ -838,7 +840,7 @@ static int place_rest(struct rs *s)
 }
 
 /* Directories last, deepest first, so their times stay. */
-static int finish_dirs(struct rs *s, struct sel **dirs, size_t ndirs)
+static int finish_dirs(struct restore_run *s, struct sel **dirs, size_t ndirs)
 {
 	size_t i;
 
@@ -869,7 +871,7 @@ static int finish_dirs(struct rs *s, struct sel **dirs, size_t ndirs)
 	return MB_OK;
 }
 
-static int restore_sel(struct rs *s)
+static int restore_sel(struct restore_run *s)
 {
 	struct sel **dirs = NULL;
 	size_t i, ndirs = 0, np = 0;
@@ -898,7 +900,7 @@ out:
 	return rc;
 }
 
-static void rs_release(struct rs *s)
+static void rs_release(struct restore_run *s)
 {
 	size_t i;
 
@@ -920,7 +922,7 @@ static void rs_release(struct rs *s)
 }
 
 /* --mailbox USER@DOMAIN: the prefix DOMAIN/USER of maildir paths. */
-static int set_mailbox_prefix(struct rs *s, const char *mailbox)
+static int set_mailbox_prefix(struct restore_run *s, const char *mailbox)
 {
 	const char *at = strchr(mailbox, '@');
 
@@ -934,7 +936,7 @@ static int set_mailbox_prefix(struct rs *s, const char *mailbox)
 
 /* Create (if needed) and open the target; *created says whether it was
  * made here. Without --overwrite it must be empty. */
-static int open_target(struct rs *s, bool *created)
+static int open_target(struct restore_run *s, bool *created)
 {
 	const char *target = s->opts->target;
 
@@ -956,44 +958,47 @@ static int open_target(struct rs *s, bool *created)
 	return MB_OK;
 }
 
-/* The configured mariadb source named name, or NULL. */
-static const struct mbi_source *config_db_source(struct mb_ctx *ctx,
-						 const char *name)
+/* The configured source named name of kind k, or NULL. */
+static const struct mbi_source *config_db_source(
+	struct mb_ctx *ctx, const char *name, const struct mbi_source_kind *k)
 {
 	size_t c;
 
 	for (c = 0; c < ctx->cfg->nsources; c++)
 		if (!strcmp(ctx->cfg->sources[c].name, name) &&
-		    !strcmp(ctx->cfg->sources[c].type, "mariadb"))
+		    ctx->cfg->sources[c].kind == k)
 			return &ctx->cfg->sources[c];
 	return NULL;
 }
 
 /* --load: the snapshot's database sources, each into the server that the
  * configuration names for it. */
-static int load_databases(struct rs *s, const struct mbi_manifest *m)
+static int load_databases(struct restore_run *s, const struct mbi_manifest *m)
 {
 	const struct mb_restore_opts *opts = s->opts;
 	int rc = MB_OK;
 	size_t k;
 
 	for (k = 0; !rc && k < m->nsources; k++) {
+		const struct mbi_source_kind *kind =
+			mbi_source_kind(m->sources[k].type);
 		const struct mbi_source *src;
 		char *dir;
 
-		if (strcmp(m->sources[k].type, "mariadb") ||
+		if (!kind || !kind->load ||
 		    (opts->source && strcmp(opts->source, m->sources[k].name)))
 			continue;
-		src = config_db_source(s->ctx, m->sources[k].name);
+		src = config_db_source(s->ctx, m->sources[k].name, kind);
 		if (!src)
 			return mbi_error(s->ctx, MB_E_CONFIG, 0,
-					 "cannot load database source '%s': add [source %s] with type = mariadb and the server to load into",
-					 m->sources[k].name, m->sources[k].name);
+					 "cannot load database source '%s': add [source %s] with type = %s and the server to load into",
+					 m->sources[k].name, m->sources[k].name,
+					 kind->name);
 		dir = mbi_asprintf("%s/%s", opts->target, src->name);
 		if (!dir)
 			return MB_E_NOMEM;
-		rc = mbi_dbload_source(s->ctx, src, dir, opts->db_prefix,
-				       opts->overwrite, m);
+		rc = kind->load(s->ctx, src, dir, opts->db_prefix,
+				opts->overwrite, m);
 		free(dir);
 	}
 	return rc;
@@ -1042,7 +1047,7 @@ void mbi_restore_share_target(struct mb_ctx *ctx, int root)
 int mbi_restore_tree(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 		     struct mb_restore_result *res)
 {
-	struct rs s;
+	struct restore_run s;
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
 	bool have_m = false, created;

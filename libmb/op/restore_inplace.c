@@ -1047,7 +1047,7 @@ static int pick_source(struct ip *p)
 		const struct mbi_source *s = &cfg->sources[i];
 
 		if (p->opts->source ? strcmp(s->name, p->opts->source) :
-				      strcmp(s->type, "maildir"))
+				      !s->kind->in_place)
 			continue;
 		if (p->src)
 			return mbi_error(p->ctx, MB_E_INVAL, 0,
@@ -1061,7 +1061,7 @@ static int pick_source(struct ip *p)
 	if (!p->src)
 		return mbi_error(p->ctx, MB_E_CONFIG, 0,
 				 "no maildir source in the configuration: in-place restores write to its path");
-	if (strcmp(p->src->type, "maildir"))
+	if (!p->src->kind->in_place)
 		return mbi_error(p->ctx, MB_E_INVAL, 0,
 				 "source '%s' is of type %s: in-place restores merge maildir sources only; restore it with --target",
 				 p->src->name, p->src->type);
@@ -1417,8 +1417,18 @@ out:
 int mb_restore(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	       struct mb_restore_result *res)
 {
-	if (opts->in_place || opts->nfolders || opts->as_mailbox ||
-	    opts->into_folder || opts->dry_run)
-		return mbi_restore_mail(ctx, opts, res);
-	return mbi_restore_tree(ctx, opts, res);
+	struct mb_restore_opts o;
+	struct mb_restore_result r = MB_RESTORE_RESULT_INIT;
+	int rc;
+
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_restore_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_restore_result")))
+		return rc;
+	if (o.in_place || o.nfolders || o.as_mailbox || o.into_folder ||
+	    o.dry_run)
+		rc = mbi_restore_mail(ctx, &o, &r);
+	else
+		rc = mbi_restore_tree(ctx, &o, &r);
+	mbi_result_out(res, &r, sizeof(r));
+	return rc;
 }

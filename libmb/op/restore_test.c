@@ -24,7 +24,7 @@
 
 #define MAX_REPORTED 50
 
-struct rt {
+struct restore_test_run {
 	struct mb_ctx *ctx;
 	int root;               /* scratch/files */
 	char *files_dir;
@@ -52,8 +52,8 @@ static void json_str(struct mbi_buf *b, const char *s)
 	}
 }
 
-static void problem(struct rt *t, const char *kind, const char *source,
-		    const char *path, const char *detail)
+static void problem(struct restore_test_run *t, const char *kind,
+		    const char *source, const char *path, const char *detail)
 {
 	struct mbi_buf *b = &t->problems;
 
@@ -119,7 +119,7 @@ static int open_parent(int root, const char *rel, const char **base)
 
 static int compare_entry(void *ud, struct mbi_mentry *e)
 {
-	struct rt *t = ud;
+	struct restore_test_run *t = ud;
 	char *rel = strcmp(e->path, ".") ?
 		    mbi_asprintf("%s/%s", e->source, e->path) :
 		    strdup(e->source);
@@ -391,7 +391,8 @@ out:
 	return rc;
 }
 
-static int check_databases(struct rt *t, const struct mb_restore_test_opts *o,
+static int check_databases(struct restore_test_run *t,
+			   const struct mb_restore_test_opts *o,
 			   const struct mbi_manifest *m, const char *scratch,
 			   struct scratch_db *sdb)
 {
@@ -466,7 +467,7 @@ static int check_databases(struct rt *t, const struct mb_restore_test_opts *o,
 
 /* Scratch space below [options] scratch_dir, $TMPDIR or /var/tmp, with
  * files/ as the restore target. */
-static int rt_scratch(struct rt *t, char **scratch)
+static int rt_scratch(struct restore_test_run *t, char **scratch)
 {
 	const char *base = mbi_section_get(mbi_config_section(t->ctx->cfg,
 							      "options"),
@@ -487,10 +488,10 @@ static int rt_scratch(struct rt *t, char **scratch)
 /* Restore the snapshot into files/. MB_E_VERIFY when the repository itself
  * is damaged: that is the finding (recorded), and comparing a partial
  * restore says no more. */
-static int rt_restore(struct rt *t, const char *id)
+static int rt_restore(struct restore_test_run *t, const char *id)
 {
-	struct mb_restore_opts ro = { 0 };
-	struct mb_restore_result rr;
+	struct mb_restore_opts ro = MB_RESTORE_OPTS_INIT;
+	struct mb_restore_result rr = MB_RESTORE_RESULT_INIT;
 	int rc;
 
 	ro.snapshot = id;
@@ -506,7 +507,8 @@ static int rt_restore(struct rt *t, const char *id)
 
 /* Compare the restored tree with the manifest, then load and check what
  * the restored databases and Redis dumps hold. */
-static int rt_compare(struct rt *t, const struct mb_restore_test_opts *o,
+static int rt_compare(struct restore_test_run *t,
+		      const struct mb_restore_test_opts *o,
 		      const struct mbi_manifest *m, const char *scratch,
 		      struct scratch_db *sdb)
 {
@@ -541,7 +543,7 @@ static int rt_compare(struct rt *t, const struct mb_restore_test_opts *o,
 
 /* The JSON report; the error (not a finding) that ended the run, if
  * any. */
-static char *rt_report(struct rt *t, int rc)
+static char *rt_report(struct restore_test_run *t, int rc)
 {
 	const struct mb_restore_test_result *r = t->res;
 	struct mbi_buf rep = { 0 };
@@ -603,9 +605,9 @@ static void rt_remove_scratch(struct mb_ctx *ctx, char *scratch, bool keep)
 int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 		    struct mb_restore_test_result *res, char **report)
 {
-	struct mb_restore_test_opts none = { 0 };
+	struct mb_restore_test_opts none;
 	struct mb_restore_test_result r;
-	struct rt t;
+	struct restore_test_run t;
 	struct mbi_repo *repo = NULL;
 	struct mb_snapshot_info si;
 	struct mbi_manifest m;
@@ -615,8 +617,10 @@ int mb_restore_test(struct mb_ctx *ctx, const struct mb_restore_test_opts *o,
 	double t0 = mbi_now();
 	int rc;
 
-	if (!o)
-		o = &none;
+	if ((rc = MBI_OPTS_IN(ctx, &none, o, "mb_restore_test_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_restore_test_result")))
+		return rc;
+	o = &none;
 	memset(&r, 0, sizeof(r));
 	memset(&t, 0, sizeof(t));
 	memset(&sdb, 0, sizeof(sdb));
@@ -656,8 +660,7 @@ out:
 		*report = rep;
 	else
 		free(rep);
-	if (res)
-		*res = r;
+	mbi_result_out(res, &r, sizeof(r));
 	if (have_m)
 		mbi_manifest_release(&m);
 	if (t.root >= 0)

@@ -138,8 +138,8 @@ const char *mbi_dc_maildir_source(const struct mbi_manifest *m,
 
 	for (i = 0; i < m->nsources; i++)
 		if (!strcmp(m->sources[i].name, name))
-			return strcmp(m->sources[i].type, "maildir") ? NULL :
-			       m->sources[i].name;
+			return mbi_source_kind_maildir(m->sources[i].type) ?
+			       m->sources[i].name : NULL;
 	return NULL;
 }
 

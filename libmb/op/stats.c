@@ -53,6 +53,8 @@ int mb_stats(struct mb_ctx *ctx, struct mb_stats *out)
 	int rc;
 
 	memset(&st, 0, sizeof(st));
+	if ((rc = mbi_result_ok(ctx, out, "mb_stats")))
+		return rc;
 	if ((rc = mbi_repo_open(ctx, &r)))
 		goto out;
 	if ((rc = mbi_store_list(r->store, "packs/", add_object,
@@ -115,8 +117,8 @@ int mb_stats(struct mb_ctx *ctx, struct mb_stats *out)
 				       (double)st.bytes_packs;
 out:
 	st.seconds = mbi_now() - t0;
-	if (!rc && out)
-		*out = st;
+	if (!rc)
+		mbi_result_out(out, &st, sizeof(st));
 	free(snaps);
 	if (have_ix)
 		mbi_index_release(&ix);

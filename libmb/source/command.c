@@ -30,21 +30,20 @@ int mbi_command_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	int fd, status, rc;
 
 	if (!cmd || !*cmd)
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': type command needs 'command'",
-				 src->name);
+		return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					"type command needs 'command'");
 	if (!fname)
 		fname = "stdout";
 	if (!mbi_path_is_safe(fname) || strchr(fname, '/'))
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': filename '%s' must be a plain file name",
-				 src->name, fname);
+		return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					"filename '%s' must be a plain file name",
+					fname);
 	/* the output's size must be known before it goes into a pack */
 	fd = open(em->tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return mbi_error(ctx, MB_E_IO, errno,
-				 "source '%s': cannot create a spool file in '%s'",
-				 src->name, em->tmpdir);
+		return mbi_source_error(ctx, src->name, MB_E_IO, errno,
+					"cannot create a spool file in '%s'",
+					em->tmpdir);
 	argv[2] = (char *)cmd;
 	envp = mbi_env_child(NULL);
 	if (!envp) {
@@ -59,25 +58,24 @@ int mbi_command_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	mbi_env_free(envp);
 	if (rc) {
 		close(fd);
-		return mbi_error(ctx, MB_E_IO, rc,
-				 "source '%s': cannot run '%s'", src->name,
-				 cmd);
+		return mbi_source_error(ctx, src->name, MB_E_IO, rc,
+					"cannot run '%s'",
+					cmd);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		close(fd);
 		if (WIFSIGNALED(status))
-			return mbi_error(ctx, MB_E_IO, 0,
-					 "source '%s': command '%s' was killed by signal %d: no snapshot committed",
-					 src->name, cmd, WTERMSIG(status));
-		return mbi_error(ctx, MB_E_IO, 0,
-				 "source '%s': command '%s' exited with status %d: no snapshot committed",
-				 src->name, cmd, WEXITSTATUS(status));
+			return mbi_source_error(ctx, src->name, MB_E_IO, 0,
+						"command '%s' was killed by signal %d: no snapshot committed",
+						cmd, WTERMSIG(status));
+		return mbi_source_error(ctx, src->name, MB_E_IO, 0,
+					"command '%s' exited with status %d: no snapshot committed",
+					cmd, WEXITSTATUS(status));
 	}
 	if (fstat(fd, &st)) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "source '%s': spool file",
-			       src->name);
+		rc = mbi_source_error(ctx, src->name, MB_E_IO, errno, "spool file");
 		close(fd);
 		return rc;
 	}

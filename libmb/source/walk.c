@@ -550,7 +550,7 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 	w.fn = fn;
 	w.ud = ud;
 	w.md_fd = -1;
-	w.maildir = !strcmp(src->type, "maildir");
+	w.maildir = src->kind->maildir;
 	w.include_index = mbi_section_bool(src->sec, "include_index");
 	if (mbi_section_get(src->sec, "only")) {
 		w.only = mbi_split_words(mbi_section_get(src->sec, "only"),
@@ -570,10 +570,10 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 		slash = strrchr(dir, '/');
 		*slash = '\0';
 		fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		rc = fd < 0 ? mbi_error(ctx, MB_E_IO, errno,
-					"source '%s': cannot open '%s'",
-					src->name, src->path) :
-		     walk_entry(&w, fd, slash + 1, 0, false);
+		rc = fd < 0 ? mbi_source_error(ctx, src->name, MB_E_IO, errno,
+					       "cannot open '%s'",
+					       src->path) :
+			    walk_entry(&w, fd, slash + 1, 0, false);
 		if (fd >= 0)
 			close(fd);
 		free(dir);
@@ -583,9 +583,9 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 		return rc;
 	}
 	if (fd < 0 || fstat(fd, &st)) {
-		rc = mbi_error(ctx, MB_E_IO, errno,
-			       "source '%s': cannot open '%s'", src->name,
-			       src->path);
+		rc = mbi_source_error(ctx, src->name, MB_E_IO, errno,
+				      "cannot open '%s'",
+				      src->path);
 		if (fd >= 0)
 			close(fd);
 		return rc;

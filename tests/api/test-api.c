@@ -119,6 +119,106 @@ static void test_config_file(struct mb_ctx *ctx, const char *dir)
 	unlink(conf);
 }
 
+/* A source's own error names it once: the backup does not name it again. */
+static void test_source_error(struct mb_ctx *ctx)
+{
+	struct mb_backup_opts o = MB_BACKUP_OPTS_INIT;
+	struct mb_backup_result r = MB_BACKUP_RESULT_INIT;
+	const char *msg;
+
+	ok(mb_backup(ctx, &o, &r) == MB_E_IO,
+	   "a failing command source fails the backup");
+	msg = mb_ctx_errmsg(ctx);
+	ok(!strncmp(msg, "source 'cmd': command 'exit 3' exited with status 3",
+		    51) &&
+	   !contains(msg + 1, "source 'cmd'"),
+	   "its message names the source once");
+	if (!contains(msg, "exited with status 3"))
+		printf("# %s\n", msg);
+}
+
+/* The size convention: MB_*_INIT, an older (smaller) struct, a newer one,
+ * an uninitialized one; results written only as far as their size. */
+static void test_struct_sizes(const char *dir)
+{
+	/* mb_forget_opts as a program built before dry_run and keep had */
+	struct old_forget_opts {
+		size_t size;
+		const char *const *rules;
+	} old;
+	struct newer_forget_opts {
+		struct mb_forget_opts o;
+		int future;
+	} newer;
+	static const char *const rules[] = { "keep-last", "1", NULL };
+	struct mb_forget_opts none = { 0 };
+	struct mb_forget_result fr = MB_FORGET_RESULT_INIT;
+	struct mb_stats st;
+	struct mb_ctx *ctx = NULL;
+	char home[256], text[1024], cmd[600], *fpr = NULL;
+
+	snprintf(home, sizeof(home), "%.200s/gnupg", dir);
+	if (mb_ctx_new(&ctx) || mb_keygen(ctx, home, "api", &fpr)) {
+		ok(0, "mb_keygen() for a repository");
+		mb_ctx_free(ctx);
+		return;
+	}
+	snprintf(text, sizeof(text),
+		 "[repository]\nurl = %s/repo\n[keys]\ngnupg_home = %s\n"
+		 "recipients = %s\nsigning_key = %s\n[options]\n"
+		 "cache_dir = %s/cache\n[source cmd]\ntype = command\n"
+		 "command = exit 3\n", dir, home, fpr, fpr, dir);
+	ok(mb_ctx_load_config_buf(ctx, "api.conf", text, strlen(text)) ==
+	   MB_OK && mb_repo_init(ctx) == MB_OK, "a repository to work on");
+
+	ok(mb_forget(ctx, &none, NULL, NULL, &fr) == MB_E_INVAL &&
+	   contains(mb_ctx_errmsg(ctx), "struct mb_forget_opts has size 0") &&
+	   contains(mb_ctx_errmsg(ctx), "_INIT"),
+	   "options of size 0 (not initialized): MB_E_INVAL naming the struct");
+	old.size = sizeof(old);
+	old.rules = rules;
+	ok(mb_forget(ctx, (const struct mb_forget_opts *)&old, NULL, NULL,
+		     &fr) == MB_OK,
+	   "an older, smaller options struct works (its rules are used: the configuration has none)");
+	memset(&newer, 0, sizeof(newer));
+	newer.o.size = sizeof(newer);
+	newer.o.rules = rules;
+	newer.o.dry_run = 1;
+	ok(mb_forget(ctx, &newer.o, NULL, NULL, &fr) == MB_OK,
+	   "a newer, larger options struct whose unknown fields are 0 works");
+	newer.future = 1;
+	ok(mb_forget(ctx, &newer.o, NULL, NULL, &fr) == MB_E_INVAL &&
+	   contains(mb_ctx_errmsg(ctx), "does not know"),
+	   "a newer struct that sets a field this libmb does not know: MB_E_INVAL");
+
+	/* a result as a program built when mb_stats ended after packs */
+	memset(&st, 0xff, sizeof(st));
+	st.size = offsetof(struct mb_stats, index_objects);
+	ok(mb_stats(ctx, &st) == MB_OK && st.snapshots == 0 && st.packs == 0,
+	   "an older, smaller result struct is filled as far as it reaches");
+	ok(st.size == offsetof(struct mb_stats, index_objects) &&
+	   st.index_objects == UINT64_MAX && st.bytes_logical == UINT64_MAX,
+	   "and not beyond: its size is kept, the rest untouched");
+	memset(&st, 0xff, sizeof(st));
+	st.size = 0;
+	ok(mb_stats(ctx, &st) == MB_E_INVAL &&
+	   contains(mb_ctx_errmsg(ctx), "struct mb_stats has size 0"),
+	   "a result of size 0: MB_E_INVAL");
+	memset(&st, 0xff, sizeof(st));
+	st.size = sizeof(st);
+	ok(mb_stats(ctx, &st) == MB_OK && st.index_objects == 0 &&
+	   st.bytes_logical == 0 && st.seconds >= 0,
+	   "a whole result struct (MB_STATS_INIT) is filled");
+
+	test_source_error(ctx);
+	mb_ctx_free(ctx);
+	free(fpr);
+	snprintf(cmd, sizeof(cmd),
+		 "gpgconf --homedir '%s' --kill all 2>/dev/null", home);
+	if (system(cmd))
+		printf("# cannot stop the agent of %s\n", home);
+}
+
 int main(void)
 {
 	struct mb_ctx *ctx = NULL;
@@ -132,12 +232,19 @@ int main(void)
 	}
 	test_bad_config(ctx);
 	test_config_file(ctx, dir);
+	test_struct_sizes(dir);
 	ok(!strcmp(mb_strstatus(MB_E_NOMEM), "out of memory"),
 	   "mb_strstatus()");
 	mb_ctx_free(ctx);
 	mb_ctx_free(NULL);
 	ok(1, "mb_ctx_free(NULL) is a no-op");
-	rmdir(dir);
+	{
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			printf("# cannot remove %s\n", dir);
+	}
 	printf("1..%d\n", n);
 	return failed;
 }

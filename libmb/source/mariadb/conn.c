@@ -41,9 +41,9 @@ static int check_secret_file(struct mb_ctx *ctx, const char *source,
 	if (stat(path, &st))
 		return MB_OK; /* a configuration from memory */
 	if (st.st_mode & (S_IROTH | S_IWOTH))
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': %s '%s' is readable or writable by others: chmod 600 it",
-				 source, what, path);
+		return mbi_source_error(ctx, source, MB_E_CONFIG, 0,
+					"%s '%s' is readable or writable by others: chmod 600 it",
+					what, path);
 	return MB_OK;
 }
 
@@ -58,17 +58,19 @@ static int read_password_file(struct mb_ctx *ctx, const char *source,
 		return rc;
 	rc = mbi_read_file(ctx, path, &b, 4096);
 	if (rc)
-		return mbi_error_prefix(ctx, rc == MB_E_NOTFOUND ? MB_E_CONFIG : rc,
-					"source '%s': password_file", source);
+		return mbi_source_error_prefix(ctx, source,
+					       rc == MB_E_NOTFOUND ?
+					       MB_E_CONFIG : rc,
+					       "password_file");
 	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
 		b.data[--b.len] = '\0';
 	if (!b.len || memchr(b.data, '\0', b.len)) {
 		if (b.data)
 			explicit_bzero(b.data, b.cap);
 		mbi_buf_release(&b);
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': password_file '%s' is empty or not text",
-				 source, path);
+		return mbi_source_error(ctx, source, MB_E_CONFIG, 0,
+					"password_file '%s' is empty or not text",
+					path);
 	}
 	*out = b.data;
 	return MB_OK;
@@ -83,9 +85,8 @@ static int load_password(struct mb_ctx *ctx, const struct mbi_source *src,
 	int rc;
 
 	if (pw && file)
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': set either 'password' or 'password_file', not both",
-				 src->name);
+		return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					"set either 'password' or 'password_file', not both");
 	if (pw) {
 		if (ctx->cfg && ctx->cfg->file) {
 			rc = check_secret_file(ctx, src->name, ctx->cfg->file,
@@ -122,9 +123,8 @@ int mbi_dbconf_init(struct mb_ctx *ctx, const struct mbi_source *src,
 	c->port = 3306;
 	c->max_stmt = MBI_DB_MAX_STMT_DEFAULT;
 	if (c->host && c->socket)
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': set either 'host' or 'socket', not both",
-				 src->name);
+		return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					"set either 'host' or 'socket', not both");
 	if (!c->host && !c->socket)
 		c->socket = DEFAULT_SOCKET;
 	if ((v = mbi_section_get(sec, "port"))) {
@@ -134,9 +134,8 @@ int mbi_dbconf_init(struct mb_ctx *ctx, const struct mbi_source *src,
 		errno = 0;
 		p = strtol(v, &end, 10);
 		if (errno || !*v || *end || p < 1 || p > 65535)
-			return mbi_error(ctx, MB_E_CONFIG, 0,
-					 "source '%s': 'port' must be a number from 1 to 65535",
-					 src->name);
+			return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+						"'port' must be a number from 1 to 65535");
 		c->port = (unsigned int)p;
 	}
 	c->tls = (c->tls_ca || c->tls_cert) ? MBI_DB_TLS_YES : MBI_DB_TLS_NO;
@@ -148,27 +147,23 @@ int mbi_dbconf_init(struct mb_ctx *ctx, const struct mbi_source *src,
 		else if (!parse_bool(v, &on))
 			c->tls = on ? MBI_DB_TLS_YES : MBI_DB_TLS_NO;
 		else
-			return mbi_error(ctx, MB_E_CONFIG, 0,
-					 "source '%s': 'tls' must be yes, no or unverified",
-					 src->name);
+			return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+						"'tls' must be yes, no or unverified");
 	}
 	if (!c->tls_cert != !c->tls_key)
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': set both 'tls_cert' and 'tls_key', or neither",
-				 src->name);
+		return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					"set both 'tls_cert' and 'tls_key', or neither");
 	if ((v = mbi_section_get(sec, "lock_nontransactional")) &&
 	    parse_bool(v, &c->lock_nontx))
-		return mbi_error(ctx, MB_E_CONFIG, 0,
-				 "source '%s': 'lock_nontransactional' must be yes or no",
-				 src->name);
+		return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+					"'lock_nontransactional' must be yes or no");
 	if ((v = mbi_section_get(sec, "max_statement"))) {
 		uint64_t n;
 
 		if (mbi_parse_size(v, &n) || n < MBI_DB_MAX_STMT_MIN ||
 		    n > MBI_DB_MAX_STMT_MAX)
-			return mbi_error(ctx, MB_E_CONFIG, 0,
-					 "source '%s': 'max_statement' must be a size from 4K to 16M",
-					 src->name);
+			return mbi_source_error(ctx, src->name, MB_E_CONFIG, 0,
+						"'max_statement' must be a size from 4K to 16M");
 		c->max_stmt = (size_t)n;
 	}
 	c->databases = mbi_split_words(mbi_section_get(sec, "databases"),
@@ -219,8 +214,8 @@ int mbi_db_error(struct mb_ctx *ctx, const struct mbi_dbconf *c, MYSQL *my,
 	else if (e == ER_LOCK_DEADLOCK || e == ER_TABLE_DEF_CHANGED ||
 		 e == ER_LOCK_WAIT_TIMEOUT)
 		hint = ": tables were locked or altered during the backup; run it again";
-	return mbi_error(ctx, MB_E_DB, 0, "source '%s': %s failed: %s (%u)%s",
-			 c->source, what, mysql_error(my), e, hint);
+	return mbi_source_error(ctx, c->source, MB_E_DB, 0, "%s failed: %s (%u)%s",
+				what, mysql_error(my), e, hint);
 }
 
 int mbi_db_run(MYSQL *my, const char *sql, size_t len)
@@ -282,9 +277,8 @@ int mbi_db_connect(struct mb_ctx *ctx, const struct mbi_dbconf *c,
 
 	my = mysql_init(NULL);
 	if (!my)
-		return mbi_error(ctx, MB_E_NOMEM, 0,
-				 "source '%s': cannot start the database client",
-				 c->source);
+		return mbi_source_error(ctx, c->source, MB_E_NOMEM, 0,
+					"cannot start the database client");
 	mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(my, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
 	mysql_options(my, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
@@ -309,20 +303,20 @@ int mbi_db_connect(struct mb_ctx *ctx, const struct mbi_dbconf *c,
 	if (!mysql_real_connect(my, c->socket ? "localhost" : c->host,
 				c->user, c->password ? c->password : "", NULL,
 				c->socket ? 0 : c->port, c->socket, 0)) {
-		rc = mbi_error(ctx, MB_E_DB, 0,
-			       "source '%s': cannot connect to the database server at %s%s%s%s: %s (%u): check host, port, socket, user, password and tls",
-			       c->source, where(c, wbuf, sizeof(wbuf)),
-			       c->user ? " as '" : "", c->user ? c->user : "",
-			       c->user ? "'" : "", mysql_error(my),
-			       mysql_errno(my));
+		rc = mbi_source_error(ctx, c->source, MB_E_DB, 0,
+				      "cannot connect to the database server at %s%s%s%s: %s (%u): check host, port, socket, user, password and tls",
+				      where(c, wbuf, sizeof(wbuf)),
+				      c->user ? " as '" : "", c->user ? c->user : "",
+				      c->user ? "'" : "", mysql_error(my),
+				      mysql_errno(my));
 		mysql_close(my);
 		return rc;
 	}
 	if (c->tls != MBI_DB_TLS_NO && !mysql_get_ssl_cipher(my)) {
 		mysql_close(my);
-		return mbi_error(ctx, MB_E_DB, 0,
-				 "source '%s': the connection to %s is not encrypted although tls is set",
-				 c->source, where(c, wbuf, sizeof(wbuf)));
+		return mbi_source_error(ctx, c->source, MB_E_DB, 0,
+					"the connection to %s is not encrypted although tls is set",
+					where(c, wbuf, sizeof(wbuf)));
 	}
 	rc = mbi_db_exec(ctx, c, my, session, sizeof(session) - 1,
 			 "setting up the session");

@@ -80,9 +80,9 @@ static int spool_open(struct dump *d, struct spool *s)
 		free(tmp);
 	}
 	if (s->fd < 0)
-		return mbi_error(d->ctx, MB_E_IO, errno,
-				 "source '%s': cannot create a temporary file in '%s'",
-				 d->src->name, dir);
+		return mbi_source_error(d->ctx, d->src->name, MB_E_IO, errno,
+					"cannot create a temporary file in '%s'",
+					dir);
 	return MB_OK;
 }
 
@@ -91,10 +91,10 @@ static int spool_flush(struct spool *s)
 	if (!s->buf.len)
 		return MB_OK;
 	if (mbi_write_all(s->fd, s->buf.data, s->buf.len))
-		return mbi_error(s->d->ctx, MB_E_IO, errno,
-				 "source '%s': cannot write a temporary file in '%s'",
-				 s->d->src->name,
-				 s->d->em->tmpdir ? s->d->em->tmpdir : "/tmp");
+		return mbi_source_error(s->d->ctx, s->d->src->name, MB_E_IO, errno,
+					"cannot write a temporary file in '%s'",
+
+					s->d->em->tmpdir ? s->d->em->tmpdir : "/tmp");
 	s->size += s->buf.len;
 	s->buf.len = 0;
 	return MB_OK;
@@ -246,9 +246,9 @@ static int list_databases(struct dump *d)
 				if (!strcmp(names[j], d->c.databases[i]))
 					break;
 			if (j == n) {
-				rc = mbi_error(d->ctx, MB_E_DB, 0,
-					       "source '%s': database '%s' not found on the server (or not visible to the user): fix 'databases' or the grants",
-					       d->src->name, d->c.databases[i]);
+				rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+						      "database '%s' not found on the server (or not visible to the user): fix 'databases' or the grants",
+						      d->c.databases[i]);
 				goto out;
 			}
 		}
@@ -256,9 +256,8 @@ static int list_databases(struct dump *d)
 		names = NULL;
 		n = d->c.ndatabases;
 	} else if (!n) {
-		rc = mbi_error(d->ctx, MB_E_DB, 0,
-			       "source '%s': the server has no database to back up: set 'databases'",
-			       d->src->name);
+		rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+				      "the server has no database to back up: set 'databases'");
 		goto out;
 	}
 	d->dbs = calloc(n, sizeof(*d->dbs));
@@ -397,10 +396,10 @@ static int handle_nontx(struct dump *d, bool *locked)
 	if (rc)
 		goto out;
 	if (mysql_real_query(d->my, ftwrl, sizeof(ftwrl) - 1)) {
-		rc = mbi_error(d->ctx, MB_E_DB, 0,
-			       "source '%s': FLUSH TABLES WITH READ LOCK failed: %s (%u): lock_nontransactional = yes needs the RELOAD privilege",
-			       d->src->name, mysql_error(d->my),
-			       mysql_errno(d->my));
+		rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+				      "FLUSH TABLES WITH READ LOCK failed: %s (%u): lock_nontransactional = yes needs the RELOAD privilege",
+				      mysql_error(d->my),
+				      mysql_errno(d->my));
 		goto out;
 	}
 	*locked = true;
@@ -465,9 +464,9 @@ static int table_columns(struct dump *d, const struct ddb *db,
 	mysql_free_result(res);
 	res = NULL;
 	if (!n) {
-		rc = mbi_error(d->ctx, MB_E_DB, 0,
-			       "source '%s': table '%s.%s' has no columns that can be dumped",
-			       d->src->name, db->name, t->name);
+		rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+				      "table '%s.%s' has no columns that can be dumped",
+				      db->name, t->name);
 		goto out;
 	}
 	/* the primary key, for a stable order */
@@ -553,9 +552,9 @@ static int checksum_table(struct dump *d, const struct ddb *db,
 		goto out;
 	row = mysql_fetch_row(res);
 	if (!row || mysql_num_fields(res) < 2 || !row[1]) {
-		rc = mbi_error(d->ctx, MB_E_DB, 0,
-			       "source '%s': CHECKSUM TABLE '%s.%s' gave no value",
-			       d->src->name, db->name, t->name);
+		rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+				      "CHECKSUM TABLE '%s.%s' gave no value",
+				      db->name, t->name);
 		goto out;
 	}
 	*out = strdup(row[1]);
@@ -618,9 +617,9 @@ static int dump_rows(struct dump *d, const struct ddb *db,
 	}
 	f = mysql_fetch_fields(res);
 	if (mysql_num_fields(res) != ncols) {
-		rc = mbi_error(d->ctx, MB_E_DB, 0,
-			       "source '%s': table '%s.%s' changed while it was read",
-			       d->src->name, db->name, t->name);
+		rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+				      "table '%s.%s' changed while it was read",
+				      db->name, t->name);
 		goto out;
 	}
 	for (i = 0; i < ncols; i++)
@@ -761,10 +760,10 @@ static int show_create(struct dump *d, const char *kind, const char *db,
 				d->src->name, kind, db, name);
 			goto out;
 		}
-		rc = mbi_error(d->ctx, MB_E_DB, 0,
-			       "source '%s': SHOW CREATE %s '%s.%s' failed: %s (%u)",
-			       d->src->name, kind, db, name, mysql_error(d->my),
-			       e);
+		rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+				      "SHOW CREATE %s '%s.%s' failed: %s (%u)",
+				      kind, db, name, mysql_error(d->my),
+				      e);
 		goto out;
 	}
 	*row = mysql_fetch_row(*res);
@@ -801,14 +800,14 @@ static int add_program(struct dump *d, struct mbi_buf *b, const char *kind,
 	const char *delim;
 
 	if (!stmt)
-		return mbi_error(d->ctx, MB_E_DB, 0,
-				 "source '%s': cannot read the definition of %s '%s.%s': grant the backup user SELECT on mysql.proc (routines), TRIGGER or EVENT",
-				 d->src->name, kind, db, name);
+		return mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+					"cannot read the definition of %s '%s.%s': grant the backup user SELECT on mysql.proc (routines), TRIGGER or EVENT",
+					kind, db, name);
 	delim = pick_delimiter(stmt);
 	if (!delim)
-		return mbi_error(d->ctx, MB_E_DB, 0,
-				 "source '%s': no delimiter fits the definition of %s '%s.%s'",
-				 d->src->name, kind, db, name);
+		return mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+					"no delimiter fits the definition of %s '%s.%s'",
+					kind, db, name);
 	if (mbi_buf_addstr(b, "SET sql_mode = ") ||
 	    mbi_sql_string(b, sql_mode ? sql_mode : "",
 			   sql_mode ? strlen(sql_mode) : 0) ||
@@ -958,9 +957,9 @@ static int schema_views(struct dump *d, struct ddb *db, struct mbi_buf *b)
 			continue;
 		rc = show_create(d, "VIEW", db->name, t->name, &res, &row);
 		if (!rc && row && !(row[1] && !strncmp(row[1], "CREATE ", 7)))
-			rc = mbi_error(d->ctx, MB_E_DB, 0,
-				       "source '%s': cannot read the definition of view '%s.%s': grant the backup user SHOW VIEW",
-				       d->src->name, db->name, t->name);
+			rc = mbi_source_error(d->ctx, d->src->name, MB_E_DB, 0,
+					      "cannot read the definition of view '%s.%s': grant the backup user SHOW VIEW",
+					      db->name, t->name);
 		if (!rc && row)
 			rc = view_is_valid(d, db, t, &valid);
 		if (!rc && row && valid) {

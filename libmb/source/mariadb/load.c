@@ -56,9 +56,9 @@ static int list_dir(struct load *l, const char *path, bool dirs, char ***out,
 	int rc = MB_OK;
 
 	if (!dh)
-		return mbi_error(l->ctx, errno == ENOENT ? MB_E_NOTFOUND : MB_E_IO,
-				 errno, "source '%s': cannot read '%s'",
-				 l->src->name, path);
+		return mbi_source_error(l->ctx, l->src->name, errno == ENOENT ? MB_E_NOTFOUND : MB_E_IO,
+					errno, "cannot read '%s'",
+					path);
 	while ((de = readdir(dh))) {
 		size_t len = strlen(de->d_name);
 		struct stat st;
@@ -131,11 +131,11 @@ static int exec_stmt(struct load *l, const char *sql, size_t len,
 		     const char *file, uint64_t line, const struct ldb *db)
 {
 	if (mbi_db_run(l->my, sql, len))
-		return mbi_error(l->ctx, MB_E_DB, 0,
-				 "source '%s': loading '%s' (line %llu) into database '%s' failed: %s (%u)",
-				 l->src->name, file, (unsigned long long)line,
-				 db->target, mysql_error(l->my),
-				 mysql_errno(l->my));
+		return mbi_source_error(l->ctx, l->src->name, MB_E_DB, 0,
+					"loading '%s' (line %llu) into database '%s' failed: %s (%u)",
+					file, (unsigned long long)line,
+					db->target, mysql_error(l->my),
+					mysql_errno(l->my));
 	l->statements++;
 	if (mysql_warning_count(l->my))
 		note_warning(l, file, line);
@@ -163,9 +163,9 @@ static int load_file(struct load *l, const struct ldb *db, const char *name,
 			rc = MB_OK;
 			goto out;
 		}
-		rc = mbi_error(l->ctx, errno == ENOENT ? MB_E_NOTFOUND : MB_E_IO,
-			       errno, "source '%s': cannot open '%s'",
-			       l->src->name, path);
+		rc = mbi_source_error(l->ctx, l->src->name, errno == ENOENT ? MB_E_NOTFOUND : MB_E_IO,
+				      errno, "cannot open '%s'",
+				      path);
 		goto out;
 	}
 	mbi_sqlreader_init(&r, fd);
@@ -175,14 +175,14 @@ static int load_file(struct load *l, const struct ldb *db, const char *name,
 			goto out;
 	}
 	if (rc == MB_E_IO)
-		rc = mbi_error(l->ctx, MB_E_IO, errno,
-			       "source '%s': cannot read '%s'", l->src->name,
-			       path);
+		rc = mbi_source_error(l->ctx, l->src->name, MB_E_IO, errno,
+				      "cannot read '%s'",
+				      path);
 	else if (rc == MB_E_INVAL)
-		rc = mbi_error(l->ctx, MB_E_INVAL, 0,
-			       "source '%s': '%s' line %llu: %s",
-			       l->src->name, rel, (unsigned long long)r.line,
-			       r.err);
+		rc = mbi_source_error(l->ctx, l->src->name, MB_E_INVAL, 0,
+				      "'%s' line %llu: %s",
+				      rel, (unsigned long long)r.line,
+				      r.err);
 	l->files++;
 out:
 	if (fd >= 0)
@@ -212,9 +212,9 @@ static int survey(struct load *l, const char *prefix)
 	if (rc)
 		return rc;
 	if (!n) {
-		rc = mbi_error(l->ctx, MB_E_NOTFOUND, 0,
-			       "source '%s': no database dump in '%s'",
-			       l->src->name, l->dir);
+		rc = mbi_source_error(l->ctx, l->src->name, MB_E_NOTFOUND, 0,
+				      "no database dump in '%s'",
+				      l->dir);
 		goto out;
 	}
 	l->dbs = calloc(n, sizeof(*l->dbs));
@@ -232,9 +232,9 @@ static int survey(struct load *l, const char *prefix)
 		names[i] = NULL;
 		db->name = mbi_db_fname_decode(db->fname);
 		if (!db->name) {
-			rc = mbi_error(l->ctx, MB_E_INVAL, 0,
-				       "source '%s': '%s/%s' is not the name of a dumped database",
-				       l->src->name, l->dir, db->fname);
+			rc = mbi_source_error(l->ctx, l->src->name, MB_E_INVAL, 0,
+					      "'%s/%s' is not the name of a dumped database",
+					      l->dir, db->fname);
 			goto out;
 		}
 		db->target = mbi_asprintf("%s%s", prefix, db->name);
@@ -243,9 +243,9 @@ static int survey(struct load *l, const char *prefix)
 			goto out;
 		}
 		if (strlen(db->target) > 64 || system_db(db->target)) {
-			rc = mbi_error(l->ctx, MB_E_INVAL, 0,
-				       "source '%s': cannot load into a database named '%s': choose another --db-prefix",
-				       l->src->name, db->target);
+			rc = mbi_source_error(l->ctx, l->src->name, MB_E_INVAL, 0,
+					      "cannot load into a database named '%s': choose another --db-prefix",
+					      db->target);
 			goto out;
 		}
 		if (mbi_buf_addstr(&q, "SELECT (SELECT COUNT(*) FROM information_schema.SCHEMATA "
@@ -447,14 +447,14 @@ static int verify(struct load *l, const struct mbi_manifest *m)
 	if (bad) {
 		bool other = dumped && strcmp(dumped, here);
 
-		return mbi_error(l->ctx, MB_E_VERIFY, 0,
-				 "source '%s': %zu of %zu tables differ from the snapshot, first: %s%s%s%s%s%s%s%s",
-				 l->src->name, bad, checked, first,
-				 other ? " (dumped from server " : "",
-				 other ? dumped : "",
-				 other ? ", loaded into " : "",
-				 other ? here : "", other ? ")" : "",
-				 l->first_warning ? "; the server warned while loading, first at " : "",
+		return mbi_source_error(l->ctx, l->src->name, MB_E_VERIFY, 0,
+					"%zu of %zu tables differ from the snapshot, first: %s%s%s%s%s%s%s%s",
+					bad, checked, first,
+					other ? " (dumped from server " : "",
+					other ? dumped : "",
+					other ? ", loaded into " : "",
+					other ? here : "", other ? ")" : "",
+					l->first_warning ? "; the server warned while loading, first at " : "",
 				 l->first_warning ? l->first_warning : "");
 	}
 	mbi_log(l->ctx, MB_LOG_INFO,
@@ -490,9 +490,9 @@ int mbi_dbload_source(struct mb_ctx *ctx, const struct mbi_source *src,
 		goto out;
 	for (i = 0; i < l.ndbs; i++) {
 		if (l.dbs[i].exists && l.dbs[i].ntables && !overwrite) {
-			rc = mbi_error(ctx, MB_E_EXISTS, 0,
-				       "source '%s': database '%s' exists and has tables: pass --overwrite to replace it or --db-prefix to load beside it",
-				       src->name, l.dbs[i].target);
+			rc = mbi_source_error(ctx, src->name, MB_E_EXISTS, 0,
+					      "database '%s' exists and has tables: pass --overwrite to replace it or --db-prefix to load beside it",
+					      l.dbs[i].target);
 			goto out;
 		}
 	}
