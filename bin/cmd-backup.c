@@ -141,12 +141,12 @@ static int copy_after(struct cli *cli, const struct mb_backup_result *res,
 		      const char **to, size_t n, char *error, size_t esize)
 {
 	const char *snap[1] = { res->id };
-	struct mb_copy_result cr;
+	struct mb_copy_result cr = MB_COPY_RESULT_INIT;
 	int failed = 0;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		struct mb_copy_opts o = { 0 };
+		struct mb_copy_opts o = MB_COPY_OPTS_INIT;
 
 		o.to_config = to[i];
 		o.snapshots = snap;

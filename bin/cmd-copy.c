@@ -39,8 +39,8 @@ int cmd_copy(struct cli *cli, int argc, char **argv)
 		{ "wait", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mb_copy_opts o = { 0 };
-	struct mb_copy_result res = { 0 };
+	struct mb_copy_opts o = MB_COPY_OPTS_INIT;
+	struct mb_copy_result res = MB_COPY_RESULT_INIT;
 	char bytes[32];
 	bool json = false;
 	int opt, rc;

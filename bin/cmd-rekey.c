@@ -39,8 +39,8 @@ int cmd_rekey(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mb_rekey_opts ro = { 0 };
-	struct mb_rekey_result res;
+	struct mb_rekey_opts ro = MB_REKEY_OPTS_INIT;
+	struct mb_rekey_result res = MB_REKEY_RESULT_INIT;
 	char in[32], out[32];
 	bool json = false;
 	int opt, rc;

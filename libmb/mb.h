@@ -627,6 +627,7 @@ MB_EXPORT int mb_ctx_set_rate_limit(struct mb_ctx *ctx, enum mb_direction dir,
 /* What mb_copy copies: the snapshots of this context's repository that
  * the repository of a second configuration file lacks. */
 struct mb_copy_opts {
+	size_t size; /* sizeof: set by MB_COPY_OPTS_INIT */
 	const char *to_config;   /* the destination's configuration file */
 	/* SNAPSHOT selectors (id, id prefix, latest, a date or time, resolved
 	 * like restore's with mb_ctx_set_snapshot_host); none: every snapshot
@@ -640,8 +641,10 @@ struct mb_copy_opts {
 	int dry_run;             /* count what would be copied, write nothing */
 	int64_t wait;            /* seconds to wait for the locks */
 };
+#define MB_COPY_OPTS_INIT { .size = sizeof(struct mb_copy_opts) }
 
 struct mb_copy_result {
+	size_t size; /* sizeof: set by MB_COPY_RESULT_INIT */
 	uint64_t snapshots_selected; /* selected at the source */
 	uint64_t snapshots_present;  /* of them at the destination already */
 	uint64_t snapshots_copied;   /* (dry run: would be) */
@@ -651,6 +654,7 @@ struct mb_copy_result {
 	uint64_t index_objects;      /* written at the destination */
 	double seconds;
 };
+#define MB_COPY_RESULT_INIT { .size = sizeof(struct mb_copy_result) }
 
 /* Copy snapshots to the repository of opts->to_config as ciphertext: the
  * packs they need that the destination lacks (each checked against its
@@ -668,10 +672,13 @@ MB_EXPORT int mb_copy(struct mb_ctx *ctx, const struct mb_copy_opts *opts,
 
 /* ---- rekey ---- */
 struct mb_rekey_opts {
+	size_t size; /* sizeof: set by MB_REKEY_OPTS_INIT */
 	int dry_run; /* count what would be rewritten; change nothing */
 };
+#define MB_REKEY_OPTS_INIT { .size = sizeof(struct mb_rekey_opts) }
 
 struct mb_rekey_result {
+	size_t size; /* sizeof: set by MB_REKEY_RESULT_INIT */
 	uint64_t packs_total;     /* packs the index names */
 	uint64_t packs_rewritten; /* encrypted to other keys: rewritten */
 	uint64_t packs_skipped;   /* encrypted to the configured recipients */
@@ -685,6 +692,7 @@ struct mb_rekey_result {
 				   * configured recipient and signer lines */
 	double seconds;
 };
+#define MB_REKEY_RESULT_INIT { .size = sizeof(struct mb_rekey_result) }
 
 /* Re-encrypt the repository to the configuration's recipients: every pack
  * encrypted to another set of keys is rewritten (new packs and a new index

@@ -724,23 +724,23 @@ static int run(struct cp *c)
 int mb_copy(struct mb_ctx *ctx, const struct mb_copy_opts *opts,
 	    struct mb_copy_result *res)
 {
-	struct mb_copy_result dummy;
+	struct mb_copy_result full = MB_COPY_RESULT_INIT;
+	struct mb_copy_opts o;
 	struct cp c;
 	double t0 = mbi_now();
 	int rc;
 
-	if ((rc = mbi_need_config(ctx)))
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_copy_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_copy_result")) ||
+	    (rc = mbi_need_config(ctx)))
 		return mbi_status(ctx, rc);
-	if (!res)
-		res = &dummy;
-	memset(res, 0, sizeof(*res));
-	if (!opts || !opts->to_config || !*opts->to_config)
+	if (!o.to_config || !*o.to_config)
 		return mbi_status(ctx, mbi_error(ctx, MB_E_INVAL, 0,
 				  "copy needs the destination's configuration file"));
 	memset(&c, 0, sizeof(c));
 	c.ctx = ctx;
-	c.opts = opts;
-	c.res = res;
+	c.opts = &o;
+	c.res = &full;
 	rc = run(&c);
 	mbi_lock_release(c.dlock);
 	mbi_lock_release(c.slock);
@@ -754,6 +754,7 @@ int mb_copy(struct mb_ctx *ctx, const struct mb_copy_opts *opts,
 	free(c.snaps);
 	free(c.need);
 	free(c.present);
-	res->seconds = mbi_now() - t0;
+	full.seconds = mbi_now() - t0;
+	mbi_result_out(res, &full, sizeof(full));
 	return mbi_status(ctx, rc);
 }

@@ -1190,14 +1190,18 @@ static int rekey_steps(struct prune_run *p)
 int mb_rekey(struct mb_ctx *ctx, const struct mb_rekey_opts *opts,
 	     struct mb_rekey_result *res)
 {
+	struct mb_rekey_opts o;
 	struct prune_run p;
 	double t0 = mbi_now();
 	int rc;
 
+	if ((rc = MBI_OPTS_IN(ctx, &o, opts, "mb_rekey_opts")) ||
+	    (rc = mbi_result_ok(ctx, res, "mb_rekey_result")))
+		return rc;
 	memset(&p, 0, sizeof(p));
 	p.ctx = ctx;
 	p.rekey = true;
-	p.dry = opts && opts->dry_run;
+	p.dry = o.dry_run;
 	if ((rc = mbi_need_config(ctx)))
 		return rc;
 	p.grace = ctx->cfg->prune_grace ? ctx->cfg->prune_grace :
@@ -1216,8 +1220,7 @@ int mb_rekey(struct mb_ctx *ctx, const struct mb_rekey_opts *opts,
 	p.rk.index_objects_deleted = p.pr.index_objects_deleted;
 	p.rk.packs_young = p.pr.packs_young;
 	p.rk.seconds = mbi_now() - t0;
-	if (res)
-		*res = p.rk;
+	mbi_result_out(res, &p.rk, sizeof(p.rk));
 	prune_release(&p);
 	return rc;
 }
