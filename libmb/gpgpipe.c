@@ -370,7 +370,13 @@ int mbi_gpg_decrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 			       what);
 	else if (st == 0 && mbi_gpg_said_decrypted(&s))
 		rc = MB_OK;
-	else if (s.no_seckey && !s.decryption_okay)
+	else if (st < 0 || (WIFSIGNALED(st) && !s.failed)) {
+		/* gpg itself failed (killed, out of memory): not the pack */
+		describe_exit(st, why, sizeof(why));
+		rc = mbi_error(ctx, MB_E_CRYPTO, 0,
+			       "cannot decrypt '%s' with '%s': %s; the pack was not judged, run the command again",
+			       what, g->path, why);
+	} else if (s.no_seckey && !s.decryption_okay)
 		rc = mbi_error(ctx, MB_E_CRYPTO, 0,
 			       "cannot decrypt '%s': no secret key in '%s' (restore with a recipient's private key, e.g. the disaster-recovery key)",
 			       what, g->home);
