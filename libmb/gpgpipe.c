@@ -148,6 +148,9 @@ static int spawn_gpg(struct mbi_crypt_gpg *g, char **argv, int in, int out,
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 1);
 	posix_spawn_file_actions_adddup2(&fa, err, 2);
+	/* GPGME's pipes of another thread's operation may lack O_CLOEXEC:
+	 * a gpg of ours that held one would keep that operation waiting */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	rc = posix_spawn(pid, g->path, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
