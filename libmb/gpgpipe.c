@@ -25,7 +25,7 @@
  * backup's CPU, a quarter of a restore's). Pack data, and only pack data,
  * goes through a gpg we start ourselves: the engine GPGME names, with the
  * same home and options, reading and writing our own descriptors. Its
- * status lines (on its standard error, next to its messages) and its exit
+ * status lines (on fd 3, apart from its messages on fd 2) and its exit
  * status must agree before a pack counts.
  */
 
@@ -50,8 +50,10 @@ static void find_engine(void)
 
 /* what gpg said: status lines, and its last message for an error text */
 struct gpg_said {
-	char line[1024];
+	char line[1024];          /* of the status stream */
 	size_t len;
+	char mline[MSG_MAX];      /* of the message stream */
+	size_t mlen;
 	char msg[MSG_MAX];
 	bool end_encryption, decryption_okay, goodmdc, failed;
 	bool no_seckey, have_info, info_protected;
@@ -61,12 +63,8 @@ static void status_line(struct gpg_said *s, const char *l)
 {
 	static const char pfx[] = "[GNUPG:] ";
 
-	if (strncmp(l, pfx, sizeof(pfx) - 1)) {
-		/* a message: keep the last one that says something */
-		if (*l && !strstr(l, "encrypted with"))
-			snprintf(s->msg, sizeof(s->msg), "%s", l);
+	if (strncmp(l, pfx, sizeof(pfx) - 1))
 		return;
-	}
 	l += sizeof(pfx) - 1;
 	if (!strcmp(l, "END_ENCRYPTION"))
 		s->end_encryption = true;
@@ -93,7 +91,7 @@ static void status_line(struct gpg_said *s, const char *l)
 	}
 }
 
-/* Feed bytes of gpg's standard error; lines are split here. */
+/* Feed bytes of gpg's status stream (fd 3); lines are split here. */
 static void status_feed(struct gpg_said *s, const char *p, size_t n)
 {
 	for (; n; p++, n--) {
@@ -104,6 +102,24 @@ static void status_feed(struct gpg_said *s, const char *p, size_t n)
 		} else if (s->len + 1 < sizeof(s->line)) {
 			s->line[s->len++] = *p;
 		}
+	}
+}
+
+/* Feed bytes of gpg's messages (fd 2): the last one that says something
+ * goes into an error text. Never read as status. */
+static void message_feed(struct gpg_said *s, const char *p, size_t n)
+{
+	for (; n; p++, n--) {
+		if (*p != '\n') {
+			if (s->mlen + 1 < sizeof(s->mline))
+				s->mline[s->mlen++] = *p;
+			continue;
+		}
+		s->mline[s->mlen] = '\0';
+		if (s->mlen && !strstr(s->mline, "encrypted with") &&
+		    s->mline[0] != ' ')
+			memcpy(s->msg, s->mline, s->mlen + 1);
+		s->mlen = 0;
 	}
 }
 
@@ -126,7 +142,7 @@ bool mbi_gpg_said_decrypted(const struct gpg_said *s)
 }
 
 static int spawn_gpg(struct mbi_crypt_gpg *g, char **argv, int in, int out,
-		     int err, pid_t *pid)
+		     const int errst[2], pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -147,10 +163,11 @@ static int spawn_gpg(struct mbi_crypt_gpg *g, char **argv, int in, int out,
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	posix_spawn_file_actions_adddup2(&fa, err, 2);
+	posix_spawn_file_actions_adddup2(&fa, errst[0], 2);
+	posix_spawn_file_actions_adddup2(&fa, errst[1], 3);
 	/* GPGME's pipes of another thread's operation may lack O_CLOEXEC:
 	 * a gpg of ours that held one would keep that operation waiting */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
 	rc = posix_spawn(pid, g->path, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
@@ -163,7 +180,7 @@ static char **gpg_argv(struct mbi_crypt_gpg *g, const char *const *op,
 		       size_t nop)
 {
 	static const char *const base[] = {
-		"--batch", "--no-tty", "--no-greeting", "--status-fd", "2",
+		"--batch", "--no-tty", "--no-greeting", "--status-fd", "3",
 		"--pinentry-mode", "loopback", "--disable-dirmngr",
 		"--no-sk-comments", "--homedir",
 	};
@@ -214,27 +231,29 @@ static void describe_exit(int st, char *buf, size_t n)
 			 WEXITSTATUS(st));
 }
 
-/* Read gpg's output (hashed and stored by out_fn) and its status lines
- * until both end. A failure of out_fn stops gpg. */
-static int relay(int outp, int errp, struct gpg_said *s, pid_t pid,
+/* Read gpg's output (hashed and stored by out_fn), its messages and its
+ * status lines until all three end (fds: output, messages, status). A
+ * failure of out_fn stops gpg. */
+static int relay(const int fds[3], struct gpg_said *s, pid_t pid,
 		 int (*out_fn)(void *, const void *, size_t), void *ud)
 {
 	char *buf = mbi_nofork_alloc(RELAY_CHUNK);
-	struct pollfd pf[2] = { { outp, POLLIN, 0 }, { errp, POLLIN, 0 } };
-	int open_fds = 2, out_rc = 0;
+	struct pollfd pf[3] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 },
+				{ fds[2], POLLIN, 0 } };
+	int open_fds = 3, out_rc = 0;
 
 	if (!buf)
 		return MB_E_NOMEM;
 	while (open_fds) {
 		int i;
 
-		if (poll(pf, 2, -1) < 0) {
+		if (poll(pf, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			out_rc = MB_E_IO;
 			break;
 		}
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < 3; i++) {
 			ssize_t n;
 
 			if (pf[i].fd < 0 || !pf[i].revents)
@@ -246,6 +265,8 @@ static int relay(int outp, int errp, struct gpg_said *s, pid_t pid,
 				pf[i].fd = -1;
 				open_fds--;
 			} else if (i == 1) {
+				message_feed(s, buf, (size_t)n);
+			} else if (i == 2) {
 				status_feed(s, buf, (size_t)n);
 			} else if (!out_rc) {
 				out_rc = out_fn(ud, buf, (size_t)n);
@@ -266,7 +287,8 @@ int mbi_gpg_encrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 	const char *op[64];
 	size_t nop = 0, i;
 	char **argv = NULL, why[96];
-	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rc, st, out_rc;
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, statp[2] = { -1, -1 };
+	int rc, st, out_rc;
 	pid_t pid;
 	struct gpg_said s;
 
@@ -288,12 +310,14 @@ int mbi_gpg_encrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 	argv = gpg_argv(g, op, nop);
 	if (!argv)
 		return MB_E_NOMEM;
-	if (pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
+	if (pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) ||
+	    pipe2(statp, O_CLOEXEC)) {
 		rc = mbi_error(ctx, MB_E_IO, errno,
 			       "cannot create a pipe for gpg");
 		goto out;
 	}
-	rc = spawn_gpg(g, argv, plain_fd, outp[1], errp[1], &pid);
+	rc = spawn_gpg(g, argv, plain_fd, outp[1],
+		       (const int[2]){ errp[1], statp[1] }, &pid);
 	if (rc) {
 		rc = mbi_error(ctx, MB_E_CRYPTO, rc,
 			       "cannot start gpg '%s': check the gnupg installation",
@@ -302,8 +326,10 @@ int mbi_gpg_encrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 	}
 	close(outp[1]);
 	close(errp[1]);
-	outp[1] = errp[1] = -1;
-	out_rc = relay(outp[0], errp[0], &s, pid, out_fn, ud);
+	close(statp[1]);
+	outp[1] = errp[1] = statp[1] = -1;
+	out_rc = relay((const int[3]){ outp[0], errp[0], statp[0] }, &s, pid,
+		       out_fn, ud);
 	st = wait_gpg(pid);
 	if (out_rc) {
 		rc = out_rc;
@@ -320,6 +346,8 @@ out:
 			close(outp[i]);
 		if (errp[i] >= 0)
 			close(errp[i]);
+		if (statp[i] >= 0)
+			close(statp[i]);
 	}
 	free(argv);
 	return rc;
@@ -339,7 +367,8 @@ int mbi_gpg_decrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 {
 	static const char *const op[] = { "--output", "-", "--decrypt" };
 	char **argv = gpg_argv(g, op, 3), why[96];
-	int errp[2] = { -1, -1 }, nullp[2] = { -1, -1 }, rc = MB_OK, st;
+	int errp[2] = { -1, -1 }, statp[2] = { -1, -1 }, nullp[2] = { -1, -1 };
+	int rc = MB_OK, st, i;
 	pid_t pid;
 	struct gpg_said s;
 
@@ -347,14 +376,16 @@ int mbi_gpg_decrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 	if (!argv)
 		return MB_E_NOMEM;
 	/* an empty pipe stands in for gpg's standard output in relay() */
-	if (pipe2(errp, O_CLOEXEC) || pipe2(nullp, O_CLOEXEC)) {
+	if (pipe2(errp, O_CLOEXEC) || pipe2(statp, O_CLOEXEC) ||
+	    pipe2(nullp, O_CLOEXEC)) {
 		rc = mbi_error(ctx, MB_E_IO, errno,
 			       "cannot create a pipe for gpg");
 		goto out;
 	}
 	close(nullp[1]);
 	nullp[1] = -1;
-	rc = spawn_gpg(g, argv, cipher_fd, out_fd, errp[1], &pid);
+	rc = spawn_gpg(g, argv, cipher_fd, out_fd,
+		       (const int[2]){ errp[1], statp[1] }, &pid);
 	if (rc) {
 		rc = mbi_error(ctx, MB_E_CRYPTO, rc,
 			       "cannot start gpg '%s': check the gnupg installation",
@@ -362,8 +393,10 @@ int mbi_gpg_decrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 		goto out;
 	}
 	close(errp[1]);
-	errp[1] = -1;
-	rc = relay(nullp[0], errp[0], &s, pid, no_out, NULL);
+	close(statp[1]);
+	errp[1] = statp[1] = -1;
+	rc = relay((const int[3]){ nullp[0], errp[0], statp[0] }, &s, pid,
+		   no_out, NULL);
 	st = wait_gpg(pid);
 	if (rc)
 		goto out;
@@ -390,12 +423,14 @@ int mbi_gpg_decrypt(struct mb_ctx *ctx, struct mbi_crypt_gpg *g,
 			       why, *s.msg ? ": " : "", s.msg);
 	}
 out:
-	if (errp[0] >= 0)
-		close(errp[0]);
-	if (errp[1] >= 0)
-		close(errp[1]);
-	if (nullp[0] >= 0)
-		close(nullp[0]);
+	for (i = 0; i < 2; i++) {
+		if (errp[i] >= 0)
+			close(errp[i]);
+		if (statp[i] >= 0)
+			close(statp[i]);
+		if (nullp[i] >= 0)
+			close(nullp[i]);
+	}
 	free(argv);
 	return rc;
 }

@@ -31,12 +31,15 @@ make_dying_gpg() {
 	cat >"$d/gpg" <<-EOF &&
 	#!/bin/sh
 	echo "\$*" >>"$d/calls"
-	while IFS= read -r w <&3; do
-		case " \$* " in
+	all=" \$* "
+	IFS='
+	'
+	for w in \$(cat "$d/words"); do
+		case "\$all" in
 		*" \$w "*) ;;
-		*) exec "$REAL_GPG" "\$@" 3<&- ;;
+		*) exec "$REAL_GPG" "\$@" ;;
 		esac
-	done 3<"$d/words"
+	done
 	echo "dying: \$*" >>"$d/log"
 	"$REAL_GPG" "\$@" | head -c 70000
 	kill -KILL \$\$
@@ -61,14 +64,14 @@ test_expect_success 'setup: a tree in several packs, one snapshot' '
 test_expect_success 'the wrapper is used: packs are decrypted by a gpg of our own' '
 	make_dying_gpg --status-fd-never-given &&
 	PATH="$SCRATCH/fake:$PATH" mb restore latest --target out0 >/dev/null &&
-	test_grep -e "--status-fd 2 .*--decrypt" fake/calls &&
+	test_grep -e "--status-fd 3 .*--decrypt" fake/calls &&
 	! test -e fake/log &&
 	mb_compare_trees tree/vmail out0/vmail &&
 	rm -rf out0
 '
 
 test_expect_success 'a gpg that dies in the middle of a pack: backup fails, nothing committed' '
-	make_dying_gpg "--status-fd 2" --encrypt &&
+	make_dying_gpg "--status-fd 3" --encrypt &&
 	head -c 2000000 /dev/urandom >tree/conf/random.bin &&
 	PATH="$SCRATCH/fake:$PATH" test_must_fail --exit 1 mb backup \
 		>out 2>err &&
@@ -86,7 +89,7 @@ test_expect_success 'a gpg that dies in the middle of a pack: backup fails, noth
 '
 
 test_expect_success 'a gpg that dies in the middle of a pack: restore fails, shows nothing half-made' '
-	make_dying_gpg "--status-fd 2" --decrypt &&
+	make_dying_gpg "--status-fd 3" --decrypt &&
 	PATH="$SCRATCH/fake:$PATH" test_must_fail --exit 1 \
 		mb restore latest --target out2 >out 2>err &&
 	test -s fake/log &&
@@ -104,7 +107,7 @@ test_expect_success 'a gpg that dies in the middle of a pack: restore fails, sho
 # check counts every pack it could not read as a problem (exit 4); the
 # message says that gpg was killed, not that the pack is bad.
 test_expect_success 'a gpg that dies in the middle of a pack: check --read-data fails and says why' '
-	make_dying_gpg "--status-fd 2" --decrypt &&
+	make_dying_gpg "--status-fd 3" --decrypt &&
 	PATH="$SCRATCH/fake:$PATH" test_must_fail \
 		mb check --read-data >out 2>err &&
 	test_grep "killed by signal 9" err &&
