@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gpgpipe.h"
+
 #include "banned.h"
 
 struct mbi_crypt {
@@ -25,6 +27,9 @@ struct mbi_crypt {
 	pthread_mutex_t lock;
 	struct key_memo *memo;    /* key listings of this run, by lock */
 	size_t nmemo;
+	struct mbi_crypt_gpg gpg;  /* pack data: gpg without GPGME's relay */
+	const char **rcpt_fprs;    /* of recipients, for that gpg */
+	size_t nrcpt;
 };
 
 /* A key listing and what it found: every listing is a gpg process, and the
@@ -207,6 +212,7 @@ void mbi_crypt_free(struct mbi_crypt *c)
 		gpgme_key_unref(c->meta_rcpts[i]);
 	free(c->recipients);
 	free(c->meta_rcpts);
+	free(c->rcpt_fprs);
 	if (c->signer)
 		gpgme_key_unref(c->signer);
 	mbi_strv_free(c->trusted, c->ntrusted);
@@ -245,10 +251,15 @@ int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
 	c->recipients = calloc(cfg->nrecipients + 1, sizeof(gpgme_key_t));
 	c->meta_rcpts = calloc(cfg->nrecipients + 2, sizeof(gpgme_key_t));
 	c->trusted = calloc(cfg->ntrusted + 1, sizeof(char *));
-	if (!c->home || !c->recipients || !c->meta_rcpts || !c->trusted) {
+	c->rcpt_fprs = calloc(cfg->nrecipients + 1, sizeof(char *));
+	if (!c->home || !c->recipients || !c->meta_rcpts || !c->trusted ||
+	    !c->rcpt_fprs) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
+	c->gpg.home = c->home;
+	if ((rc = mbi_gpg_engine(ctx, &c->gpg)))
+		goto out;
 	for (i = 0; i < cfg->nrecipients; i++) {
 		rc = get_key(c, cfg->recipients[i], 0, "recipient",
 			     &c->recipients[i]);
@@ -262,6 +273,7 @@ int mbi_crypt_open(struct mb_ctx *ctx, struct mbi_crypt **out)
 		}
 		gpgme_key_ref(c->recipients[i]);
 		c->meta_rcpts[n++] = c->recipients[i];
+		c->rcpt_fprs[c->nrcpt++] = c->recipients[i]->fpr;
 	}
 	if (cfg->signing_key) {
 		rc = get_key(c, cfg->signing_key, 0, "signing", &c->signer);
@@ -324,6 +336,7 @@ struct mbi_encjob {
 	pthread_t enc_thread;
 	gpgme_error_t enc_err;
 	int out_rc;       /* the first failure to store the output */
+	int gpg_rc;       /* pack data: the direct gpg's failure */
 	struct mbi_sha256 sha;
 	uint64_t size;
 };
@@ -348,6 +361,17 @@ static ssize_t out_write(void *handle, const void *buf, size_t n)
 
 static struct gpgme_data_cbs out_cbs = { NULL, out_write, NULL, NULL };
 
+/* gpg's output, as our own relay reads it (pack data) */
+static int pack_out(void *handle, const void *buf, size_t n)
+{
+	struct mbi_encjob *j = handle;
+
+	mbi_sha256_update(&j->sha, buf, n);
+	j->size += n;
+	j->out_rc = mbi_writer_write(j->w, buf, n);
+	return j->out_rc;
+}
+
 static void *enc_main(void *arg)
 {
 	struct mbi_encjob *j = arg;
@@ -357,6 +381,13 @@ static void *enc_main(void *arg)
 				      GPGME_ENCRYPT_NO_COMPRESS;
 	gpgme_error_t err;
 
+	if (j->mode == MBI_CRYPT_PACK) {
+		/* bulk data: a gpg of our own reads the packer's socket */
+		j->gpg_rc = mbi_gpg_encrypt(j->c->ctx, &j->c->gpg,
+					    j->c->rcpt_fprs, j->c->nrcpt,
+					    j->in_rd, pack_out, j);
+		goto out;
+	}
 	if (new_gctx(j->c, &g)) {
 		j->enc_err = gpg_error(GPG_ERR_GENERAL);
 		goto out;
@@ -482,6 +513,8 @@ int mbi_crypt_encrypt_end(struct mbi_encjob *j,
 	pthread_join(j->enc_thread, NULL);
 	if (j->out_rc) /* the store's error is the cause of GPGME's */
 		rc = j->out_rc;
+	else if (j->gpg_rc)
+		rc = j->gpg_rc;
 	else if (j->enc_err)
 		rc = gpg_err_to_rc(j->c, j->enc_err, "new object",
 				   "encrypt");
@@ -609,6 +642,16 @@ int mbi_crypt_decrypt_fd(struct mbi_crypt *c, int cipher_fd, int out_fd,
 {
 	gpgme_data_t dout;
 	int rc;
+
+	if (!verify) {
+		/* pack data (hashed before, nothing signed inside): gpg reads
+		 * the pack and writes the reader's pipe, without GPGME */
+		if (lseek(cipher_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+			return mbi_error(c->ctx, MB_E_IO, errno,
+					 "cannot read '%s'", what);
+		return mbi_gpg_decrypt(c->ctx, &c->gpg, cipher_fd, out_fd,
+				       what);
+	}
 
 	if (fd_data(out_fd, &dout))
 		return MB_E_NOMEM;
