@@ -1282,15 +1282,14 @@ static int manifest_head(struct backup_run *b,
 	return rc;
 }
 
-static void snapshot_id(char id[MB_SNAPSHOT_ID_SIZE])
+static void snapshot_id(char id[MB_SNAPSHOT_ID_SIZE],
+			const struct timespec *now)
 {
 	/* the id starts with the fraction of the second, so that names
 	 * (time, host, id) sort two snapshots of one second in the order
-	 * they were made, and "latest" is the last one */
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(id, 9, "%08x", (unsigned)(((uint64_t)now.tv_nsec << 32) /
+	 * they were made, and "latest" is the last one: the fraction and
+	 * the snapshot's second come from one reading of the clock */
+	snprintf(id, 9, "%08x", (unsigned)(((uint64_t)now->tv_nsec << 32) /
 					   1000000000u));
 	mbi_random_hex(id + 8, 4);
 }
@@ -1301,14 +1300,17 @@ static int commit(struct backup_run *b, const struct mb_backup_opts *opts,
 {
 	struct mb_ctx *ctx = b->ctx;
 	struct mbi_buf head = { 0 };
-	int64_t when = opts && opts->time ? opts->time : (int64_t)time(NULL);
+	struct timespec now;
+	int64_t when;
 	char id[MB_SNAPSHOT_ID_SIZE], ts[32];
 	char key[sizeof(SNAP_PREFIX) - 1 + sizeof(b->res.name)];
 	int rc;
 
 	if ((rc = mbi_lock_check(b->lock)) || (rc = write_index(b)))
 		return rc;
-	snapshot_id(id);
+	clock_gettime(CLOCK_REALTIME, &now);
+	when = opts && opts->time ? opts->time : (int64_t)now.tv_sec;
+	snapshot_id(id, &now);
 	mbi_time_format(when, ts, sizeof(ts), true);
 	snprintf(key, sizeof(key), SNAP_PREFIX "%s-%s-%s", ts,
 		 ctx->cfg->host, id);
