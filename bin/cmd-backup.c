@@ -310,10 +310,12 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 				"snapshot %s is committed; its prune step did not run: %s",
 				res.id, error);
 			cli->metrics.prune_skipped = 1;
-			if (ec != 5 && ec != 1)
+			if (ec != 5 && ec != 1) {
 				/* a configuration error stays one */
+				free(copy_to);
 				return backup_failed(cli, ec, error, &res,
 						     false);
+			}
 			ec = ec == 5 ? 0 : 3;
 		}
 	}
