@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# t1640-clock-shim: real clock changes, made with an LD_PRELOAD shim that
+# t1640-clock-shim: real clock changes, made with the LD_PRELOAD shim of tests/shim (fake-time.c) that
 # shifts time(), gettimeofday() and CLOCK_REALTIME for one process (and its
 # gpg): a clock before 2000 is refused; a clock that jumped back does not
 # make backup --prune forget the snapshot it has just made; a host whose
@@ -8,68 +8,18 @@
 # aside and a reader refuses by its signature time.
 . "$(dirname "$0")/lib-test.sh"
 
-cat >shim.c <<'EOF'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdlib.h>
-#include <sys/time.h>
-#include <time.h>
-
-static long long offset(void)
-{
-	const char *s = getenv("MBT_CLOCK_OFFSET");
-
-	return s ? atoll(s) : 0;
-}
-
-int clock_gettime(clockid_t id, struct timespec *ts)
-{
-	static int (*real)(clockid_t, struct timespec *);
-	int rc;
-
-	if (!real)
-		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-	rc = real(id, ts);
-	if (!rc && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE))
-		ts->tv_sec += offset();
-	return rc;
-}
-
-int gettimeofday(struct timeval *tv, void *tz)
-{
-	struct timespec ts;
-
-	(void)tz;
-	if (clock_gettime(CLOCK_REALTIME, &ts))
-		return -1;
-	tv->tv_sec = ts.tv_sec;
-	tv->tv_usec = ts.tv_nsec / 1000;
-	return 0;
-}
-
-time_t time(time_t *t)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (t)
-		*t = ts.tv_sec;
-	return ts.tv_sec;
-}
-EOF
-
 # clock_at OFFSET CMD...: run CMD with this host's clock shifted by OFFSET seconds
 clock_at() {
 	local off=$1
 	shift
-	MBT_CLOCK_OFFSET=$off LD_PRELOAD=$SCRATCH/shim.so \
+	MB_FAKE_TIME_OFFSET=$off LD_PRELOAD=$MB_FAKE_TIME \
 	ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0 "$@"
 }
 
 DAY=86400
 
 test_expect_success 'setup: the shim shifts the clock' '
-	cc -shared -fPIC -O2 -o shim.so shim.c -ldl &&
+	test -f "$MB_FAKE_TIME" &&
 	test "$(clock_at $((-10 * DAY)) date +%s)" -lt "$(( $(date +%s) - 9 * DAY ))" &&
 	# keys made a month ago: a key is not valid before its creation
 	clock_at $((-30 * DAY)) mb_setup_keys &&
