@@ -1225,7 +1225,8 @@ int mb_rekey(struct mb_ctx *ctx, const struct mb_rekey_opts *opts,
 	return rc;
 }
 
-int mb_unlock(struct mb_ctx *ctx, size_t *removed)
+/* Remove the repository's stale lock objects, or all of them. */
+static int unlock_repo(struct mb_ctx *ctx, bool all, size_t *removed)
 {
 	struct mbi_repo *r;
 	int rc = mbi_repo_open(ctx, &r);
@@ -1233,20 +1234,17 @@ int mb_unlock(struct mb_ctx *ctx, size_t *removed)
 	*removed = 0;
 	if (rc)
 		return rc;
-	rc = mbi_lock_remove_stale(r, false, removed);
+	rc = mbi_lock_remove_stale(r, all, removed);
 	mbi_repo_close(r);
 	return rc;
 }
 
+int mb_unlock(struct mb_ctx *ctx, size_t *removed)
+{
+	return unlock_repo(ctx, false, removed);
+}
+
 int mb_unlock_all(struct mb_ctx *ctx, size_t *removed)
 {
-	struct mbi_repo *r;
-	int rc = mbi_repo_open(ctx, &r);
-
-	*removed = 0;
-	if (rc)
-		return rc;
-	rc = mbi_lock_remove_stale(r, true, removed);
-	mbi_repo_close(r);
-	return rc;
+	return unlock_repo(ctx, true, removed);
 }
