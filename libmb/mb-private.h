@@ -258,6 +258,9 @@ MBI_HIDDEN int mbi_status(struct mb_ctx *ctx, int rc);
 MBI_HIDDEN double mbi_now(void);
 /* This boot's id (/proc/sys/kernel/random/boot_id), or "-". */
 MBI_HIDDEN void mbi_boot_id(char out[40]);
+/* Append s (owned from now on; NULL means strdup failed) to the array *v of
+ * *n strings with room for *cap: MB_E_NOMEM frees s. */
+MBI_HIDDEN int mbi_strv_push(char ***v, size_t *n, size_t *cap, char *s);
 /* Remove name below dirfd and all it holds, never following a link. */
 MBI_HIDDEN void mbi_rm_tree_at(int dirfd, const char *name);
 

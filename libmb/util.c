@@ -671,3 +671,22 @@ void mbi_rm_tree_at(int dirfd, const char *name)
 	closedir(d);
 	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
+
+int mbi_strv_push(char ***v, size_t *n, size_t *cap, char *s)
+{
+	if (!s)
+		return MB_E_NOMEM;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		char **nv = realloc(*v, nc * sizeof(*nv));
+
+		if (!nv) {
+			free(s);
+			return MB_E_NOMEM;
+		}
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = s;
+	return MB_OK;
+}

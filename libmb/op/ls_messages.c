@@ -171,21 +171,8 @@ static int one_folder(struct ml *l, int mfd, const char *disk)
 		while ((de = readdir(d)) && !rc) {
 			if (de->d_name[0] == '.')
 				continue;
-			if (n == cap) {
-				char **nv;
-
-				cap = cap ? cap * 2 : 64;
-				nv = realloc(names, cap * sizeof(*nv));
-				if (!nv) {
-					rc = MB_E_NOMEM;
-					break;
-				}
-				names = nv;
-			}
-			if (!(names[n] = strdup(de->d_name)))
-				rc = MB_E_NOMEM;
-			else
-				n++;
+			rc = mbi_strv_push(&names, &n, &cap,
+					   strdup(de->d_name));
 		}
 		if (n)
 			qsort(names, n, sizeof(*names), cmp_str);
@@ -222,21 +209,7 @@ static int walk_mailbox(struct ml *l, const char *dir)
 		if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") ||
 		    !strcmp(de->d_name, ".."))
 			continue;
-		if (n == cap) {
-			char **nv;
-
-			cap = cap ? cap * 2 : 16;
-			nv = realloc(names, cap * sizeof(*nv));
-			if (!nv) {
-				rc = MB_E_NOMEM;
-				break;
-			}
-			names = nv;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			rc = MB_E_NOMEM;
-		else
-			n++;
+		rc = mbi_strv_push(&names, &n, &cap, strdup(de->d_name));
 	}
 	if (d)
 		closedir(d);

@@ -1061,6 +1061,18 @@ static void prune_release(struct prune_run *p)
 	mbi_repo_close(p->r);
 }
 
+/* The run's two indexes: what is there, and what prune or rekey writes. */
+static int indexes_init(struct prune_run *p)
+{
+	int rc = mbi_index_init(&p->old, p->ctx);
+
+	if (rc)
+		return rc;
+	if ((rc = mbi_index_init(&p->nix, p->ctx)))
+		mbi_index_release(&p->old);
+	return rc;
+}
+
 int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	     struct mb_prune_result *res)
 {
@@ -1086,12 +1098,8 @@ int mb_prune(struct mb_ctx *ctx, const struct mb_prune_opts *opts,
 	if (!p.grace)
 		p.grace = ctx->cfg->prune_grace ? ctx->cfg->prune_grace :
 			  MB_PRUNE_NO_GRACE;
-	if ((rc = mbi_index_init(&p.old, ctx)))
+	if ((rc = indexes_init(&p)))
 		return rc;
-	if ((rc = mbi_index_init(&p.nix, ctx))) {
-		mbi_index_release(&p.old);
-		return rc;
-	}
 	rc = prune_steps(&p);
 	p.pr.seconds = mbi_now() - t0;
 	mbi_result_out(res, &p.pr, sizeof(p.pr));
@@ -1206,12 +1214,8 @@ int mb_rekey(struct mb_ctx *ctx, const struct mb_rekey_opts *opts,
 		return rc;
 	p.grace = ctx->cfg->prune_grace ? ctx->cfg->prune_grace :
 		  MB_PRUNE_NO_GRACE;
-	if ((rc = mbi_index_init(&p.old, ctx)))
+	if ((rc = indexes_init(&p)))
 		return rc;
-	if ((rc = mbi_index_init(&p.nix, ctx))) {
-		mbi_index_release(&p.old);
-		return rc;
-	}
 	rc = rekey_steps(&p);
 	p.rk.packs_written = p.pr.packs_written;
 	p.rk.bytes_written = p.rp.bytes_written;

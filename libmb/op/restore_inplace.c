@@ -64,25 +64,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int push(char ***v, size_t *n, size_t *cap, char *s)
-{
-	if (!s)
-		return MB_E_NOMEM;
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		char **nv = realloc(*v, nc * sizeof(*nv));
-
-		if (!nv) {
-			free(s);
-			return MB_E_NOMEM;
-		}
-		*v = nv;
-		*cap = nc;
-	}
-	(*v)[(*n)++] = s;
-	return MB_OK;
-}
-
 /* "USER@DOMAIN" as "DOMAIN/USER". */
 static int mailbox_path(struct mb_ctx *ctx, const char *mb, char **out)
 {
@@ -160,7 +141,7 @@ static int on_entry(void *ud, struct mbi_mentry *e)
 	if (!(f = folder_get(p, disk, dlen)))
 		return MB_E_NOMEM;
 	if (msg && e->type == 'f')
-		return push(&f->msgs, &f->nmsgs, &f->cap, strdup(msg));
+		return mbi_strv_push(&f->msgs, &f->nmsgs, &f->cap, strdup(msg));
 	return MB_OK;
 }
 
@@ -263,7 +244,7 @@ static int live_names(struct ip *p, const char *dir, char ***out, size_t *n)
 		}
 		while (!rc && (de = readdir(dh)))
 			if (de->d_name[0] != '.')
-				rc = push(out, n, &cap,
+				rc = mbi_strv_push(out, n, &cap,
 					  strndup(de->d_name,
 						  strcspn(de->d_name, ":")));
 		closedir(dh);
@@ -325,7 +306,7 @@ static int uidlist_names(struct ip *p, const char *dir, char ***out,
 		if (c)
 			*c++ = '\0';
 		if (name && line != b.data)
-			rc = push(out, n, &cap, strdup(name + 2));
+			rc = mbi_strv_push(out, n, &cap, strdup(name + 2));
 	}
 	mbi_buf_release(&b);
 	if (!rc && *n)
@@ -346,7 +327,7 @@ static int report(struct ip *p, enum mb_inplace_action a,
 
 static int sel_add(struct ip *p, const char *rest)
 {
-	return push(&p->sel, &p->nsel, &p->selcap,
+	return mbi_strv_push(&p->sel, &p->nsel, &p->selcap,
 		    *rest ? mbi_asprintf("%s/%s", p->mbox, rest) :
 			    strdup(p->mbox));
 }
