@@ -28,16 +28,24 @@ struct mbi_lock {
 	pthread_cond_t cv;
 	bool stop;
 	int refresh_rc;
-	int64_t last_ok;  /* CLOCK_BOOTTIME of the last write that counted */
+	int64_t last_ok;  /* CLOCK_BOOTTIME (ms) of the last write that counted */
 };
 
-/* Seconds on a clock that also runs while the process is stopped. */
+/* Milliseconds on a clock that also runs while the process is stopped.
+ * Whole seconds are too coarse: with lock_timeout = 2s they would make a
+ * refresh 1.01 s old look 2 s old. */
 static int64_t boot_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (int64_t)ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* lock_timeout in milliseconds */
+static int64_t timeout_ms(const struct mbi_repo *r)
+{
+	return r->ctx->cfg->lock_timeout * 1000;
 }
 
 void mbi_commit_point(const char *name)
@@ -58,7 +66,7 @@ static void note_refresh(struct mbi_lock *l, bool ok)
 {
 	int64_t now = boot_now();
 
-	if (now - l->last_ok >= l->r->ctx->cfg->lock_timeout)
+	if (now - l->last_ok >= timeout_ms(l->r))
 		l->refresh_rc = MB_E_LOCKED;
 	if (!ok)
 		l->refresh_rc = MB_E_LOCKED;
@@ -176,23 +184,25 @@ static int put_lock(struct mbi_lock *l)
 static void *refresher(void *arg)
 {
 	struct mbi_lock *l = arg;
-	int64_t every = l->r->ctx->cfg->lock_timeout / 4;
-
-	if (every < 1)
-		every = 1;
+	int64_t every = timeout_ms(l->r) / 4;
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop) {
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)every;
+		ts.tv_sec += (time_t)(every / 1000);
+		ts.tv_nsec += (long)(every % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT &&
 		    !l->stop) {
 			int64_t before = boot_now();
 			bool ok;
 
 			/* a gap before the write counts as much as after */
-			if (before - l->last_ok >= l->r->ctx->cfg->lock_timeout)
+			if (before - l->last_ok >= timeout_ms(l->r))
 				l->refresh_rc = MB_E_LOCKED;
 			pthread_mutex_unlock(&l->mu);
 			ok = put_lock(l) == MB_OK;
@@ -331,7 +341,8 @@ static void seen_load(struct mbi_repo *r, struct seen_list *sl)
 	mbi_boot_id(sl->boot);
 	if (!dir)
 		return;
-	sl->path = mbi_asprintf("%s/locks-seen", dir);
+	/* times in ms (the older "locks-seen" held seconds) */
+	sl->path = mbi_asprintf("%s/locks-seen-ms", dir);
 	free(dir);
 	f = sl->path ? fopen(sl->path, "re") : NULL;
 	if (!f)
@@ -404,7 +415,7 @@ static void seen_release(struct seen_list *sl)
 	memset(sl, 0, sizeof(*sl));
 }
 
-/* Record e's content; the seconds it has been unchanged, seen from here. */
+/* Record e's content; the ms it has been unchanged, seen from here. */
 static int64_t observe(struct seen_list *sl, const struct lockent *e,
 		       int64_t now)
 {
@@ -442,7 +453,7 @@ static bool is_stale(struct mbi_repo *r, struct seen_list *sl,
 	if (!strcmp(li->host, r->ctx->cfg->host) && li->pid > 0 &&
 	    kill((pid_t)li->pid, 0) && errno == ESRCH)
 		return true;
-	return unchanged >= r->ctx->cfg->lock_timeout;
+	return unchanged >= timeout_ms(r);
 }
 
 static int held_error(struct mbi_repo *r, const struct lockent *e)
@@ -554,7 +565,7 @@ int mbi_lock_check(struct mbi_lock *l)
 {
 	if (l) {
 		pthread_mutex_lock(&l->mu);
-		if (boot_now() - l->last_ok >= l->r->ctx->cfg->lock_timeout)
+		if (boot_now() - l->last_ok >= timeout_ms(l->r))
 			l->refresh_rc = MB_E_LOCKED;
 		pthread_mutex_unlock(&l->mu);
 	}
@@ -580,7 +591,7 @@ int mbi_lock_prove(struct mbi_lock *l)
 	age = boot_now() - l->last_ok;
 	pthread_mutex_unlock(&l->mu);
 	/* half the timeout: what is left covers the step that follows */
-	if (age * 2 > l->r->ctx->cfg->lock_timeout)
+	if (age * 2 > timeout_ms(l->r))
 		return lost(l, "was last refreshed too long ago on this host's clock");
 	rc = mbi_store_get_buf(l->r->store, l->key, &b, LOCK_MAX);
 	if (rc == MB_E_NOTFOUND)
@@ -646,7 +657,7 @@ int mbi_lock_acquire(struct mbi_repo *r, bool exclusive, int64_t wait,
 		     struct mbi_lock **out)
 {
 	struct mbi_lock *l = calloc(1, sizeof(*l));
-	int64_t deadline = boot_now() + (wait > 0 ? wait : 0);
+	int64_t deadline = boot_now() + (wait > 0 ? wait : 0) * 1000;
 	char rnd[9];
 	int rc;
 
@@ -676,8 +687,8 @@ int mbi_lock_acquire(struct mbi_repo *r, bool exclusive, int64_t wait,
 		 * each other off */
 		drop_own(l);
 		mbi_log(r->ctx, MB_LOG_INFO, "%s; waiting", mb_ctx_errmsg(r->ctx));
-		sleep((unsigned)(deadline - boot_now() < 10 ?
-				 deadline - boot_now() + 1 : 10));
+		sleep((unsigned)(deadline - boot_now() < 10000 ?
+				 (deadline - boot_now()) / 1000 + 1 : 10));
 	}
 	if (rc) {
 		drop_own(l);
