@@ -7,6 +7,11 @@
 . "$(dirname "$0")/lib-test.sh"
 . "$MB_E2E_DIR/lib-redis.sh"
 
+# restore-test's scratch space (and its redis-server) in this test's own
+# directory: t5000 runs restore-test with a Redis dump too, maybe at the
+# same time, and the check for a left-over server must not see that one
+mkdir -p "$SCRATCH/tmp" && export TMPDIR=$SCRATCH/tmp
+
 # mk_key NAME: an RSA key NAME.pem and NAME.pub (base64 DER, one line), as
 # mailcow's admin UI makes them
 mk_key() {
@@ -52,7 +57,8 @@ test_expect_success 'restore-test loads the dump and checks both keys' '
 '
 
 test_expect_success 'no scratch redis-server is left running' '
-	! pgrep -f "mailbackup-restore-test.*redis.sock" >/dev/null
+	! pgrep -f "$SCRATCH/tmp/mailbackup-restore-test.*redis.sock" >/dev/null &&
+	test -z "$(ls "$SCRATCH/tmp")"
 '
 
 test_expect_success 'a public key that does not match: exit 4, the field named' '
