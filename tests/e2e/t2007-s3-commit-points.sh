@@ -40,13 +40,13 @@ restore_is() {
 	mb_compare_trees "$1" r/small
 }
 
-test_expect_success 'setup: two hosts on one bucket, lock_timeout 2s' '
+test_expect_success 'setup: two hosts on one bucket, lock_timeout 4s' '
 	mb_setup_keys &&
 	s3_env &&
 	mkdir src &&
 	echo base >src/base &&
 	head -c 200000 /dev/urandom >x.saved &&
-	s3_write_config "lock_timeout = 2s" "[source small]" "type = files" \
+	s3_write_config "lock_timeout = 4s" "[source small]" "type = files" \
 		"path = $SCRATCH/src" &&
 	sed -e "s/^host = .*/host = other/" \
 		-e "s#^cache_dir = .*#cache_dir = $SCRATCH/cache-other#" \
@@ -69,7 +69,7 @@ for point in index-commit manifest-commit; do
 		paused=$! &&
 		wait_stopped $paused &&
 		test_must_fail --exit 5 mbc other.conf prune --grace 0 2>err &&
-		sleep 3 &&
+		sleep 5 &&
 		mbc other.conf prune --grace 0 2>err &&
 		test_grep "stale lock" err &&
 		kill -CONT $paused &&

@@ -249,7 +249,7 @@ test_expect_success 'a live exclusive lock of this host blocks a backup' '
 # here one long past), unchanged for lock_timeout it is stale.
 test_expect_success 'with lock_timeout = 2s, a lock of another host is stale once seen unchanged for 2 s' '
 	mb_write_config "lock_timeout = 2s" "$srcs" &&
-	mb_write_config -o gated.conf "lock_timeout = 2s" "$srcs" \
+	mb_write_config -o gated.conf "lock_timeout = 4s" "$srcs" \
 		"[source gate]" "type = command" "command = cat $SCRATCH/gate" &&
 	old=$(($(date +%s) - 100000)) &&
 	write_lock "farhost-778-$old-55555555" exclusive farhost 778 $old &&

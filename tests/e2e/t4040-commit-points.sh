@@ -57,7 +57,7 @@ resume_paused() {
 other_takes_stale() {
 	test_must_fail --exit 5 mbc other.conf "$@" 2>err &&
 	test_grep "locked by" err &&
-	sleep 3 &&
+	sleep 5 &&
 	mbc other.conf "$@" 2>err &&
 	cat err &&
 	test_grep "stale lock" err
@@ -69,7 +69,7 @@ restore_is() {
 	mb_compare_trees "$1" r/small
 }
 
-test_expect_success 'setup: keys, two hosts on one repository, lock_timeout 2s' '
+test_expect_success 'setup: keys, two hosts on one repository, lock_timeout 4s' '
 	mb_setup_keys &&
 	mkdir src &&
 	echo base >src/base &&
@@ -79,9 +79,9 @@ test_expect_success 'setup: keys, two hosts on one repository, lock_timeout 2s' 
 	srcs="[source small]
 type = files
 path = $SCRATCH/src" &&
-	mb_write_config "lock_timeout = 2s" "$srcs" &&
+	mb_write_config "lock_timeout = 4s" "$srcs" &&
 	MB_HOST=other MB_CACHE_DIR=$SCRATCH/cache-other \
-		mb_write_config -o other.conf "lock_timeout = 2s" "$srcs" &&
+		mb_write_config -o other.conf "lock_timeout = 4s" "$srcs" &&
 	mb init &&
 	cp x.saved src/x &&
 	mb backup --time 2024-01-01T02:00:00Z &&
@@ -138,7 +138,7 @@ test_expect_success PYTHON3 'with the default grace, a prune keeps the young pac
 	cp -a src copy3 &&
 	start_paused manifest-commit "$CONF" backup --time 2024-01-07T02:00:00Z &&
 	test_must_fail --exit 5 mbc other.conf prune 2>err &&
-	sleep 3 &&
+	sleep 5 &&
 	mbc other.conf prune --json >p.json 2>err &&
 	cat p.json &&
 	test "$(mb_json_get packs_young p.json)" -ge 1 &&
