@@ -651,6 +651,7 @@ struct mbi_lockinfo {
 	char host[128];
 	long pid;
 	long long created, refreshed;
+	long long timeout; /* the holder's lock_timeout in s; 0: not given */
 };
 /* Parse a lock object (at most 64 KiB); MB_E_VERIFY when malformed. */
 MBI_HIDDEN int mbi_lock_parse(const char *text, size_t len,

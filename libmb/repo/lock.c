@@ -132,6 +132,10 @@ static int parse_line(struct mbi_lockinfo *li, char *line, unsigned *seen)
 		if (parse_num(v, &li->refreshed))
 			return MB_E_VERIFY;
 		*seen |= 16;
+	} else if (!strcmp(line, "timeout")) {
+		/* optional: the holder's lock_timeout */
+		if (parse_num(v, &li->timeout))
+			return MB_E_VERIFY;
 	}
 	return MB_OK; /* unknown keys: a later version may add some */
 }
@@ -170,10 +174,11 @@ static int put_lock(struct mbi_lock *l)
 {
 	struct mbi_buf b = { 0 };
 	int rc = mbi_buf_printf(&b, LOCK_MAGIC "kind %s\nhost %s\npid %ld\n"
-				"created %lld\nrefreshed %lld\n",
+				"created %lld\nrefreshed %lld\ntimeout %lld\n",
 				l->exclusive ? "exclusive" : "shared",
 				l->r->ctx->cfg->host, (long)getpid(),
-				(long long)l->created, (long long)time(NULL));
+				(long long)l->created, (long long)time(NULL),
+				(long long)l->r->ctx->cfg->lock_timeout);
 
 	if (!rc)
 		rc = mbi_store_put_buf(l->r->store, l->key, b.data, b.len);
@@ -440,6 +445,20 @@ static int64_t observe(struct seen_list *sl, const struct lockent *e,
 	return now - s->first;
 }
 
+/* How long another run's lock must be seen unchanged to be stale, in ms:
+ * our lock_timeout, or the holder's when it announces a longer one (it
+ * refreshes only every quarter of its own). A year at most. */
+static int64_t stale_after_ms(const struct mbi_repo *r,
+			      const struct mbi_lockinfo *li)
+{
+	int64_t t = timeout_ms(r);
+	long long theirs = li->timeout;
+
+	if (theirs > 366LL * 86400)
+		theirs = 366LL * 86400;
+	return theirs * 1000 > t ? theirs * 1000 : t;
+}
+
 /* A lock whose holder is gone: a dead process of this host, or content
  * that has not changed for lock_timeout as this host measures it. */
 static bool is_stale(struct mbi_repo *r, struct seen_list *sl,
@@ -453,7 +472,7 @@ static bool is_stale(struct mbi_repo *r, struct seen_list *sl,
 	if (!strcmp(li->host, r->ctx->cfg->host) && li->pid > 0 &&
 	    kill((pid_t)li->pid, 0) && errno == ESRCH)
 		return true;
-	return unchanged >= timeout_ms(r);
+	return unchanged >= stale_after_ms(r, li);
 }
 
 static int held_error(struct mbi_repo *r, const struct lockent *e)
@@ -474,9 +493,9 @@ static int held_error(struct mbi_repo *r, const struct lockent *e)
 				 "claims a refresh time far in the future",
 				 (long long)r->ctx->cfg->lock_timeout);
 	return mbi_error(r->ctx, MB_E_LOCKED, 0,
-			 "the repository is locked by a %s on host %s (pid %ld, lock '%s'): try again later or pass --wait (a lock unchanged for lock_timeout, %llds on this host's clock, counts as stale)",
+			 "the repository is locked by a %s on host %s (pid %ld, lock '%s'): try again later or pass --wait (a lock unchanged for %llds on this host's clock counts as stale: lock_timeout, or the holder's when longer)",
 			 li->exclusive ? "prune" : "backup", li->host, li->pid,
-			 e->key, (long long)r->ctx->cfg->lock_timeout);
+			 e->key, (long long)(stale_after_ms(r, li) / 1000));
 }
 
 /* One look at the other locks: MB_OK when none blocks us. */

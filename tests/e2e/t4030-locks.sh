@@ -266,6 +266,24 @@ test_expect_success 'with lock_timeout = 2s, a lock of another host is stale onc
 	test "$(ls repo/locks | wc -l)" = 0
 '
 
+# Hosts may be configured differently: a holder with lock_timeout = 1h
+# refreshes only every 15 min. Its lock says so ("timeout 3600"), and a
+# host whose own lock_timeout is shorter waits for the holder's.
+test_expect_success 'a lock that announces a longer timeout is not stale after ours' '
+	old=$(($(date +%s) - 100000)) &&
+	write_lock "slowhost-779-$old-66666666" shared slowhost 779 $old &&
+	echo "timeout 3600" >>"repo/locks/slowhost-779-$old-66666666" &&
+	test_must_fail --exit 5 mb prune 2>err &&
+	sleep 3 &&
+	test_must_fail --exit 5 mb prune 2>err &&
+	test_grep "locked by a backup on host slowhost" err &&
+	test_grep "unchanged for 3600s" err &&
+	mb unlock &&
+	test -f "repo/locks/slowhost-779-$old-66666666" &&
+	mb unlock --remove-all &&
+	mb backup --time 2024-06-05T03:00:00Z
+'
+
 test_expect_success 'lock_timeout is checked' '
 	mb_write_config -o bad.conf "lock_timeout = 1s" "$srcs" &&
 	test_must_fail --exit 2 mbc bad.conf backup 2>err &&
@@ -282,6 +300,7 @@ test_expect_success 'a running backup refreshes its lock: still live after lock_
 	wait_lock shared &&
 	lock=$(grep -l "^kind shared\$" repo/locks/*) &&
 	r0=$(sed -n "s/^refreshed //p" "$lock") &&
+	grep -x "timeout 4" "$lock" &&
 	sleep 4 &&
 	r1=$(sed -n "s/^refreshed //p" "$lock") &&
 	echo "refreshed $r0 -> $r1" &&
