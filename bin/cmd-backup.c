@@ -114,7 +114,13 @@ static int backup_failed(struct cli *cli, int exit_code, const char *error,
 	return exit_code;
 }
 
-static void print_json(const struct mb_backup_result *res, const char *status)
+/* The summary, printed once everything after the commit (prune, copies)
+ * has run: status "ok", "partial" (items unread), "warnings" (a prune
+ * or copy step failed; error says which) or "failed" (a configuration
+ * error in the prune step), the exit code, and whether the
+ * prune step was skipped (another host's lock: exit 0). */
+static void print_json(const struct mb_backup_result *res, const char *status,
+		       int exit_code, const char *error, bool prune_skipped)
 {
 	printf("{\"id\":\"%s\",\"snapshot\":", res->id);
 	out_json_str(stdout, res->name);
@@ -122,7 +128,7 @@ static void print_json(const struct mb_backup_result *res, const char *status)
 	       "\"bytes_read\":%llu,\"bytes_new\":%llu,"
 	       "\"files_new\":%llu,\"bytes_stored\":%llu,"
 	       "\"packs\":%llu,\"warnings\":%llu,\"seconds\":%.3f,"
-	       "\"status\":\"%s\"}\n",
+	       "\"status\":\"%s\",\"exit_code\":%d",
 	       (unsigned long long)res->files,
 	       (unsigned long long)res->dirs,
 	       (unsigned long long)res->bytes_total,
@@ -131,7 +137,15 @@ static void print_json(const struct mb_backup_result *res, const char *status)
 	       (unsigned long long)res->files_new,
 	       (unsigned long long)res->bytes_stored,
 	       (unsigned long long)res->packs,
-	       (unsigned long long)res->warnings, res->seconds, status);
+	       (unsigned long long)res->warnings, res->seconds, status,
+	       exit_code);
+	if (prune_skipped)
+		printf(",\"prune_skipped\":true");
+	if (exit_code && *error) {
+		printf(",\"error\":");
+		out_json_str(stdout, error);
+	}
+	printf("}\n");
 }
 
 /* backup --copy-to FILE...: the snapshot just committed, to each
@@ -168,6 +182,18 @@ static int copy_after(struct cli *cli, const struct mb_backup_result *res,
 	return failed;
 }
 
+static void json_summary(struct cli *cli, bool json, bool partial,
+			 const struct mb_backup_result *res, int ec,
+			 const char *error)
+{
+	if (!json)
+		return;
+	print_json(res, partial ? "partial" : ec == 3 ? "warnings" :
+		   ec ? "failed" : "ok", ec, error,
+		   cli->metrics.prune_skipped == 1);
+	cli->json_out = true;
+}
+
 int cmd_backup(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -186,7 +212,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	char error[1024];
 	struct hook_env he;
 	size_t ns = 0, nc = 0;
-	bool json = false, prune = false;
+	bool json = false, prune = false, partial;
 	int opt, rc, ec;
 
 	if (!sources || !copy_to) {
@@ -263,11 +289,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	cli->metrics.files = (int64_t)res.files;
 	cli->metrics.bytes_new = (int64_t)res.bytes_new;
 	cli->metrics.bytes_stored = (int64_t)res.bytes_stored;
-	if (json) {
-		print_json(&res, rc ? "partial" : "ok");
-		cli->json_out = true;
-	}
-	else if (cli->verbosity > 0)
+	if (!json && cli->verbosity > 0)
 		out_msg(MB_LOG_INFO,
 			"snapshot %s saved: %llu files, %.1f MiB read, %.1f MiB new, %.1f MiB stored in %.1f s",
 			res.id, (unsigned long long)res.files,
@@ -276,7 +298,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			(double)res.bytes_stored / 1048576.0, res.seconds);
 	*error = '\0';
 	ec = 0;
-	if (rc == MB_E_PARTIAL) {
+	partial = rc == MB_E_PARTIAL;
+	if (partial) {
 		/* not a clean run: nothing removed */
 		ec = out_fail(cli, rc);
 		snprintf(error, sizeof(error),
@@ -313,6 +336,8 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 			if (ec != 5 && ec != 1) {
 				/* a configuration error stays one */
 				free(copy_to);
+				json_summary(cli, json, partial, &res, ec,
+					     error);
 				return backup_failed(cli, ec, error, &res,
 						     false);
 			}
@@ -322,6 +347,7 @@ int cmd_backup(struct cli *cli, int argc, char **argv)
 	if (copy_after(cli, &res, copy_to, nc, error, sizeof(error)) && !ec)
 		ec = 3;
 	free(copy_to);
+	json_summary(cli, json, partial, &res, ec, error);
 	out_metrics(cli, ec);
 	run_hook(cli, "post_backup",
 		 hook_env(&he, ec ? "partial" : "ok", ec, &res,

@@ -51,6 +51,33 @@ wait_stopped() {
 	done
 }
 
+# wait_frozen PID REPO: until PID, which runs under strace, holds an
+# exclusive lock in REPO and has been stopped for a second. Under strace a
+# process is in a tracing stop at each of its system calls, so one look at
+# its state does not tell the injected SIGSTOP from a passing stop.
+wait_frozen() {
+	local i=0 still=0
+	while test $still -lt 20; do
+		case "$(ps -o stat= -p "$1" 2>/dev/null)" in
+		'')
+			echo "wait_frozen: process $1 is gone" >&2
+			return 1
+			;;
+		T* | t*)
+			grep -q "^kind exclusive\$" "$2"/locks/* 2>/dev/null &&
+				still=$((still + 1)) || still=0
+			;;
+		*) still=0 ;;
+		esac
+		i=$((i + 1))
+		if test $i -ge 1200; then
+			echo "wait_frozen: process $1 did not stay stopped" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
 # wait_lock KIND [N]: until N (default 1) lock objects of KIND (shared or
 # exclusive) are in the repository
 wait_lock() {
@@ -284,6 +311,30 @@ test_expect_success 'a lock that announces a longer timeout is not stale after o
 	mb backup --time 2024-06-05T03:00:00Z
 '
 
+# backup --prune while another host backs up: the snapshot is committed,
+# the prune step waits for the next night: exit 0, and the summary says so.
+test_expect_success 'backup --prune held off by another host: exit 0, prune_skipped in the summary' '
+	now=$(date +%s) &&
+	write_lock "busyhost-780-$now-77777777" shared busyhost 780 $now &&
+	n=$(ls repo/snapshots | wc -l) &&
+	mb_write_config -o ret.conf "$srcs" "[retention]" "keep_last = 50" &&
+	mbc ret.conf backup --prune --json --time 2024-06-05T04:00:00Z \
+		>bp.json 2>err &&
+	test_grep "its prune step did not run" err &&
+	test "$(mb_json_get status bp.json)" = ok &&
+	test "$(mb_json_get exit_code bp.json)" = 0 &&
+	test "$(mb_json_get prune_skipped bp.json)" = True &&
+	test "$(ls repo/snapshots | wc -l)" = $((n + 1)) &&
+	# no [retention]: a configuration error stays one, the snapshot stays
+	test_must_fail --exit 2 mb backup --prune --json \
+		--time 2024-06-05T05:00:00Z >bf.json 2>err &&
+	test "$(mb_json_get status bf.json)" = failed &&
+	test "$(mb_json_get exit_code bf.json)" = 2 &&
+	mb_json_get error bf.json | grep "no retention policy" &&
+	test "$(ls repo/snapshots | wc -l)" = $((n + 2)) &&
+	mb unlock --remove-all
+'
+
 test_expect_success 'lock_timeout is checked' '
 	mb_write_config -o bad.conf "lock_timeout = 1s" "$srcs" &&
 	test_must_fail --exit 2 mbc bad.conf backup 2>err &&
@@ -400,7 +451,7 @@ path = $SCRATCH/small" &&
 	i=0 && until pruner=$(pgrep -P $tracer mailbackup); do
 		sleep 0.05; i=$((i + 1)); test $i -lt 600 || return 1
 	done &&
-	wait_stopped $pruner &&
+	wait_frozen $pruner frepo &&
 	test_must_fail --exit 5 mbc f-other.conf backup --time 2024-09-04T02:00:00Z &&
 	sleep 5 &&
 	cp x.saved small/x &&

@@ -214,9 +214,15 @@ test_expect_success 'backup --copy-to copies the new snapshot; a failed copy is 
 	test_grep -- "-$id3\$" names &&
 	md after.conf check &&
 	echo again >tree/conf/after2.txt &&
+	test "$(mb_json_get status b3.json)" = ok &&
+	test "$(mb_json_get exit_code b3.json)" = 0 &&
 	test_must_fail --exit 3 mb backup --time 2025-01-04T02:00:00Z \
-		--copy-to "$SCRATCH/nosuch.conf" 2>err &&
+		--copy-to "$SCRATCH/nosuch.conf" --json >b4.json 2>err &&
 	test_grep "is committed; its copy to" err &&
+	# the summary comes after the copy, and says how it went
+	test "$(mb_json_get status b4.json)" = warnings &&
+	test "$(mb_json_get exit_code b4.json)" = 3 &&
+	mb_json_get error b4.json | grep "nosuch.conf" &&
 	test "$(ls repo/snapshots | wc -l)" = 4
 '
 
