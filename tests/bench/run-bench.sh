@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # run-bench.sh: the benchmark of issue 6, mailbackup against restic, borg and
-# tar|zstd|gpg on one generated mail tree (full, one day, no change, restore).
+# tar|zstd|gpg on one generated mail tree (full, one day, no change, restore);
+# --scale: the same backups of a tree of 1 million tiny files (issues 16, 17).
 
 # The tools' functions and cleanup() run indirectly (bash -c, trap).
 # shellcheck disable=SC2317
@@ -20,6 +21,8 @@ gen=
 quick=0
 peers_only=0
 memory=0
+scale=0
+only=
 keep=0
 workdir=
 cache_mode=auto
@@ -53,6 +56,14 @@ mailbackup's ratio to each peer.
   --cold           drop the page cache before every measured run (fail if
                    that is not possible); the default is to try
   --warm           never drop the page cache; read the tree before backups
+  --scale          a tree of 1 million tiny files in 1000 mailboxes, 1 run
+                   (--messages, --users, --repeat change that): full backup,
+                   one day of mail and a no-change run by mailbackup and
+                   restic (no restore), with the repository growth in bytes
+                   of the one-day and no-change runs
+  --tools LIST     the tools to run, comma-separated, of mailbackup, restic,
+                   borg, tar (default: all four; mailbackup,restic with
+                   --scale)
   --workdir DIR    where repositories and trees go (default: a new directory
                    in $TMPDIR or /tmp, removed at the end)
   --keep           keep the work directory
@@ -82,7 +93,8 @@ while [ $# -gt 0 ]; do
 		val=${opt#*=}
 		opt=${opt%%=*}
 		;;
-	--messages | --users | --repeat | --seed | --tool-dir | --gen | --workdir)
+	--messages | --users | --repeat | --seed | --tool-dir | --gen | --workdir | \
+	--tools)
 		[ $# -ge 2 ] || die "$opt needs a value"
 		val=$2
 		shift
@@ -99,6 +111,8 @@ while [ $# -gt 0 ]; do
 	--quick) quick=1 ;;
 	--peers-only) peers_only=1 ;;
 	--memory) memory=1 ;;
+	--scale) scale=1 ;;
+	--tools) only=$val ;;
 	--odd-names) odd=1 ;;
 	--cold) cache_mode=cold ;;
 	--warm) cache_mode=warm ;;
@@ -109,7 +123,11 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-if [ "$memory" = 1 ]; then
+[ "$memory" = 1 ] && [ "$scale" = 1 ] &&
+	die "--memory and --scale are two modes: give one of them"
+tiny=0
+if [ "$memory" = 1 ] || [ "$scale" = 1 ]; then
+	tiny=1
 	: "${messages:=$([ "$quick" = 1 ] && echo 20000 || echo 1000000)}"
 	: "${users:=$([ "$quick" = 1 ] && echo 50 || echo 1000)}"
 	: "${repeat:=1}"
@@ -121,6 +139,27 @@ else
 	: "${messages:=40000}" "${users:=100}" "${repeat:=3}"
 	domains=4
 fi
+
+# the phases of one repetition, in order: backups, then (if named) restore
+if [ "$scale" = 1 ]; then
+	phases=(full incr nochange)
+	default_tools=mailbackup,restic
+else
+	phases=(full incr nochange restore)
+	default_tools=mailbackup,restic,borg,tar
+fi
+tools=()
+IFS=, read -r -a req <<<"${only:-$default_tools}"
+for t in "${req[@]}"; do
+	case $t in
+	mailbackup) [ "$peers_only" = 1 ] && continue ;;
+	restic | borg | tar) ;;
+	*) die "unknown tool '$t' in --tools: give some of mailbackup,restic,borg,tar" ;;
+	esac
+	[[ " ${tools[*]} " == *" $t "* ]] || tools+=("$t")
+done
+[ ${#tools[@]} -gt 0 ] || die "no tool to run: give --tools without --peers-only, or other tools"
+[[ " ${tools[*]} " == *" mailbackup "* ]] || peers_only=1
 
 # --- tools ----------------------------------------------------------------
 
@@ -180,12 +219,6 @@ if [ -z "$gen" ]; then
 fi
 [ -x "$gen" ] || die "generator '$gen' is not executable"
 gen=$(cd "$(dirname "$gen")" && pwd)/$(basename "$gen")
-
-if [ "$peers_only" = 1 ]; then
-	tools=(restic borg tar)
-else
-	tools=(mailbackup restic borg tar)
-fi
 
 display() {
 	case $1 in
@@ -426,7 +459,7 @@ generate_tree() {
 	local args=(--seed "$seed" --messages "$messages" --users "$users"
 		    --domains "$domains")
 
-	[ "$memory" = 1 ] && args+=(--tiny)
+	[ "$tiny" = 1 ] && args+=(--tiny)
 	[ "$odd" = 1 ] && args+=(--odd-names)
 	rm -rf "$TREE"
 	"$gen" "${args[@]}" "$TREE" 2>"$work/logs/gen.err" ||
@@ -444,7 +477,7 @@ reset_tool() { # TOOL: a fresh repository and cache
 }
 
 run_rep() { # REP
-	local rep=$1 t phase order src_digest dst root
+	local rep=$1 t phase order live=()
 	declare -A dead=()
 
 	note "run-bench: repetition $rep of $repeat: generating the tree"
@@ -463,7 +496,8 @@ run_rep() { # REP
 		fi
 	done
 
-	for phase in full incr nochange; do
+	for phase in "${phases[@]}"; do
+		[ "$phase" = restore ] && continue
 		if [ "$phase" = incr ]; then
 			"$gen" --day --seed "$seed" "$TREE" 2>"$work/logs/day.err" ||
 				die "mb-gen-mailtree --day failed: $(cat "$work/logs/day.err")"
@@ -478,10 +512,24 @@ run_rep() { # REP
 		done
 	done
 
+	for t in "${order[@]}"; do
+		[ -n "${dead[$t]:-}" ] || live+=("$t")
+	done
+	if [[ " ${phases[*]} " == *" restore "* ]] && [ ${#live[@]} -gt 0 ]; then
+		restore_rep "$rep" "${live[@]}"
+	fi
+	for t in "${order[@]}"; do
+		reset_tool "$t"
+	done
+}
+
+restore_rep() { # REP TOOL...: every tool restores its latest snapshot
+	local rep=$1 t src_digest dst root
+	shift
+
 	note "run-bench: rep $rep: restore"
 	src_digest=$(tree_digest "$TREE")
-	for t in "${order[@]}"; do
-		[ -n "${dead[$t]:-}" ] && continue
+	for t in "$@"; do
 		dst=$work/restore/$t
 		rm -rf "$dst"
 		mkdir -p "$dst"
@@ -491,9 +539,6 @@ run_rep() { # REP
 			fail "$rep" "$t" restore "the restored tree differs from the source"
 		fi
 		rm -rf "$dst"
-	done
-	for t in "${order[@]}"; do
-		reset_tool "$t"
 	done
 }
 
@@ -577,35 +622,80 @@ print_table() {
 	done
 }
 
+# target PHASE: the target of PHASE against the peers, from print_ratios' rt
+target() {
+	if [ "$scale" = 1 ]; then
+		case $1 in
+		nochange) echo "restic >= 5x (issue 17 goal): $(check "${rt[restic]:--}" '>=' 5)" ;;
+		*) echo "none (issue 16: reported)" ;;
+		esac
+		return
+	fi
+	case $1 in
+	full) echo "restic >= 2x: $(check "${rt[restic]:--}" '>=' 2), tar|zstd|gpg >= 1.2x: $(check "${rt[tar]:--}" '>=' 1.2)" ;;
+	incr) echo "restic >= 3x: $(check "${rt[restic]:--}" '>=' 3)" ;;
+	nochange) echo "restic >= 5x: $(check "${rt[restic]:--}" '>=' 5)" ;;
+	restore) echo "restic >= 1x: $(check "${rt[restic]:--}" '>=' 1)" ;;
+	esac
+}
+
 print_ratios() {
-	local phase t mb_wall r line target
+	local phase t mb_wall r line peers=()
 	local -A rt
 
+	for t in "${tools[@]}"; do
+		[ "$t" = mailbackup ] || peers+=("$t")
+	done
 	printf '\nmailbackup against each peer: peer wall time / mailbackup wall time (>1: mailbackup is faster)\n'
-	printf '%-9s %10s %10s %14s   %s\n' phase restic borg 'tar|zstd|gpg' target
-	for phase in full incr nochange restore; do
+	line=$(printf '%-9s' phase)
+	for t in "${peers[@]}"; do
+		line+=$(printf " %$([ "$t" = tar ] && echo 14 || echo 10)s" "$(display "$t")")
+	done
+	printf '%s   %s\n' "$line" target
+	for phase in "${phases[@]}"; do
 		mb_wall=$(med mailbackup "$phase" 4)
 		line=$(printf '%-9s' "$phase")
-		for t in restic borg tar; do
+		for t in "${peers[@]}"; do
 			r=$(ratio "$(med "$t" "$phase" 4)" "$mb_wall")
 			line+=$(printf ' %10s' "$r")
 			[ "$t" = tar ] && line+='    '
 			rt[$t]=$r
 		done
-		case $phase in
-		full) target="restic >= 2x: $(check "${rt[restic]}" '>=' 2), tar|zstd|gpg >= 1.2x: $(check "${rt[tar]}" '>=' 1.2)" ;;
-		incr) target="restic >= 3x: $(check "${rt[restic]}" '>=' 3)" ;;
-		nochange) target="restic >= 5x: $(check "${rt[restic]}" '>=' 5)" ;;
-		restore) target="restic >= 1x: $(check "${rt[restic]}" '>=' 1)" ;;
-		esac
-		printf '%s   %s\n' "$line" "$target"
+		printf '%s   %s\n' "$line" "$(target "$phase")"
 	done
+	[ "$scale" = 1 ] && return 0
 	printf '\nrepository size, mailbackup / borg (zstd,3):\n'
 	for phase in full nochange; do
 		r=$(ratio "$(med mailbackup "$phase" 8)" "$(med borg "$phase" 8)")
 		printf '  after %-9s %8s   target <= 0.9x: %s\n' "$phase" "$r" \
 			"$(check "$r" '<=' 0.9)"
 	done
+}
+
+# growth TOOL PHASE BEFORE: the median over repetitions of the repository
+# growth in bytes (du -sb after PHASE less du -sb after BEFORE)
+growth() {
+	awk -v t="$1" -v p="$2" -v b="$3" '
+		$2 == t && $3 == b { before[$1] = $8 }
+		$2 == t && $3 == p { after[$1] = $8 }
+		END { for (r in after) if (r in before) print after[r] - before[r] }' \
+		"$results" | median
+}
+
+print_growth() {
+	local t incr nochange
+
+	printf '\nrepository growth in bytes (du -sb of the repository before and after the run; caches not counted):\n'
+	printf '%-13s %16s %16s\n' tool 'one day (incr)' 'no change'
+	for t in "${tools[@]}"; do
+		incr=$(growth "$t" incr full)
+		nochange=$(growth "$t" nochange incr)
+		printf '%-13s %16s %16s\n' "$(display "$t")" "$incr" "$nochange"
+	done
+	[ "$peers_only" = 1 ] && return 0
+	nochange=$(growth mailbackup nochange incr)
+	printf 'mailbackup no-change growth < 65536 bytes (issue 17): %s\n' \
+		"$(awk -v g="$nochange" 'BEGIN { if (g == "-") print "n/a"; else print g < 65536 ? "met" : "MISSED" }')"
 }
 
 print_mbjson() {
@@ -625,6 +715,7 @@ print_header() {
 		"$(restic version | cut -d' ' -f1-2)" "$(borg --version)" \
 		"$(tar --version | head -n 1)" \
 		"zstd $(zstd --version | grep -o 'v[0-9.]*'), gpg $(gpg --version | awk 'NR == 1 { print $3 }')"
+	[ "$scale" = 1 ] && printf 'mode: --scale (full, one day, no change; no restore)\n'
 	printf 'tree: %s\n' "${gen_summary#mb-gen-mailtree: }"
 	printf 'tree size: %s files, %s MiB (du -sb)\n' "$tree_files" "$(mib "$tree_bytes")"
 	[ -n "${day_summary:-}" ] && printf 'one day: %s\n' "${day_summary#mb-gen-mailtree: }"
@@ -654,7 +745,8 @@ else
 		run_rep "$rep"
 	done
 	print_header
-	print_table full incr nochange restore
+	print_table "${phases[@]}"
+	[ "$scale" = 1 ] && print_growth
 	if [ "$peers_only" = 0 ]; then
 		print_ratios
 		print_mbjson
