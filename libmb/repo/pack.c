@@ -368,6 +368,7 @@ struct mbi_packr {
 	bool eof, zdone;
 	const char *key;
 	int err;
+	uint64_t member_off; /* of the member's next block */
 };
 
 struct dec_thread {
@@ -449,6 +450,32 @@ ssize_t mbi_packr_read(struct mbi_packr *pr, void *buf, size_t n)
 		return -1;
 	}
 	return r;
+}
+
+/* The member's next bytes where libarchive holds them, without a copy:
+ * *buf and *n are set and 1 returned, 0 at the member's end, -1 on damage
+ * (a member whose data comes with holes, which mailbackup never writes,
+ * counts as damage). */
+int mbi_packr_block(struct mbi_packr *pr, const void **buf, size_t *n)
+{
+	la_int64_t off;
+	int r = archive_read_data_block(pr->a, buf, n, &off);
+
+	if (r == ARCHIVE_EOF)
+		return 0;
+	if (r < ARCHIVE_WARN) {
+		mbi_error(pr->r->ctx, MB_E_VERIFY, 0,
+			  "pack '%s' is damaged: %s", pr->key,
+			  archive_error_string(pr->a));
+		return -1;
+	}
+	if (off < 0 || (uint64_t)off != pr->member_off) {
+		mbi_error(pr->r->ctx, MB_E_VERIFY, 0,
+			  "pack '%s' is damaged: a member has holes", pr->key);
+		return -1;
+	}
+	pr->member_off += *n;
+	return 1;
 }
 
 static bool member_sha(struct archive_entry *e, unsigned char *sha)
@@ -647,6 +674,7 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		has = member_sha(e, sha);
+		pr.member_off = 0;
 		rc = fn(ud, &pr, archive_entry_pathname(e) ?
 			archive_entry_pathname(e) : "?", sha, has,
 			(uint64_t)archive_entry_size(e));
