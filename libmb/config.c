@@ -61,7 +61,7 @@ static const struct mbi_config_key schema[] = {
 
 	STR("options", "cache_dir", cache_dir, NULL, NULL),
 	STR("options", "host", host, NULL, NULL),
-	NUM("options", "zstd_level", MBI_KEY_INT, 1, 19, zstd_level, "3"),
+	NUM("options", "zstd_level", MBI_KEY_INT, 1, 19, zstd_level, "2"),
 	NUM("options", "threads", MBI_KEY_INT, 0, 256, threads, "0"),
 	RAW("options", "metrics_file"),
 	RAW("options", "log"),

@@ -231,16 +231,30 @@ static void describe_exit(int st, char *buf, size_t n)
 			 WEXITSTATUS(st));
 }
 
+/* Hand what the relay gathered to out_fn; a failure stops gpg. */
+static void relay_flush(int *out_rc, size_t *have, const char *buf, pid_t pid,
+			int (*out_fn)(void *, const void *, size_t), void *ud)
+{
+	if (*have && !*out_rc) {
+		*out_rc = out_fn(ud, buf, *have);
+		if (*out_rc)
+			kill(pid, SIGTERM);
+	}
+	*have = 0;
+}
+
 /* Read gpg's output (hashed and stored by out_fn), its messages and its
- * status lines until all three end (fds: output, messages, status). A
- * failure of out_fn stops gpg. */
+ * status lines until all three end (fds: output, messages, status). gpg
+ * writes 8 KiB at a time: its output is gathered into writes of up to
+ * RELAY_CHUNK. A failure of out_fn stops gpg. */
 static int relay(const int fds[3], struct gpg_said *s, pid_t pid,
 		 int (*out_fn)(void *, const void *, size_t), void *ud)
 {
-	char *buf = mbi_nofork_alloc(RELAY_CHUNK);
+	char *buf = mbi_nofork_alloc(RELAY_CHUNK), small[4096];
 	struct pollfd pf[3] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 },
 				{ fds[2], POLLIN, 0 } };
 	int open_fds = 3, out_rc = 0;
+	size_t have = 0;
 
 	if (!buf)
 		return MB_E_NOMEM;
@@ -258,23 +272,26 @@ static int relay(const int fds[3], struct gpg_said *s, pid_t pid,
 
 			if (pf[i].fd < 0 || !pf[i].revents)
 				continue;
-			n = read(pf[i].fd, buf, RELAY_CHUNK);
+			n = i ? read(pf[i].fd, small, sizeof(small)) :
+				read(pf[i].fd, buf + have, RELAY_CHUNK - have);
 			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
 			if (n <= 0) {
 				pf[i].fd = -1;
 				open_fds--;
 			} else if (i == 1) {
-				message_feed(s, buf, (size_t)n);
+				message_feed(s, small, (size_t)n);
 			} else if (i == 2) {
-				status_feed(s, buf, (size_t)n);
-			} else if (!out_rc) {
-				out_rc = out_fn(ud, buf, (size_t)n);
-				if (out_rc)
-					kill(pid, SIGTERM);
+				status_feed(s, small, (size_t)n);
+			} else {
+				have += (size_t)n;
 			}
+			if (!i && (n <= 0 || have > RELAY_CHUNK / 2))
+				relay_flush(&out_rc, &have, buf, pid, out_fn,
+					    ud);
 		}
 	}
+	relay_flush(&out_rc, &have, buf, pid, out_fn, ud);
 	mbi_nofork_free(buf);
 	return out_rc;
 }

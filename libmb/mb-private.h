@@ -845,7 +845,7 @@ MBI_HIDDEN void mbi_pack_scratch_free(struct mbi_repo *r);
 
 /* Read a pack: verify its name (hash of the bytes) and size, decrypt,
  * decompress and call fn for each member. The member's data is read with
- * mbi_packr_read() inside the callback. */
+ * mbi_packr_read() or mbi_packr_block() inside the callback. */
 struct mbi_packr;
 typedef int (*mbi_member_fn)(void *ud, struct mbi_packr *pr,
 			     const char *name, const unsigned char *sha,
@@ -853,6 +853,10 @@ typedef int (*mbi_member_fn)(void *ud, struct mbi_packr *pr,
 MBI_HIDDEN int mbi_pack_read(struct mbi_repo *r, const char *packname,
 			     uint64_t expect_size, mbi_member_fn fn, void *ud);
 MBI_HIDDEN ssize_t mbi_packr_read(struct mbi_packr *pr, void *buf, size_t n);
+/* The member's next bytes in place (valid until the next call): 1 with
+ * *buf and *n set, 0 at its end, -1 when the pack is damaged. */
+MBI_HIDDEN int mbi_packr_block(struct mbi_packr *pr, const void **buf,
+			       size_t *n);
 MBI_HIDDEN void mbi_pack_key(const char *name, char *key, size_t n);
 
 /* ------------------------------------------------------------------ cache */

@@ -19,7 +19,6 @@ struct check_run {
 	/* per pack: blobs found while reading it */
 	size_t found;
 	uint32_t cur_pack;
-	char *buf;
 	uint32_t *used;       /* per pack: a snapshot needs it */
 	struct mbi_index ix2; /* a fresh second read, made when needed */
 	bool reread, have_ix2;
@@ -222,15 +221,17 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 	if (mbi_sha256_init(&h))
 		return MB_E_NOMEM;
 	for (;;) {
-		ssize_t n = mbi_packr_read(pr, c->buf, 1 << 20);
+		const void *b;
+		size_t n;
+		int more = mbi_packr_block(pr, &b, &n);
 
-		if (n < 0) {
+		if (more < 0) {
 			mbi_sha256_release(&h);
 			return MB_E_VERIFY;
 		}
-		if (!n)
+		if (!more)
 			break;
-		mbi_sha256_update(&h, c->buf, (size_t)n);
+		mbi_sha256_update(&h, b, n);
 		total += (uint64_t)n;
 	}
 	mbi_sha256_final(&h, got);
@@ -292,8 +293,7 @@ static int ck_load_index(struct check_run *c)
 	c->res.indexes = c->ix.nobjects;
 	c->present = calloc(c->ix.npacks + 1, sizeof(*c->present));
 	c->used = calloc(c->ix.npacks + 1, sizeof(*c->used));
-	c->buf = malloc(1 << 20);
-	if (!c->present || !c->used || !c->buf)
+	if (!c->present || !c->used)
 		return MB_E_NOMEM;
 	return MB_OK;
 }
@@ -474,7 +474,6 @@ out:
 	free(snaps);
 	free(c.used);
 	free(c.present);
-	free(c.buf);
 	mbi_index_release(&c.ix);
 	if (c.have_ix2)
 		mbi_index_release(&c.ix2);

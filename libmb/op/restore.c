@@ -411,9 +411,28 @@ static int tmp_publish(struct restore_run *s, int dfd, struct tmpf *t,
 		       const struct sel *x, const char *base)
 {
 	struct stat st;
-	bool exists = !fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW);
+	bool exists;
 	int rc = MB_OK;
 
+	if (!t->name[0] && !s->opts->overwrite) {
+		/* the common case: no look-up of its own, the link fails
+		 * if the name exists */
+		if (!tmp_link(t, dfd, base))
+			rc = tmp_close(s, t, x);
+		else if (errno != EEXIST)
+			rc = mbi_error(s->ctx, MB_E_IO, errno,
+				       "cannot create '%s/%s'", x->source,
+				       x->path);
+		else
+			rc = mbi_error(s->ctx, MB_E_EXISTS, 0,
+				       "'%s/%s' exists: pass --overwrite to replace it",
+				       x->source, x->path);
+		if (rc && t->fd < 0)
+			unlinkat(dfd, base, 0);
+		tmp_discard(dfd, t);
+		return rc;
+	}
+	exists = !fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW);
 	if (exists && !s->opts->overwrite)
 		rc = mbi_error(s->ctx, MB_E_EXISTS, 0,
 			       "'%s/%s' exists: pass --overwrite to replace it",
@@ -510,7 +529,6 @@ static size_t first_of_sha(struct restore_run *s, const unsigned char *sha)
 
 struct member_ctx {
 	struct restore_run *s;
-	char *buf;
 	const char *pack;
 	struct dircache dc;
 };
@@ -574,17 +592,19 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 		return MB_E_NOMEM;
 	}
 	for (;;) {
-		ssize_t n = mbi_packr_read(pr, mc->buf, 1 << 20);
+		const void *b;
+		size_t n;
+		int more = mbi_packr_block(pr, &b, &n);
 
-		if (n < 0) {
+		if (more < 0) {
 			rc = MB_E_VERIFY;
 			break;
 		}
-		if (n == 0)
+		if (!more)
 			break;
-		mbi_sha256_update(&h, mc->buf, (size_t)n);
+		mbi_sha256_update(&h, b, n);
 		total += (uint64_t)n;
-		if (mbi_write_all(t.fd, mc->buf, (size_t)n)) {
+		if (mbi_write_all(t.fd, b, n)) {
 			rc = mbi_error(s->ctx, MB_E_IO, errno,
 				       "cannot write '%s/%s' (disk full?)",
 				       x->source, x->path);
@@ -633,16 +653,8 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 static void *pack_worker(void *arg)
 {
 	struct restore_run *s = arg;
-	struct member_ctx mc = { s, mbi_nofork_alloc(1 << 20), NULL,
-				 { NULL, -1 } };
+	struct member_ctx mc = { s, NULL, { NULL, -1 } };
 
-	if (!mc.buf) {
-		pthread_mutex_lock(&s->mu);
-		if (!s->rc)
-			s->rc = MB_E_NOMEM;
-		pthread_mutex_unlock(&s->mu);
-		return NULL;
-	}
 	for (;;) {
 		uint32_t p;
 		int rc;
@@ -664,7 +676,6 @@ static void *pack_worker(void *arg)
 			s->res.packs++;
 		pthread_mutex_unlock(&s->mu);
 	}
-	mbi_nofork_free(mc.buf);
 	dircache_drop(&mc.dc);
 	return NULL;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -368,6 +369,7 @@ struct mbi_packr {
 	bool eof, zdone;
 	const char *key;
 	int err;
+	uint64_t member_off; /* of the member's next block */
 };
 
 struct dec_thread {
@@ -451,6 +453,32 @@ ssize_t mbi_packr_read(struct mbi_packr *pr, void *buf, size_t n)
 	return r;
 }
 
+/* The member's next bytes where libarchive holds them, without a copy:
+ * *buf and *n are set and 1 returned, 0 at the member's end, -1 on damage
+ * (a member whose data comes with holes, which mailbackup never writes,
+ * counts as damage). */
+int mbi_packr_block(struct mbi_packr *pr, const void **buf, size_t *n)
+{
+	la_int64_t off;
+	int r = archive_read_data_block(pr->a, buf, n, &off);
+
+	if (r == ARCHIVE_EOF)
+		return 0;
+	if (r < ARCHIVE_WARN) {
+		mbi_error(pr->r->ctx, MB_E_VERIFY, 0,
+			  "pack '%s' is damaged: %s", pr->key,
+			  archive_error_string(pr->a));
+		return -1;
+	}
+	if (off < 0 || (uint64_t)off != pr->member_off) {
+		mbi_error(pr->r->ctx, MB_E_VERIFY, 0,
+			  "pack '%s' is damaged: a member has holes", pr->key);
+		return -1;
+	}
+	pr->member_off += *n;
+	return 1;
+}
+
 static bool member_sha(struct archive_entry *e, unsigned char *sha)
 {
 	const char *name;
@@ -487,15 +515,58 @@ static int private_file(struct mbi_repo *r, uint64_t size, bool *sealable)
 	return fd;
 }
 
+/* Copy fd to the private file mfd inside the kernel (no buffer of ours):
+ * 1 when the kernel cannot, before any byte was copied. */
+static int kernel_copy(struct mbi_repo *r, const char *key, int fd, int mfd,
+		       uint64_t *copied)
+{
+	for (;;) {
+		ssize_t n = sendfile(mfd, fd, NULL, 1 << 30);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && !*copied && (errno == EINVAL || errno == ENOSYS))
+			return 1;
+		if (n < 0)
+			return mbi_error(r->ctx, MB_E_STORE, errno,
+					 "cannot read '%s'", key);
+		if (n == 0)
+			return MB_OK;
+		*copied += (uint64_t)n;
+	}
+}
+
+/* The SHA-256 of the private copy itself, read through a mapping: the
+ * bytes gpg will read, hashed without another copy. */
+static int hash_copy(struct mbi_repo *r, const char *key, int mfd,
+		     uint64_t n, unsigned char *sha)
+{
+	void *m;
+
+	if (!n) {
+		mbi_sha256_buf("", 0, sha);
+		return MB_OK;
+	}
+	m = mmap(NULL, (size_t)n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, mfd,
+		 0);
+	if (m == MAP_FAILED)
+		return mbi_error(r->ctx, MB_E_IO, errno,
+				 "cannot read the private copy of '%s'", key);
+	mbi_sha256_buf(m, (size_t)n, sha);
+	munmap(m, (size_t)n);
+	return MB_OK;
+}
+
 /* Hash the object on fd; when others can change the file behind fd (a
- * local repository), replace fd by a private copy made by the same read,
- * so that gpg decrypts exactly the bytes that were hashed. */
+ * local repository), replace fd by a private copy and hash that copy (or
+ * hash what one read copies), so that gpg decrypts exactly the bytes that
+ * were hashed. */
 static int hash_private(struct mbi_repo *r, const char *key, int *fd,
 			uint64_t size, unsigned char *sha, uint64_t *hashed)
 {
 	struct mbi_sha256 h;
 	char *buf = NULL;
-	bool sealable;
+	bool sealable, in_kernel = false;
 	int mfd = -1, rc = MB_OK;
 
 	if (!r->store->shared_fds)
@@ -504,14 +575,22 @@ static int hash_private(struct mbi_repo *r, const char *key, int *fd,
 				 "cannot read '%s'", key) : MB_OK;
 	*hashed = 0;
 	mfd = private_file(r, size, &sealable);
-	buf = malloc(IO_CHUNK);
-	if (mfd < 0 || !buf || mbi_sha256_init(&h)) {
-		rc = mfd < 0 ? mbi_error(r->ctx, MB_E_IO, errno,
-					 "cannot make a private copy of '%s'",
-					 key) : MB_E_NOMEM;
+	if (mfd < 0) {
+		rc = mbi_error(r->ctx, MB_E_IO, errno,
+			       "cannot make a private copy of '%s'", key);
 		goto out;
 	}
-	while (!rc) {
+	rc = kernel_copy(r, key, *fd, mfd, hashed);
+	in_kernel = rc == MB_OK;
+	if (rc < 0)
+		goto out;
+	rc = MB_OK;
+	buf = in_kernel ? NULL : malloc(IO_CHUNK);
+	if (!in_kernel && (!buf || mbi_sha256_init(&h))) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	while (!in_kernel && !rc) {
 		ssize_t n = read(*fd, buf, IO_CHUNK);
 
 		if (n < 0 && errno == EINTR)
@@ -529,13 +608,17 @@ static int hash_private(struct mbi_repo *r, const char *key, int *fd,
 				       "cannot make a private copy of '%s'",
 				       key);
 	}
-	mbi_sha256_final(&h, sha);
-	mbi_sha256_release(&h);
+	if (!in_kernel) {
+		mbi_sha256_final(&h, sha);
+		mbi_sha256_release(&h);
+	}
 	if (!rc && sealable &&
 	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
 		  F_SEAL_WRITE | F_SEAL_SEAL))
 		rc = mbi_error(r->ctx, MB_E_IO, errno,
 			       "cannot seal the private copy of '%s'", key);
+	if (!rc && in_kernel)
+		rc = hash_copy(r, key, mfd, *hashed, sha);
 	if (!rc) {
 		close(*fd);
 		*fd = mfd;
@@ -647,6 +730,7 @@ int mbi_pack_read(struct mbi_repo *r, const char *packname,
 		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		has = member_sha(e, sha);
+		pr.member_off = 0;
 		rc = fn(ud, &pr, archive_entry_pathname(e) ?
 			archive_entry_pathname(e) : "?", sha, has,
 			(uint64_t)archive_entry_size(e));

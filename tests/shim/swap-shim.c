@@ -2,7 +2,7 @@
 /* swap-shim.c: an LD_PRELOAD shim for the hostile-storage tests. When a
  * process has read a file below $MB_SWAP_DIR to its end, the shim rewrites
  * the middle of that file, as an attacker racing between a hash and a
- * second read would; it logs "swapped PATH" and, for every later read that
+ * second read would (reads by read() and by sendfile()); it logs "swapped PATH" and, for every later read that
  * returns bytes of a swapped file, "reread PATH" to $MB_SWAP_LOG. */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,4 +107,18 @@ ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	(void)buflen;
 	return read(fd, buf, n);
+}
+
+/* a copy made by the kernel reads the file too */
+ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+	static ssize_t (*real)(int, int, off_t *, size_t);
+	ssize_t r;
+
+	if (!real)
+		real = (ssize_t (*)(int, int, off_t *, size_t))
+			dlsym(RTLD_NEXT, "sendfile");
+	r = real(out, in, off, n);
+	after_read(in, r);
+	return r;
 }

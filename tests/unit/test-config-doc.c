@@ -136,7 +136,7 @@ static void test_typed(void)
 		       "default gnupg_home");
 		ok(cfg->lock_timeout == 1800, "default lock_timeout 30min");
 		ok(cfg->pack_size == 32ULL << 20, "default pack_size 32M");
-		ok(cfg->s3_parallel == 4 && cfg->zstd_level == 3 &&
+		ok(cfg->s3_parallel == 4 && cfg->zstd_level == 2 &&
 		   cfg->threads == 0 && cfg->object_lock_days == 0,
 		   "default numbers");
 		ok(cfg->endpoint == NULL && cfg->signing_key == NULL,

@@ -143,7 +143,7 @@ static void test_defaults(void)
 	is_int(cfg->pack_size, 32 << 20, "default pack_size 32M");
 	is_int(cfg->part_size, 16 << 20, "default part_size 16M");
 	is_int(cfg->s3_parallel, 4, "default s3_parallel");
-	is_int(cfg->zstd_level, 3, "default zstd_level");
+	is_int(cfg->zstd_level, 2, "default zstd_level");
 	is_int(cfg->threads, 0, "default threads");
 	is_int(cfg->nrecipients, 0, "no recipients");
 	ok(cfg->recipients && !cfg->recipients[0], "an empty vector");

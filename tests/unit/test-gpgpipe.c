@@ -236,6 +236,56 @@ out:
 	mb_ctx_free(x);
 }
 
+struct counted {
+	size_t calls, bytes;
+	int fail_with;
+};
+
+static int count_out(void *ud, const void *p, size_t n)
+{
+	struct counted *k = ud;
+
+	(void)p;
+	k->calls++;
+	k->bytes += n;
+	return k->fail_with;
+}
+
+/* gpg writes 8 KiB at a time; the relay hands its output on in writes of
+ * more than 128 KiB (but the last), and a failure to store stops gpg. */
+static void test_relay_gathers(void)
+{
+	struct mb_ctx *x = ctx_with("[repository]\nurl = %s\n", repo);
+	struct mbi_crypt_gpg g = { NULL, home };
+	const char *fprs[1] = { fpr_host };
+	struct counted k = { 0, 0, 0 };
+	char *path = mbi_asprintf("%s/plain-4m", dir);
+	int fd = -1, rc;
+
+	if (sh("head -c 4194304 /dev/urandom >'%s'", path) ||
+	    mbi_gpg_engine(x, &g) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		ok(0, "set up a 4 MiB plaintext");
+		goto out;
+	}
+	rc = mbi_gpg_encrypt(x, &g, fprs, 1, fd, count_out, &k);
+	is_int(rc, MB_OK, "4 MiB through our gpg");
+	ok(k.bytes > (4u << 20) && k.calls <= k.bytes / (128u << 10) + 1,
+	   "in %zu writes for %zu bytes (each but the last > 128 KiB)",
+	   k.calls, k.bytes);
+	memset(&k, 0, sizeof(k));
+	k.fail_with = MB_E_STORE;
+	lseek(fd, 0, SEEK_SET);
+	rc = mbi_gpg_encrypt(x, &g, fprs, 1, fd, count_out, &k);
+	is_int(rc, MB_E_STORE, "a failure to store stops the pack");
+	is_int(k.calls, 1, "after one write");
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	mb_ctx_free(x);
+}
+
 int main(void)
 {
 	const char *homes[3];
@@ -252,6 +302,7 @@ int main(void)
 	fpr_b = make_key(home_b, "host b");
 	mbi_mkdir_p(repo, 0700);
 	test_real_gpg();
+	test_relay_gathers();
 	cleanup(homes, dir);
 	free(fpr_host);
 	free(fpr_b);

@@ -38,6 +38,7 @@ struct got {
 	uint64_t size[16], read[16];
 	int stop_after;      /* return MB_E_ABORTED after this many, or 0 */
 	bool skip_data;
+	bool by_block;       /* read with mbi_packr_block */
 };
 
 static int tmpfile_with(const void *p, size_t n)
@@ -95,8 +96,17 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 		       !memcmp(sha, members[i].sha, MBI_SHA256_LEN);
 	g->n++;
 	if (!g->skip_data) {
+		const void *b;
+		size_t n;
+
 		mbi_sha256_init(&h);
-		while ((r = mbi_packr_read(pr, buf, sizeof(buf))) > 0) {
+		while (g->by_block &&
+		       (r = mbi_packr_block(pr, &b, &n)) > 0) {
+			mbi_sha256_update(&h, b, n);
+			g->read[i] += n;
+		}
+		while (!g->by_block &&
+		       (r = mbi_packr_read(pr, buf, sizeof(buf))) > 0) {
 			mbi_sha256_update(&h, buf, (size_t)r);
 			g->read[i] += (uint64_t)r;
 		}
@@ -229,6 +239,17 @@ static void test_write_read(struct mbi_repo *r)
 	got_release(&g);
 
 	memset(&g, 0, sizeof(g));
+	g.by_block = true;
+	is_int(mbi_pack_read(r, name, size, on_member, &g), MB_OK,
+	       "pack_read with the data in place (mbi_packr_block)");
+	for (i = 0, bad = 0; i < NMEMBERS && i < g.n; i++)
+		bad += g.read[i] != members[i].size || !g.data_ok[i];
+	ok(g.n == NMEMBERS && !bad,
+	   "in place: every member's data, whole, hashes to its sha256");
+	got_release(&g);
+	bad = 0;
+
+	memset(&g, 0, sizeof(g));
 	is_int(mbi_pack_read(r, name, 0, on_member, &g), MB_OK,
 	       "pack_read without expected size");
 	got_release(&g);
@@ -291,6 +312,50 @@ static void test_write_read(struct mbi_repo *r)
 	}
 	is_int(mbi_pack_read(r, "not-hex", 0, on_member, &g) < 0, 1,
 	       "a bad pack name fails");
+}
+
+/* A pack whose member has holes (a pax sparse file, which mailbackup never
+ * writes) is damaged for mbi_packr_block: no byte of it is handed out as
+ * if it were the member's next bytes. */
+static void test_sparse(struct mbi_repo *r, const char *fpr)
+{
+	char *cmd, *enc, hex[MBI_SHA256_HEX], key[96];
+	struct mbi_buf raw = { 0 };
+	unsigned char sha[MBI_SHA256_LEN];
+	struct got g;
+	int rc;
+
+	enc = mbi_asprintf("%s/sparse.pgp", dir);
+	cmd = mbi_asprintf("cd '%s' && mkdir -p sp && truncate -s 4M sp/holes && "
+			   "echo tail >>sp/holes && "
+			   "tar --format=pax -S -cf - sp/holes | zstd -q | "
+			   "gpg --batch --quiet --homedir '%s' --trust-model always "
+			   "--compress-algo none -r %s -e >'%s'",
+			   dir, home, fpr, enc);
+	if (system("command -v zstd >/dev/null && command -v tar >/dev/null") ||
+	    system(cmd)) {
+		ok(0, "make a pack with a sparse member");
+		goto out;
+	}
+	mbi_read_file(ctx, enc, &raw, 1 << 30);
+	mbi_sha256_buf(raw.data, raw.len, sha);
+	mbi_hex(sha, MBI_SHA256_LEN, hex);
+	mbi_pack_key(hex, key, sizeof(key));
+	mbi_store_put_buf(r->store, key, raw.data, raw.len);
+	memset(&g, 0, sizeof(g));
+	g.by_block = true;
+	rc = mbi_pack_read(r, hex, raw.len, on_member, &g);
+	is_int(rc, MB_E_VERIFY, "a member with holes: MB_E_VERIFY");
+	ok(strstr(mb_ctx_errmsg(ctx), "has holes") != NULL,
+	   "the message says it has holes (%s)", mb_ctx_errmsg(ctx));
+	ok(g.n == 1 && g.read[0] < (4u << 20),
+	   "not its whole size was handed out as data");
+	got_release(&g);
+	r->store->ops->del(r->store, key);
+out:
+	mbi_buf_release(&raw);
+	free(cmd);
+	free(enc);
 }
 
 /* A pack with members that are not what the caller said. */
@@ -532,6 +597,7 @@ int main(void)
 	test_write_read(r);
 	test_add_errors(r);
 	test_standard_tools(r);
+	test_sparse(r, fpr);
 	test_near_duplicates(r);
 	test_pool();
 	mbi_repo_close(r);
