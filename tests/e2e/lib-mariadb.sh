@@ -163,7 +163,10 @@ mdb__start() {
 		MDB_SOCKET=$MDB_SOCKDIR/mariadbd.sock
 	fi
 	t0=$(date +%s%N)
-	if ! mariadb-install-db --no-defaults --datadir="$MDB_DIR/data" \
+	# its own tmpdir: the bootstrap's temporary tables in a shared /tmp
+	# once collided with another test's ("Could not remove temporary table")
+	if ! TMPDIR=$MDB_DIR/tmp mariadb-install-db --no-defaults \
+		--datadir="$MDB_DIR/data" --tmpdir="$MDB_DIR/tmp" \
 		$(test "$(id -u)" = 0 && echo --user=root) \
 		--auth-root-authentication-method=normal --skip-test-db \
 		--skip-name-resolve >"$MDB_DIR/install.log" 2>&1; then
