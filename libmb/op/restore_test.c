@@ -301,6 +301,9 @@ static int scratch_db_start(struct mb_ctx *ctx, const char *scratch,
 	char *data = mbi_asprintf("%s/db", scratch);
 	char *log = mbi_asprintf("%s/db.log", scratch);
 	char *a_data = data ? mbi_asprintf("--datadir=%s", data) : NULL;
+	/* a private tmpdir: not the temporary tables of other servers */
+	char *tmp = mbi_asprintf("%s/dbtmp", scratch);
+	char *a_tmp = tmp ? mbi_asprintf("--tmpdir=%s", tmp) : NULL;
 	char *a_sock, *a_pid;
 	char rnd[33];
 	posix_spawn_file_actions_t fa;
@@ -311,8 +314,13 @@ static int scratch_db_start(struct mb_ctx *ctx, const char *scratch,
 	s->pwfile = mbi_asprintf("%s/db.pw", scratch);
 	a_sock = s->sock ? mbi_asprintf("--socket=%s", s->sock) : NULL;
 	a_pid = mbi_asprintf("--pid-file=%s/db.pid", scratch);
-	if (!data || !log || !a_data || !a_sock || !a_pid || !s->pwfile) {
+	if (!data || !log || !a_data || !a_sock || !a_pid || !s->pwfile ||
+	    !a_tmp) {
 		rc = MB_E_NOMEM;
+		goto out;
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST) {
+		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'", tmp);
 		goto out;
 	}
 	mbi_random_hex(rnd, 16);
@@ -320,7 +328,7 @@ static int scratch_db_start(struct mb_ctx *ctx, const char *scratch,
 		goto out;
 	{
 		char *argv[] = { (char *)"mariadb-install-db",
-				 (char *)"--no-defaults", a_data,
+				 (char *)"--no-defaults", a_data, a_tmp,
 				 (char *)"--skip-test-db",
 				 (char *)"--auth-root-authentication-method=normal",
 				 geteuid() == 0 ? (char *)"--user=root" : NULL,
@@ -335,7 +343,7 @@ static int scratch_db_start(struct mb_ctx *ctx, const char *scratch,
 	}
 	{
 		char *argv[] = { (char *)"mariadbd", (char *)"--no-defaults",
-				 a_data, a_sock, a_pid,
+				 a_data, a_tmp, a_sock, a_pid,
 				 (char *)"--skip-networking",
 				 (char *)"--skip-grant-tables",
 				 (char *)"--max-allowed-packet=64M",
@@ -386,6 +394,8 @@ out:
 	free(data);
 	free(log);
 	free(a_data);
+	free(tmp);
+	free(a_tmp);
 	free(a_sock);
 	free(a_pid);
 	return rc;
