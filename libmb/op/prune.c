@@ -312,6 +312,8 @@ struct repack {
 	char *tmpdir;
 	struct mb_prune_result *res;
 	bool all;                 /* rekey: every indexed blob, used or not */
+	bool listing;             /* reading a listing pack (format 2) */
+	bool pw_listing;          /* pw is a listing pack */
 	uint64_t bytes_written;
 };
 
@@ -331,6 +333,7 @@ static int repack_flush(struct repack *rp)
 		return rc;
 	if ((rc = mbi_index_add_pack(rp->ix, name, size, &pack)))
 		return rc;
+	rp->ix->packs[pack].listing = rp->pw_listing;
 	for (i = 0; !rc && i < rp->npending; i++)
 		rc = mbi_index_add_blob(rp->ix, rp->pending[i], pack,
 					rp->psizes[i]);
@@ -400,8 +403,16 @@ static int on_repack_member(void *ud, struct mbi_packr *pr, const char *name,
 			       name);
 	if (rc)
 		goto out;
-	if (!rp->pw && (rc = mbi_packw_open(rp->r, rp->r->ctx->cfg->zstd_level,
-					    &rp->pw)))
+	/* listings go into listing packs, content into content packs */
+	if (rp->pw && rp->pw_listing != rp->listing &&
+	    (rc = repack_flush(rp)))
+		goto out;
+	rp->pw_listing = rp->listing;
+	if (!rp->pw && (rc = mbi_packw_open_mode(rp->r,
+						 rp->r->ctx->cfg->zstd_level,
+						 rp->listing ?
+						 MBI_CRYPT_LISTING :
+						 MBI_CRYPT_PACK, &rp->pw)))
 		goto out;
 	rc = mbi_packw_add(rp->pw, name, sha, size, 0600, 0, data, fd);
 	if (rc)
@@ -676,6 +687,10 @@ static int list_repository(struct prune_run *p)
 		if ((rc = mbi_manifest_load(r, p->snaps[i].name, &m)))
 			return rc;
 		rc = mbi_manifest_foreach(p->ctx, &m, mark_used, &p->used);
+		/* format 2: the listings it reaches are used as well */
+		for (size_t j = 0; !rc && j < m.nlisting_ids; j++)
+			rc = set_add(&p->used,
+				     m.listing_ids + j * MBI_SHA256_LEN);
 		mbi_manifest_release(&m);
 		if (rc)
 			return rc;
@@ -769,7 +784,8 @@ static int plan_packs(struct prune_run *p, bool *work)
 	*work = false;
 	for (i = 0; i < n; i++) {
 		p->pr.bytes_before += p->old.packs[i].size;
-		p->fate[i] = judge_pack(p, i, can_repack);
+		p->fate[i] = judge_pack(p, i, can_repack ||
+					 p->old.packs[i].listing);
 		if (p->fate[i] != FATE_KEEP)
 			*work = true;
 		if (p->fate[i] == FATE_REPACK && p->dry)
@@ -796,9 +812,13 @@ static int carry_kept(struct prune_run *p)
 		return MB_E_NOMEM;
 	for (i = 0; !rc && i < old->npacks; i++) {
 		map[i] = UINT32_MAX;
-		if (p->fate[i] == FATE_KEEP)
+		if (p->fate[i] == FATE_KEEP) {
 			rc = mbi_index_add_pack(&p->nix, old->packs[i].name,
 						old->packs[i].size, &map[i]);
+			if (!rc)
+				p->nix.packs[map[i]].listing =
+					old->packs[i].listing;
+		}
 	}
 	for (i = 0; !rc && i < old->cap; i++) {
 		const unsigned char *k = old->keys + i * MBI_SHA256_LEN;
@@ -837,6 +857,7 @@ static int repack_sparse(struct prune_run *p)
 						   p->rk.packs_rewritten,
 						   p->rk.bytes_total)))
 			return rc;
+		p->rp.listing = p->old.packs[i].listing;
 		rc = mbi_pack_read(p->r, p->old.packs[i].name,
 				   p->old.packs[i].size, on_repack_member,
 				   &p->rp);
@@ -1124,7 +1145,9 @@ static int judge_rekey_pack(struct prune_run *p, size_t i, bool *work)
 	int rc;
 
 	snprintf(key, sizeof(key), "packs/%.2s/%s", name, name);
-	if ((rc = mbi_rekey_state(p->r, key, MBI_CRYPT_PACK, &st)))
+	/* a listing pack is encrypted to the host key as well */
+	if ((rc = mbi_rekey_state(p->r, key, p->old.packs[i].listing ?
+				  MBI_CRYPT_LISTING : MBI_CRYPT_PACK, &st)))
 		return rc;
 	if (st == MBI_REKEY_LOCKED_OUT)
 		return mbi_error(p->ctx, MB_E_CRYPTO, 0,
