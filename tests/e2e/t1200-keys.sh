@@ -42,7 +42,7 @@ test_expect_success 'the host cannot decrypt its packs, but can its metadata' '
 			return 1
 	done &&
 	mb_manifest_decrypt gnupg repo/snapshots/*-"$id1" | head -n 1 >head &&
-	echo "mailbackup-manifest 1" >expect &&
+	echo "mailbackup-manifest 2" >expect &&
 	test_cmp expect head
 '
 
