@@ -847,6 +847,10 @@ MBI_HIDDEN int mbi_listing_expand_repo(struct mbi_repo *r, const char *text,
 				       size_t len, struct mbi_buf *out,
 				       struct mbi_buf *ids, const char *what);
 MBI_HIDDEN void mbi_listings_free(struct mbi_repo *r);
+/* check: from now on, manifests loaded through r leave out the listings
+ * an earlier one reached (their entries were checked already), and their
+ * end line counts what is left; each distinct listing is expanded once. */
+MBI_HIDDEN int mbi_listings_skip_seen(struct mbi_repo *r);
 /* Writes new listings into listing packs and lists them in ix (a listing
  * that ix has in a listing pack is not stored again). Set r, ix,
  * zstd_level and pack_size; mbi_lpw_store is a mbi_listing_store_fn;

@@ -316,12 +316,35 @@ static int ck_list_packs(struct check_run *c)
 	return rc;
 }
 
+/* A listing the snapshot reaches: its listing pack is used. */
+static int use_listing(struct check_run *c, struct ref_ctx *rctx,
+		       const unsigned char *id)
+{
+	const struct mbi_blobref *ref = mbi_index_find(&c->ix, id);
+	char msg[1024], hex[MBI_SHA256_HEX];
+
+	if (ref && ref->pack < c->ix.npacks &&
+	    c->ix.packs[ref->pack].listing) {
+		rctx->used[ref->pack] = 1;
+		return MB_OK;
+	}
+	mbi_hex(id, MBI_SHA256_LEN, hex);
+	snprintf(msg, sizeof(msg),
+		 "snapshot '%s': listing %s is in no listing pack of the index",
+		 rctx->snap, hex);
+	problem(c, msg);
+	return MB_OK;
+}
+
 static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 			size_t nsnaps)
 {
-	size_t i;
+	size_t i, j;
 	int rc;
 
+	/* format 2: each distinct listing (and what it lists) once */
+	if ((rc = mbi_listings_skip_seen(c->r)))
+		return rc;
 	for (i = 0; i < nsnaps; i++) {
 		struct mbi_manifest m;
 		struct ref_ctx rctx = { c, snaps[i].name, c->used };
@@ -336,6 +359,9 @@ static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 			return rc;
 		c->res.snapshots++;
 		rc = mbi_manifest_foreach(c->ctx, &m, on_entry, &rctx);
+		for (j = 0; !rc && j < m.nlisting_ids; j++)
+			rc = use_listing(c, &rctx,
+					 m.listing_ids + j * MBI_SHA256_LEN);
 		mbi_manifest_release(&m);
 		if (rc)
 			return rc;

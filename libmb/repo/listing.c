@@ -357,6 +357,7 @@ struct expander {
 	struct mbi_buf path;
 	size_t count;
 	uint64_t max;
+	struct mbi_index *seen; /* check: listings expanded before, skipped */
 };
 
 static int lbad(struct expander *x, const unsigned char *id, size_t lineno)
@@ -516,6 +517,13 @@ static int expand(struct expander *x, const unsigned char *id, int depth)
 		return mbi_error(x->ctx, MB_E_VERIFY, 0,
 				 "the listings of source '%s' are nested more than %d deep: damaged or forged",
 				 x->source, LISTING_DEPTH_MAX);
+	if (x->seen) {
+		/* its entries were checked with an earlier snapshot */
+		if (mbi_index_find(x->seen, id))
+			return MB_OK;
+		if (mbi_index_add_blob(x->seen, id, 0, 0))
+			return MB_E_NOMEM;
+	}
 	if (x->ids && mbi_buf_add(x->ids, id, MBI_SHA256_LEN))
 		return MB_E_NOMEM;
 	if ((rc = x->get(x->ud, id, &text, &len)))
@@ -549,13 +557,13 @@ bool mbi_manifest_is_v2(const char *text, size_t len)
 	return len > m && !memcmp(text, MANIFEST2_MAGIC, m) && text[m] == '\n';
 }
 
-int mbi_listing_expand_manifest(struct mb_ctx *ctx, const char *text,
-				size_t len, mbi_listing_get_fn get, void *ud,
-				struct mbi_buf *out, struct mbi_buf *ids,
-				const char *what)
+static int expand_manifest(struct mb_ctx *ctx, const char *text, size_t len,
+			   mbi_listing_get_fn get, void *ud,
+			   struct mbi_buf *out, struct mbi_buf *ids,
+			   const char *what, struct mbi_index *seen)
 {
 	struct expander x = { ctx, NULL, get, ud, out, ids, { 0 }, 0,
-			      MBI_MANIFEST_MAX };
+			      MBI_MANIFEST_MAX, seen };
 	const char *p = text, *end = text + len;
 	char name[72];
 	size_t lineno = 0;
@@ -582,6 +590,9 @@ int mbi_listing_expand_manifest(struct mb_ctx *ctx, const char *text,
 			rc = expand(&x, id, 0);
 		} else if (l > 2 && p[0] == 'e' && p[1] == ' ') {
 			goto bad; /* entries live in listings only */
+		} else if (seen && l > 4 && !memcmp(p, "end ", 4)) {
+			/* what was expanded, skipped listings left out */
+			rc = mbi_buf_printf(out, "end %zu\n", x.count);
 		} else {
 			rc = mbi_buf_add(out, p, l + 1);
 		}
@@ -595,12 +606,22 @@ bad:
 			 "manifest '%s' is malformed at line %zu", what, lineno);
 }
 
+int mbi_listing_expand_manifest(struct mb_ctx *ctx, const char *text,
+				size_t len, mbi_listing_get_fn get, void *ud,
+				struct mbi_buf *out, struct mbi_buf *ids,
+				const char *what)
+{
+	return expand_manifest(ctx, text, len, get, ud, out, ids, what, NULL);
+}
+
 /* ------------------------------------------------- listings of a repository */
 
 struct mbi_listings {
 	struct mbi_index ix;       /* finds the listing pack of an id */
 	bool loaded;
 	bool *read;                /* per ix pack: read already */
+	struct mbi_index seen;     /* mbi_listings_skip_seen */
+	bool skip_seen;
 	struct mbi_index texts;    /* id -> (slot in t, length) */
 	char **t;
 	size_t nt, capt;
@@ -615,6 +636,8 @@ void mbi_listings_free(struct mbi_repo *r)
 	if (ls->loaded)
 		mbi_index_release(&ls->ix);
 	mbi_index_release(&ls->texts);
+	if (ls->skip_seen)
+		mbi_index_release(&ls->seen);
 	mbi_strv_free(ls->t, ls->nt);
 	free(ls->read);
 	free(ls);
@@ -771,8 +794,23 @@ int mbi_listing_expand_repo(struct mbi_repo *r, const char *text, size_t len,
 
 	if (!r->listings && (rc = ls_open(r)))
 		return rc;
-	return mbi_listing_expand_manifest(r->ctx, text, len, repo_get, r, out,
-					   ids, what);
+	return expand_manifest(r->ctx, text, len, repo_get, r, out, ids, what,
+			       r->listings->skip_seen ? &r->listings->seen :
+			       NULL);
+}
+
+int mbi_listings_skip_seen(struct mbi_repo *r)
+{
+	int rc;
+
+	if (!r->listings && (rc = ls_open(r)))
+		return rc;
+	if (r->listings->skip_seen)
+		return MB_OK;
+	if ((rc = mbi_index_init(&r->listings->seen, r->ctx)))
+		return rc;
+	r->listings->skip_seen = true;
+	return MB_OK;
 }
 
 /* ----------------------------------------------------- listing pack writer */

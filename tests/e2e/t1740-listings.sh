@@ -130,6 +130,31 @@ test_expect_success 'the runbook: gpg, zstd and tar follow the listings' '
 	grep "^f [^ ]*newmail" dr/files
 '
 
+doc_script() {
+	awk -v name="$1" '$0 == "#### " name { f = 1; next }
+		f && /^```sh/ { g = 1; next } g && /^```/ { exit } g { print }' \
+		"$MB_SRCDIR/docs/disaster-recovery.md" >"$1" && test -s "$1"
+}
+
+test_expect_success 'the runbook scripts of docs/disaster-recovery.md expand it' '
+	doc_script mb-dr-unpack.sh && doc_script mb-dr-expand.sh &&
+	for ix in repo/index/*; do mb_manifest_decrypt gnupg "$ix"; done >dr/index.txt &&
+	awk "\$1 == \"q\" { print \$2 }" dr/index.txt >dr/q &&
+	test -s dr/q &&
+	sed "s,^\(..\),repo/packs/\1/\1," dr/q |
+		GNUPGHOME=$SCRATCH/gnupg xargs sh mb-dr-unpack.sh repo dr/store &&
+	sh mb-dr-expand.sh dr/manifest.txt dr/store >dr/v1.txt &&
+	test "$(head -n 1 dr/v1.txt)" = "mailbackup-manifest 1" &&
+	test "$(tail -n 1 dr/v1.txt)" = "end $(grep -c "^e " dr/v1.txt)" &&
+	test "$(grep -c "^e vmail f " dr/v1.txt)" = "$(find tree/vmail -type f | wc -l)" &&
+	grep "^e vmail f .* [^ ]*/new/1735689600.M1P1.newmail,S=19\$" dr/v1.txt &&
+	grep "^e vmail d .* \.\$" dr/v1.txt &&
+	f=$(awk "\$1 == \"tree\" && \$2 == \"vmail\" { print \$3 }" dr/manifest.txt) &&
+	echo x >>"dr/store/$f" &&
+	test_must_fail sh mb-dr-expand.sh dr/manifest.txt dr/store >/dev/null 2>err &&
+	test_grep "does not match its hash" err
+'
+
 test_expect_success 'MB_TEST_FORMAT=1 makes a format-1 repository' '
 	mb_write_config -o v1.conf "$(mb_tree_sources "$SCRATCH/snap1")" &&
 	sed -i "s#^url = .*#url = $SCRATCH/repo1#; s#^cache_dir = .*#cache_dir = $SCRATCH/cache1#" v1.conf &&
