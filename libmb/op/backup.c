@@ -1406,7 +1406,8 @@ static int commit(struct backup_run *b, const struct mb_backup_opts *opts,
 	if ((rc = mbi_lock_check(b->lock)) ||
 	    (v2 && ((rc = recheck_packs(b)) ||
 		    (rc = write_listings(b, &trees, &count)) ||
-		    (rc = mbi_repo_upgrade(b->r)))) ||
+		    (mbi_commit_point("listings-written"),
+		     (rc = mbi_repo_upgrade(b->r))))) ||
 	    (rc = write_index(b))) {
 		mbi_buf_release(&trees);
 		return rc;

@@ -130,6 +130,30 @@ test_expect_success 'the runbook: gpg, zstd and tar follow the listings' '
 	grep "^f [^ ]*newmail" dr/files
 '
 
+test_expect_success 'a backup killed after its listing packs leaves no snapshot' '
+	find repo/snapshots -type f | sort >snaps.before &&
+	echo "Subject: killed" >"$d/1735689601.M1P1.killed,S=16" &&
+	{ MB_TEST_STOP_AT=listings-written "$MB_BIN" -c "$CONF" backup \
+		>killed.out 2>&1 & } &&
+	pid=$! && i=0 &&
+	until case "$(ps -o stat= -p $pid)" in T*) true ;; *) false ;; esac; do
+		i=$((i + 1)) && test $i -lt 3000 && sleep 0.02 || return 1
+	done &&
+	find repo/packs -type f | sort >packs.stopped &&
+	kill -KILL $pid && { wait $pid; true; } &&
+	find repo/snapshots -type f | sort >snaps.after &&
+	test_cmp snaps.before snaps.after &&
+	mb check &&
+	rm -rf r3 && mb restore "$id3" --target "$SCRATCH/r3" &&
+	test ! -e "r3/vmail/${d#tree/vmail/}/1735689601.M1P1.killed,S=16" &&
+	mb unlock &&
+	mb backup --json >b4.json &&
+	id4=$(mb_json_get id b4.json) &&
+	rm -rf r4 && mb restore "$id4" --target "$SCRATCH/r4" &&
+	mb_compare_trees tree/vmail r4/vmail &&
+	rm "$d/1735689601.M1P1.killed,S=16"
+'
+
 doc_script() {
 	awk -v name="$1" '$0 == "#### " name { f = 1; next }
 		f && /^```sh/ { g = 1; next } g && /^```/ { exit } g { print }' \
