@@ -717,6 +717,12 @@ MBI_HIDDEN int mbi_index_add_pack(struct mbi_index *ix, const char *name,
 MBI_HIDDEN int mbi_index_add_blob(struct mbi_index *ix,
 				  const unsigned char *sha, uint32_t pack,
 				  uint64_t size);
+/* Listings (format 2) share the index with content under their own key:
+ * the id with its first byte inverted, so that a file whose bytes are a
+ * listing's text (its hash is the listing's id) is another blob. Finding
+ * content whose hash is a listing's key is a SHA-256 preimage. */
+MBI_HIDDEN void mbi_listing_key(const unsigned char *id,
+				unsigned char key[MBI_SHA256_LEN]);
 /* Serialize the packs from first_pack on as one index object text. */
 MBI_HIDDEN int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 				struct mbi_buf *out);

@@ -211,12 +211,16 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 	struct mbi_sha256 h;
 	unsigned char got[MBI_SHA256_LEN];
 	const struct mbi_blobref *ref;
+	unsigned char key[MBI_SHA256_LEN];
 	uint64_t total = 0;
 	char msg[1024];
 
 	if (!has_sha)
 		return MB_OK;
-	ref = mbi_index_find(&c->ix, sha);
+	memcpy(key, sha, MBI_SHA256_LEN);
+	if (c->ix.packs[c->cur_pack].listing)
+		mbi_listing_key(sha, key);
+	ref = mbi_index_find(&c->ix, key);
 	if (!ref || ref->pack != c->cur_pack)
 		return MB_OK; /* not listed for this pack: unreferenced */
 	if (mbi_sha256_init(&h))
@@ -320,9 +324,12 @@ static int ck_list_packs(struct check_run *c)
 static int use_listing(struct check_run *c, struct ref_ctx *rctx,
 		       const unsigned char *id)
 {
-	const struct mbi_blobref *ref = mbi_index_find(&c->ix, id);
+	unsigned char key[MBI_SHA256_LEN];
+	const struct mbi_blobref *ref;
 	char msg[1024], hex[MBI_SHA256_HEX];
 
+	mbi_listing_key(id, key);
+	ref = mbi_index_find(&c->ix, key);
 	if (ref && ref->pack < c->ix.npacks &&
 	    c->ix.packs[ref->pack].listing) {
 		rctx->used[ref->pack] = 1;

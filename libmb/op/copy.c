@@ -382,13 +382,16 @@ static int need_listings(struct cp *c, const struct mbi_manifest *m,
 
 	for (i = 0; i < m->nlisting_ids; i++) {
 		const unsigned char *id = m->listing_ids + i * MBI_SHA256_LEN;
-		const struct mbi_blobref *ref = mbi_index_find(&c->dix, id);
+		unsigned char key[MBI_SHA256_LEN];
+		const struct mbi_blobref *ref;
 		char hex[MBI_SHA256_HEX];
 
+		mbi_listing_key(id, key);
+		ref = mbi_index_find(&c->dix, key);
 		if (ref && ref->pack < c->dix.npacks &&
 		    c->dix.packs[ref->pack].listing)
 			continue;
-		ref = mbi_index_find(&c->six, id);
+		ref = mbi_index_find(&c->six, key);
 		if (!ref || ref->pack >= c->six.npacks ||
 		    !c->six.packs[ref->pack].listing) {
 			mbi_hex(id, MBI_SHA256_LEN, hex);

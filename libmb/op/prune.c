@@ -343,21 +343,34 @@ static int repack_flush(struct repack *rp)
 	return rc;
 }
 
+/* Whether a member (by its index key) is to be left behind: done already,
+ * not needed, or in the new index already. */
+static bool repack_skip(struct repack *rp, const unsigned char *key)
+{
+	return set_has(&rp->done, key) ||
+	       !(rp->all ? mbi_index_find(rp->old, key) != NULL :
+		 set_has(rp->used, key)) ||
+	       mbi_index_find(rp->ix, key);
+}
+
 static int on_repack_member(void *ud, struct mbi_packr *pr, const char *name,
 			    const unsigned char *sha, bool has_sha,
 			    uint64_t size)
 {
 	struct repack *rp = ud;
-	unsigned char got[MBI_SHA256_LEN];
+	unsigned char got[MBI_SHA256_LEN], key[MBI_SHA256_LEN];
 	struct mbi_sha256 h;
 	uint64_t off = 0;
 	char *data = NULL;
 	int fd = -1, rc = MB_OK;
 
-	if (!has_sha || set_has(&rp->done, sha) ||
-	    !(rp->all ? mbi_index_find(rp->old, sha) != NULL :
-	      set_has(rp->used, sha)) ||
-	    mbi_index_find(rp->ix, sha))
+	if (!has_sha)
+		return MB_OK;
+	/* a listing's index key is not its id (mbi_listing_key) */
+	memcpy(key, sha, MBI_SHA256_LEN);
+	if (rp->listing)
+		mbi_listing_key(sha, key);
+	if (repack_skip(rp, key))
 		return MB_OK;
 	if (size <= (8u << 20)) {
 		data = malloc(size ? size : 1);
@@ -435,9 +448,9 @@ static int on_repack_member(void *ud, struct mbi_packr *pr, const char *name,
 		rp->psizes = ns;
 		rp->cap = cap;
 	}
-	memcpy(rp->pending[rp->npending], sha, MBI_SHA256_LEN);
+	memcpy(rp->pending[rp->npending], key, MBI_SHA256_LEN);
 	rp->psizes[rp->npending++] = size;
-	rc = set_add(&rp->done, sha);
+	rc = set_add(&rp->done, key);
 	if (!rc && mbi_packw_out_bytes(rp->pw) >= rp->r->ctx->cfg->pack_size)
 		rc = repack_flush(rp);
 out:
@@ -688,9 +701,13 @@ static int list_repository(struct prune_run *p)
 			return rc;
 		rc = mbi_manifest_foreach(p->ctx, &m, mark_used, &p->used);
 		/* format 2: the listings it reaches are used as well */
-		for (size_t j = 0; !rc && j < m.nlisting_ids; j++)
-			rc = set_add(&p->used,
-				     m.listing_ids + j * MBI_SHA256_LEN);
+		for (size_t j = 0; !rc && j < m.nlisting_ids; j++) {
+			unsigned char key[MBI_SHA256_LEN];
+
+			mbi_listing_key(m.listing_ids + j * MBI_SHA256_LEN,
+					key);
+			rc = set_add(&p->used, key);
+		}
 		mbi_manifest_release(&m);
 		if (rc)
 			return rc;

@@ -214,8 +214,15 @@ int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 		for (; !rc && k < n && items[k].pack == p; k++) {
 			char hex[MBI_SHA256_HEX];
 
-			mbi_hex(ix->keys + items[k].slot * MBI_SHA256_LEN,
-				MBI_SHA256_LEN, hex);
+			const unsigned char *key = ix->keys +
+				items[k].slot * MBI_SHA256_LEN;
+			unsigned char id[MBI_SHA256_LEN];
+
+			if (ix->packs[p].listing) { /* the listing's id */
+				mbi_listing_key(key, id);
+				key = id;
+			}
+			mbi_hex(key, MBI_SHA256_LEN, hex);
 			rc = mbi_buf_printf(out, "b %s %llu\n", hex,
 				(unsigned long long)ix->vals[items[k].slot].size);
 		}
@@ -292,8 +299,11 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 		if (line[0] == 'b' && have_pack &&
 		    sscanf(line, "b %64[0-9a-f] %llu%n", name, &size,
 			   &used) == 2 && !line[used] && strlen(name) == 64) {
-			if (mbi_unhex(name, MBI_SHA256_LEN, sha) ||
-			    mbi_index_add_blob(ix, sha, pack, size))
+			if (mbi_unhex(name, MBI_SHA256_LEN, sha))
+				goto bad;
+			if (ix->packs[pack].listing)
+				mbi_listing_key(sha, sha);
+			if (mbi_index_add_blob(ix, sha, pack, size))
 				goto bad;
 			seen++;
 			continue;

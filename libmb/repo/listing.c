@@ -16,6 +16,12 @@
 /* deeper trees are refused: expansion recurses once per level */
 #define LISTING_DEPTH_MAX 4096
 
+void mbi_listing_key(const unsigned char *id, unsigned char key[MBI_SHA256_LEN])
+{
+	memmove(key, id, MBI_SHA256_LEN); /* in place too */
+	key[0] ^= 0xff;
+}
+
 /* ---------------------------------------------------------------- fields */
 
 struct tok {
@@ -761,7 +767,11 @@ static int repo_get(void *ud, const unsigned char *id, const char **text,
 		return rc;
 	mbi_hex(id, MBI_SHA256_LEN, hex);
 	if (!f) {
-		const struct mbi_blobref *ref = mbi_index_find(&ls->ix, id);
+		unsigned char key[MBI_SHA256_LEN];
+		const struct mbi_blobref *ref;
+
+		mbi_listing_key(id, key);
+		ref = mbi_index_find(&ls->ix, key);
 
 		if (!ref || ref->pack >= ls->ix.npacks ||
 		    !ls->ix.packs[ref->pack].listing || ls->read[ref->pack])
@@ -820,7 +830,11 @@ int mbi_listings_skip_seen(struct mbi_repo *r)
 /* Whether ix lists id in a listing pack (or in the one being written). */
 static bool have_listing(struct mbi_index *ix, const unsigned char *id)
 {
-	const struct mbi_blobref *ref = mbi_index_find(ix, id);
+	unsigned char key[MBI_SHA256_LEN];
+	const struct mbi_blobref *ref;
+
+	mbi_listing_key(id, key);
+	ref = mbi_index_find(ix, key);
 
 	return ref && (ref->pack == LISTING_PENDING ||
 		       (ref->pack < ix->npacks && ix->packs[ref->pack].listing));
@@ -844,10 +858,12 @@ static int lpw_close(struct mbi_lpw *w)
 		return rc;
 	w->ix->packs[pi].listing = true;
 	for (i = 0; i < w->ids.len / MBI_SHA256_LEN; i++) {
-		const unsigned char *id =
-			(const unsigned char *)w->ids.data + i * MBI_SHA256_LEN;
-		struct mbi_blobref *v = (struct mbi_blobref *)
-			mbi_index_find(w->ix, id);
+		unsigned char key[MBI_SHA256_LEN];
+		struct mbi_blobref *v;
+
+		mbi_listing_key((const unsigned char *)w->ids.data +
+				i * MBI_SHA256_LEN, key);
+		v = (struct mbi_blobref *)mbi_index_find(w->ix, key);
 
 		/* pending, or listed only in a pack that is gone */
 		if (v && v->pack >= w->ix->npacks) {
@@ -866,16 +882,18 @@ int mbi_lpw_store(void *ud, const unsigned char *id, const char *text,
 {
 	struct mbi_lpw *w = ud;
 	char hex[MBI_SHA256_HEX];
+	unsigned char key[MBI_SHA256_LEN];
 	int rc;
 
 	if (have_listing(w->ix, id))
 		return MB_OK;
+	mbi_listing_key(id, key);
 	if (!w->pw && (rc = mbi_packw_open_mode(w->r, w->zstd_level,
 						MBI_CRYPT_LISTING, &w->pw)))
 		return rc;
 	mbi_hex(id, MBI_SHA256_LEN, hex);
 	rc = mbi_packw_add(w->pw, hex, id, len, 0600, 0, text, -1);
-	if (!rc && mbi_index_add_blob(w->ix, id, LISTING_PENDING, len))
+	if (!rc && mbi_index_add_blob(w->ix, key, LISTING_PENDING, len))
 		rc = MB_E_NOMEM;
 	if (!rc && mbi_buf_add(&w->ids, id, MBI_SHA256_LEN))
 		rc = MB_E_NOMEM;

@@ -179,6 +179,20 @@ test_expect_success 'the runbook scripts of docs/disaster-recovery.md expand it'
 	test_grep "does not match its hash" err
 '
 
+test_expect_success 'a file whose bytes are a listing is content of its own' '
+	l=$(awk "\$1 == \"tree\" && \$2 == \"dkim\" { print \$3 }" dr/manifest.txt) &&
+	cp "dr/all/$l" tree/conf/a-listing &&
+	test "$(sha256sum <tree/conf/a-listing | cut -c1-64)" = "$l" &&
+	mb backup --json >b5.json &&
+	id5=$(mb_json_get id b5.json) &&
+	test "$(mb_json_get files_new b5.json)" = 1 &&
+	rm -rf r5 && mb restore "$id5" --target "$SCRATCH/r5" &&
+	mb_compare_trees tree/conf r5/conf &&
+	mb_compare_trees tree/dkim r5/dkim &&
+	mb check --read-data &&
+	rm tree/conf/a-listing
+'
+
 test_expect_success 'MB_TEST_FORMAT=1 makes a format-1 repository' '
 	mb_write_config -o v1.conf "$(mb_tree_sources "$SCRATCH/snap1")" &&
 	sed -i "s#^url = .*#url = $SCRATCH/repo1#; s#^cache_dir = .*#cache_dir = $SCRATCH/cache1#" v1.conf &&

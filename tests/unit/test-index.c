@@ -380,6 +380,33 @@ static void test_listing_packs(void)
 	   "without a listing pack: version 1, as before");
 	mbi_index_release(&ix);
 	mbi_buf_release(&b);
+	{
+		/* a file whose bytes are a listing's text has the listing's
+		 * id as its hash: two blobs, one in each kind of pack */
+		static const char both[] =
+			"mailbackup-index 2\n"
+			"p 2222222222222222222222222222222222222222222222222222222222222222 100 1\n"
+			B1
+			"q 4444444444444444444444444444444444444444444444444444444444444444 50 1\n"
+			B1 "end\n";
+		unsigned char id[MBI_SHA256_LEN], key[MBI_SHA256_LEN];
+		const struct mbi_blobref *c, *l;
+
+		if (mbi_index_init(&ix, ctx))
+			return;
+		is_int(mbi_index_parse(&ix, both, sizeof(both) - 1, "both"),
+		       MB_OK, "content and a listing of the same hash parse");
+		memset(id, 0xaa, sizeof(id));
+		mbi_listing_key(id, key);
+		c = mbi_index_find(&ix, id);
+		l = mbi_index_find(&ix, key);
+		ok(c && c->pack == 0 && l && l->pack == 1,
+		   "the content is found in the content pack, the listing in the listing pack");
+		is_int(mbi_index_format(&ix, 0, &b), MB_OK, "it formats");
+		is_str(b.data ? b.data : "", both, "back to the same text");
+		mbi_index_release(&ix);
+		mbi_buf_release(&b);
+	}
 }
 
 int main(void)
