@@ -408,7 +408,8 @@ static int cached_read(struct mbi_repo *r, const char *cpath,
 	/* a copy of an older mailbackup has no header (it starts as an index
 	 * does): fetched again quietly; any other mismatch is worth a word */
 	if (!old || b.len < sizeof(INDEX_MAGIC) ||
-	    memcmp(b.data, INDEX_MAGIC "\n", sizeof(INDEX_MAGIC)))
+	    (memcmp(b.data, INDEX_MAGIC "\n", sizeof(INDEX_MAGIC)) &&
+	     memcmp(b.data, INDEX_MAGIC2 "\n", sizeof(INDEX_MAGIC2))))
 		mbi_log(r->ctx, MB_LOG_WARNING,
 			"cached copy '%s' of index object '%s' does not match its hash: dropped, fetching the object again",
 			cpath, key);
