@@ -798,6 +798,13 @@ typedef int (*mbi_mentry_fn)(void *ud, struct mbi_mentry *e);
 MBI_HIDDEN int mbi_manifest_foreach(struct mb_ctx *ctx,
 				    const struct mbi_manifest *m,
 				    mbi_mentry_fn fn, void *ud);
+/* Parse a decoded manifest of r, either version (a version-2 one is
+ * expanded from r's listings, m->listing_ids set); on success m owns
+ * plain's data and plain is emptied. */
+MBI_HIDDEN int mbi_manifest_parse_repo(struct mbi_repo *r,
+				       struct mbi_buf *plain,
+				       struct mbi_manifest *m,
+				       const char *what);
 /* Fetch, verify, decrypt and parse the manifest of a snapshot; its object
  * name must match it (mbi_snapshot_name_verify), MB_E_VERIFY otherwise. */
 MBI_HIDDEN int mbi_manifest_load(struct mbi_repo *r, const char *name,

@@ -303,7 +303,7 @@ out:
 static int verify_manifest(struct cp *c, const char *key, const char *name,
 			   const struct mbi_buf *raw, struct mbi_manifest *m)
 {
-	struct mbi_buf z = { 0 }, plain = { 0 }, ids = { 0 };
+	struct mbi_buf z = { 0 }, plain = { 0 };
 	FILE *f = tmpfile();
 	int rc;
 
@@ -320,25 +320,9 @@ static int verify_manifest(struct cp *c, const char *key, const char *name,
 	if (!rc)
 		rc = mbi_zstd_decompress_buf(c->ctx, z.data, z.len, &plain,
 					     MBI_MANIFEST_MAX, key);
-	if (!rc && mbi_manifest_is_v2(plain.data, plain.len)) {
-		/* format 2: its entries and the listings that hold them */
-		struct mbi_buf v1 = { 0 };
-
-		rc = mbi_listing_expand_repo(c->src, plain.data, plain.len,
-					     &v1, &ids, key);
-		mbi_buf_release(&plain);
-		plain = v1;
-	}
-	if (!rc) {
-		rc = mbi_manifest_parse(c->ctx, plain.data, plain.len, m, key);
-		if (!rc) {
-			plain.data = NULL; /* owned by m */
-			m->listing_ids = (unsigned char *)ids.data;
-			m->nlisting_ids = ids.len / MBI_SHA256_LEN;
-			ids.data = NULL;
-		}
-	}
-	mbi_buf_release(&ids);
+	/* format 2: its entries and the listings that hold them */
+	if (!rc)
+		rc = mbi_manifest_parse_repo(c->src, &plain, m, key);
 	if (!rc && (rc = mbi_snapshot_name_verify(c->ctx, name, m)))
 		mbi_manifest_release(m);
 	mbi_buf_release(&z);
