@@ -406,7 +406,10 @@ static void *enc_main(void *arg)
 			err = gpgme_op_encrypt_sign(g, j->c->meta_rcpts, flags,
 						    din, dout);
 	} else if (!err) {
-		err = gpgme_op_encrypt(g, j->c->recipients, flags, din, dout);
+		/* a listing pack: metadata the host reads, not signed */
+		err = gpgme_op_encrypt(g, j->mode == MBI_CRYPT_LISTING ?
+					  j->c->meta_rcpts : j->c->recipients,
+				       flags, din, dout);
 	}
 	if (!err && j->mode == MBI_CRYPT_META) {
 		gpgme_sign_result_t sr = gpgme_op_sign_result(g);
@@ -844,7 +847,7 @@ static bool key_has_keyid(gpgme_key_t k, const char *id)
 bool mbi_crypt_keyids_current(struct mbi_crypt *c, enum mbi_crypt_mode mode,
 			      const char (*ids)[17], size_t n)
 {
-	gpgme_key_t *keys = mode == MBI_CRYPT_META ? c->meta_rcpts :
+	gpgme_key_t *keys = mode != MBI_CRYPT_PACK ? c->meta_rcpts :
 			    c->recipients;
 	size_t i, k;
 	bool found;

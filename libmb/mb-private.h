@@ -481,6 +481,7 @@ MBI_HIDDEN void mbi_crypt_free(struct mbi_crypt *c);
 enum mbi_crypt_mode {
 	MBI_CRYPT_PACK = 0, /* encrypt to recipients, no signature */
 	MBI_CRYPT_META = 1, /* encrypt to recipients + host key, and sign */
+	MBI_CRYPT_LISTING = 2, /* recipients + host key, no signature */
 };
 
 /*
@@ -588,6 +589,9 @@ struct mbi_repo {
 	/* frees resolved: set beside it by the manifest layer, so that this
 	 * layer below it calls no manifest function */
 	void (*resolved_free)(struct mbi_repo *r);
+	/* format 2: listings read so far, and the index that finds them */
+	struct mbi_listings *listings;
+	int version;           /* of mailbackup.repo: 1 or 2 */
 };
 
 /* Open the configured repository and verify mailbackup.repo. */
@@ -609,6 +613,9 @@ MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
  * lines (its id and other lines kept) when it names others; *rewritten
  * tells whether it did (dry: whether it would). */
 MBI_HIDDEN int mbi_repo_resign(struct mbi_repo *r, bool dry, bool *rewritten);
+/* Format 2: before the first version-2 object, mailbackup.repo is signed
+ * again with "mailbackup-repository 2" (every other line kept). */
+MBI_HIDDEN int mbi_repo_upgrade(struct mbi_repo *r);
 
 /* ------------------------------------------------------------------- lock */
 
@@ -668,6 +675,7 @@ struct mbi_packinfo {
 	char name[MBI_SHA256_HEX]; /* sha256 of the object bytes, hex */
 	uint64_t size;             /* object size */
 	uint32_t nblobs;
+	bool listing;              /* a listing pack (format 2, "q") */
 };
 
 /* All index objects of a repository in memory: sha256 -> pack. */
@@ -710,6 +718,12 @@ MBI_HIDDEN int mbi_index_add_pack(struct mbi_index *ix, const char *name,
 MBI_HIDDEN int mbi_index_add_blob(struct mbi_index *ix,
 				  const unsigned char *sha, uint32_t pack,
 				  uint64_t size);
+/* Listings (format 2) share the index with content under their own key:
+ * the id with its first byte inverted, so that a file whose bytes are a
+ * listing's text (its hash is the listing's id) is another blob. Finding
+ * content whose hash is a listing's key is a SHA-256 preimage. */
+MBI_HIDDEN void mbi_listing_key(const unsigned char *id,
+				unsigned char key[MBI_SHA256_LEN]);
 /* Serialize the packs from first_pack on as one index object text. */
 MBI_HIDDEN int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 				struct mbi_buf *out);
@@ -763,6 +777,10 @@ struct mbi_manifest {
 	size_t nmeta;
 	char **hdr;            /* copies of the header lines (owned) */
 	size_t nhdr;
+	/* format 2: the ids of the listings its tree reached (32 bytes
+	 * each, in the order read, repeats possible; owned) */
+	unsigned char *listing_ids;
+	size_t nlisting_ids;
 };
 
 /* Free the entry text of m once a caller has what it needs of it (the
@@ -781,6 +799,13 @@ typedef int (*mbi_mentry_fn)(void *ud, struct mbi_mentry *e);
 MBI_HIDDEN int mbi_manifest_foreach(struct mb_ctx *ctx,
 				    const struct mbi_manifest *m,
 				    mbi_mentry_fn fn, void *ud);
+/* Parse a decoded manifest of r, either version (a version-2 one is
+ * expanded from r's listings, m->listing_ids set); on success m owns
+ * plain's data and plain is emptied. */
+MBI_HIDDEN int mbi_manifest_parse_repo(struct mbi_repo *r,
+				       struct mbi_buf *plain,
+				       struct mbi_manifest *m,
+				       const char *what);
 /* Fetch, verify, decrypt and parse the manifest of a snapshot; its object
  * name must match it (mbi_snapshot_name_verify), MB_E_VERIFY otherwise. */
 MBI_HIDDEN int mbi_manifest_load(struct mbi_repo *r, const char *name,
@@ -790,6 +815,80 @@ MBI_HIDDEN void mbi_snapshot_resolved_free(struct mbi_repo *r);
 /* The same without the check of the name. */
 MBI_HIDDEN int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 				     struct mbi_manifest *m);
+
+/* ---------------------------------------------------------------- listing */
+
+/*
+ * Format 2 (docs/format-v2.md): one listing per directory, addressed by the
+ * SHA-256 of its text; the manifest names each source's root listing.
+ */
+/* Called for each listing built, children before parents. */
+typedef int (*mbi_listing_store_fn)(void *ud, const unsigned char *id,
+				    const char *text, size_t len);
+/* Build the listings of one source from its format-1 entry lines (without
+ * newline; not modified): sorted, serialized deterministically, hashed and
+ * handed to store; root gets the root listing's id. MB_E_INVAL (naming
+ * what) for a malformed entry or a name that appears twice. */
+MBI_HIDDEN int mbi_listing_build(struct mb_ctx *ctx, const char *what,
+				 char **lines, size_t n,
+				 mbi_listing_store_fn store, void *ud,
+				 unsigned char root[MBI_SHA256_LEN]);
+/* Called per line of a listing after the magic: its n fields. */
+typedef int (*mbi_listing_line_fn)(void *ud, const char *const *p,
+				   const size_t *l, int n);
+/* Check the shape of one listing and call fn for each line. MB_E_VERIFY
+ * with *bad_line set when it is malformed. */
+MBI_HIDDEN int mbi_listing_parse(const char *text, size_t len,
+				 mbi_listing_line_fn fn, void *ud,
+				 size_t *bad_line);
+/* The text of listing id, verified by its hash; valid until the getter's
+ * owner is freed. */
+typedef int (*mbi_listing_get_fn)(void *ud, const unsigned char *id,
+				  const char **text, size_t *len);
+MBI_HIDDEN bool mbi_manifest_is_v2(const char *text, size_t len);
+/* Expand a version-2 manifest's text into the equivalent version-1 text
+ * (appended to out); the ids of the listings read go to ids (if not
+ * NULL). MB_E_VERIFY naming what when it is malformed. */
+MBI_HIDDEN int mbi_listing_expand_manifest(struct mb_ctx *ctx,
+					   const char *text, size_t len,
+					   mbi_listing_get_fn get, void *ud,
+					   struct mbi_buf *out,
+					   struct mbi_buf *ids,
+					   const char *what);
+/* The same, listings read from r's listing packs (through its index, each
+ * listing pack read once per repository handle). */
+MBI_HIDDEN int mbi_listing_expand_repo(struct mbi_repo *r, const char *text,
+				       size_t len, struct mbi_buf *out,
+				       struct mbi_buf *ids, const char *what);
+MBI_HIDDEN void mbi_listings_free(struct mbi_repo *r);
+/* check: from now on, manifests loaded through r leave out the listings
+ * an earlier one reached (their entries were checked already), and their
+ * end line counts what is left; each distinct listing is expanded once. */
+MBI_HIDDEN int mbi_listings_skip_seen(struct mbi_repo *r);
+/* Writes new listings into listing packs and lists them in ix (a listing
+ * that ix has in a listing pack is not stored again). Set r, ix,
+ * zstd_level and pack_size; mbi_lpw_store is a mbi_listing_store_fn;
+ * finish closes the last pack (before the index is written). */
+struct mbi_lpw {
+	struct mbi_repo *r;
+	struct mbi_index *ix;
+	int zstd_level;
+	uint64_t pack_size;
+	struct mbi_packw *pw;
+	struct mbi_buf ids;    /* of the open pack */
+	uint64_t stored, packs;
+};
+MBI_HIDDEN int mbi_lpw_store(void *ud, const unsigned char *id,
+			     const char *text, size_t len);
+MBI_HIDDEN int mbi_lpw_finish(struct mbi_lpw *w);
+MBI_HIDDEN void mbi_lpw_abort(struct mbi_lpw *w);
+/* The listings of a snapshot's entry lines (all sources; the lines stay
+ * the caller's): "tree SOURCE ID" lines appended to trees, in the order
+ * of the configured sources; *count gets the number of entries. */
+MBI_HIDDEN int mbi_listing_trees(struct mbi_lpw *w, char **lines, size_t n,
+				 struct mbi_buf *trees, size_t *count);
+/* Test-only: MB_TEST_FORMAT=1 makes init and backup write format 1. */
+MBI_HIDDEN int mbi_write_format(void);
 
 /* Snapshot object names: <YYYYMMDDTHHMMSSZ>-<host>-<id>. The host is 1 to
  * 100 of [A-Za-z0-9._-] (mbi_snapshot_host_valid); the time must be written
@@ -825,6 +924,10 @@ MBI_HIDDEN int mbi_snapshot_resolve(struct mbi_repo *r, const char *spec,
 struct mbi_packw;
 MBI_HIDDEN int mbi_packw_open(struct mbi_repo *r, int zstd_level,
 			      struct mbi_packw **out);
+/* A listing pack (format 2): encrypted to the recipients and the host key. */
+MBI_HIDDEN int mbi_packw_open_mode(struct mbi_repo *r, int zstd_level,
+				   enum mbi_crypt_mode mode,
+				   struct mbi_packw **out);
 /* Add a member; data of size bytes comes from buf (when not NULL) or is read
  * from fd at offset 0 (pread). The bytes are hashed again and must match
  * sha (MB_E_VERIFY otherwise: the file changed while it was read; the pack

@@ -828,6 +828,42 @@ static int recheck_packs(struct backup_run *b)
 	return mbi_index_missing_packs(&b->ix, b->r, &b->gone, &b->ngone);
 }
 
+/* Whether a spooled entry line goes into the snapshot: entries whose
+ * content did not make it into a pack are left out; when none failed, there
+ * is nothing to look up. A failure when the pack vanished meanwhile. */
+static int entry_kept(struct backup_run *b, const char *line, size_t len,
+		      bool check, bool *keep)
+{
+	struct mbi_mentry e;
+	const struct mbi_blobref *ref;
+	char *copy;
+	bool ok;
+	int rc = MB_OK;
+
+	*keep = true;
+	if (!check || line[0] != 'e' || line[1] != ' ' || !strstr(line, " f "))
+		return MB_OK;
+	copy = strndup(line, len - 1);
+	if (!copy)
+		return MB_E_NOMEM;
+	if (mbi_manifest_parse_entry(copy, &e) || !e.has_sha)
+		goto out;
+	pthread_mutex_lock(&b->ix.lock);
+	ref = mbi_index_find(&b->ix, e.sha);
+	ok = ref && ref->pack < b->ix.npacks;
+	pthread_mutex_unlock(&b->ix.lock);
+	if (ok && b->gone && b->gone[ref->pack]) {
+		rc = pack_gone(b, &e, ref->pack);
+	} else if (!ok && e.size > 0) {
+		mbi_warn(b->ctx, "'%s/%s' left out: its content could not be stored",
+			 e.source, e.path);
+		*keep = false;
+	}
+out:
+	free(copy);
+	return rc;
+}
+
 /* Copy the spooled entries into the manifest, dropping any whose content
  * did not reach a committed pack (so no snapshot points at missing data). */
 static int write_manifest(struct backup_run *b,
@@ -856,42 +892,11 @@ static int write_manifest(struct backup_run *b,
 	if (!rc && meta_push(&mo, head.data, head.len, ZSTD_e_continue))
 		rc = MB_E_CRYPTO;
 	while (!rc && (len = getline(&line, &cap, b->mf)) > 0) {
-		struct mbi_mentry e;
-		char *copy;
+		bool keep = true;
 
-		/* entries whose content did not make it into a pack are
-		 * left out; when none failed, there is nothing to look up */
-		if (check && line[0] == 'e' && line[1] == ' ' &&
-		    strstr(line, " f ")) {
-			copy = strndup(line, (size_t)len - 1);
-			if (!copy) {
-				rc = MB_E_NOMEM;
-				break;
-			}
-			if (!mbi_manifest_parse_entry(copy, &e) &&
-			    e.has_sha) {
-				const struct mbi_blobref *ref;
-				bool ok;
-
-				pthread_mutex_lock(&b->ix.lock);
-				ref = mbi_index_find(&b->ix, e.sha);
-				ok = ref && ref->pack < b->ix.npacks;
-				pthread_mutex_unlock(&b->ix.lock);
-				if (ok && b->gone && b->gone[ref->pack]) {
-					rc = pack_gone(b, &e, ref->pack);
-					free(copy);
-					break;
-				}
-				if (!ok && e.size > 0) {
-					mbi_warn(b->ctx,
-						 "'%s/%s' left out: its content could not be stored",
-						 e.source, e.path);
-					free(copy);
-					continue;
-				}
-			}
-			free(copy);
-		}
+		rc = entry_kept(b, line, (size_t)len, check, &keep);
+		if (rc || !keep)
+			continue;
 		n++;
 		if (meta_push(&mo, line, (size_t)len, ZSTD_e_continue))
 			rc = MB_E_CRYPTO;
@@ -916,6 +921,94 @@ out:
 	free(line);
 	mbi_buf_release(&head);
 	return rc;
+}
+
+/* ------------------------------------------------------------ format 2 */
+
+/* The kept entry lines (without newline), for format 2's listings. */
+static int read_spool(struct backup_run *b, char ***lines, size_t *n)
+{
+	bool check = __atomic_load_n(&b->nfailed, __ATOMIC_SEQ_CST) > 0 ||
+		     b->ngone > 0;
+	char *line = NULL;
+	size_t cap = 0, lcap = 0;
+	ssize_t len;
+	int rc = MB_OK;
+
+	if (fflush(b->mf) || fseeko(b->mf, 0, SEEK_SET))
+		return mbi_error(b->ctx, MB_E_IO, errno,
+				 "cannot read the manifest spool");
+	while (!rc && (len = getline(&line, &cap, b->mf)) > 0) {
+		bool keep = true;
+
+		rc = entry_kept(b, line, (size_t)len, check, &keep);
+		if (rc || !keep || len < 3)
+			continue;
+		if (*n == lcap) {
+			char **nl = realloc(*lines, (lcap = lcap ? lcap * 2 :
+							 4096) * sizeof(*nl));
+
+			if (!nl) {
+				rc = MB_E_NOMEM;
+				break;
+			}
+			*lines = nl;
+		}
+		(*lines)[*n] = strndup(line, (size_t)len - 1);
+		rc = (*lines)[*n] ? MB_OK : MB_E_NOMEM;
+		*n += !rc;
+	}
+	free(line);
+	return rc;
+}
+
+/* The kept entries as listings (docs/format-v2.md): a tree line per
+ * source; listings that the index does not have yet go into listing
+ * packs, listed by this run's index. */
+static int write_listings(struct backup_run *b, struct mbi_buf *trees,
+			  size_t *count)
+{
+	struct mbi_lpw w;
+	char **lines = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.r = b->r;
+	w.ix = &b->ix;
+	w.zstd_level = b->ctx->cfg->zstd_level;
+	w.pack_size = b->ctx->cfg->pack_size;
+	rc = read_spool(b, &lines, &n);
+	if (!rc)
+		rc = mbi_listing_trees(&w, lines, n, trees, count);
+	if (!rc)
+		rc = mbi_lpw_finish(&w);
+	else
+		mbi_lpw_abort(&w);
+	b->res.bytes_stored += w.stored;
+	b->res.packs += w.packs;
+	mbi_strv_free(lines, n);
+	return rc;
+}
+
+/* The signed root of format 2: header, tree lines, the entry count. */
+static int write_root(struct backup_run *b, const struct mbi_buf *head,
+		      const struct mbi_buf *trees, size_t count,
+		      const char *key)
+{
+	struct meta_out mo;
+	char end[40];
+	int rc = meta_open(b, &mo), crc;
+
+	snprintf(end, sizeof(end), "end %zu\n", count);
+	if (!rc && (meta_push(&mo, head->data, head->len, ZSTD_e_continue) ||
+		    (trees->len && meta_push(&mo, trees->data, trees->len,
+					     ZSTD_e_continue)) ||
+		    meta_push(&mo, end, strlen(end), ZSTD_e_continue)))
+		rc = mbi_error(b->ctx, MB_E_CRYPTO, mo.err,
+			       "gpg stopped while the manifest was written");
+	crc = meta_close(b, &mo, key, rc == MB_OK);
+	return rc ? rc : crc;
 }
 
 /* ------------------------------------------------------------- the run */
@@ -1255,13 +1348,13 @@ static int back_up_sources(struct backup_run *b,
 static int manifest_head(struct backup_run *b,
 			 const struct mb_backup_opts *opts, const char *id,
 			 int64_t when, const struct mbi_buf *extra,
-			 struct mbi_buf *head)
+			 struct mbi_buf *head, int version)
 {
 	const struct mbi_config *cfg = b->ctx->cfg;
 	size_t si;
 	int rc = mbi_buf_printf(head,
-				"mailbackup-manifest 1\nid %s\ntime %lld\nhost %s\n",
-				id, (long long)when, cfg->host);
+				"mailbackup-manifest %d\nid %s\ntime %lld\nhost %s\n",
+				version, id, (long long)when, cfg->host);
 
 	for (si = 0; !rc && si < cfg->nsources; si++) {
 		const struct mbi_source *src = &cfg->sources[si];
@@ -1299,29 +1392,42 @@ static int commit(struct backup_run *b, const struct mb_backup_opts *opts,
 		  const struct mbi_buf *extra)
 {
 	struct mb_ctx *ctx = b->ctx;
-	struct mbi_buf head = { 0 };
+	struct mbi_buf head = { 0 }, trees = { 0 };
 	struct timespec now;
 	int64_t when;
 	char id[MB_SNAPSHOT_ID_SIZE], ts[32];
 	char key[sizeof(SNAP_PREFIX) - 1 + sizeof(b->res.name)];
+	bool v2 = mbi_write_format() == 2;
+	size_t count = 0;
 	int rc;
 
-	if ((rc = mbi_lock_check(b->lock)) || (rc = write_index(b)))
+	/* format 2: the listings, then (once) the repository's new version,
+	 * before the first object an older mailbackup could not read */
+	if ((rc = mbi_lock_check(b->lock)) ||
+	    (v2 && ((rc = recheck_packs(b)) ||
+		    (rc = write_listings(b, &trees, &count)) ||
+		    (mbi_commit_point("listings-written"),
+		     (rc = mbi_repo_upgrade(b->r))))) ||
+	    (rc = write_index(b))) {
+		mbi_buf_release(&trees);
 		return rc;
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	when = opts && opts->time ? opts->time : (int64_t)now.tv_sec;
 	snapshot_id(id, &now);
 	mbi_time_format(when, ts, sizeof(ts), true);
 	snprintf(key, sizeof(key), SNAP_PREFIX "%s-%s-%s", ts,
 		 ctx->cfg->host, id);
-	rc = manifest_head(b, opts, id, when, extra, &head);
+	rc = manifest_head(b, opts, id, when, extra, &head, v2 ? 2 : 1);
 	if (!rc)
 		rc = mbi_lock_check(b->lock);
-	if (!rc)
+	if (!rc && !v2)
 		rc = recheck_packs(b);
 	if (!rc)
-		rc = write_manifest(b, opts, head.data, key);
+		rc = v2 ? write_root(b, &head, &trees, count, key) :
+			  write_manifest(b, opts, head.data, key);
 	mbi_buf_release(&head);
+	mbi_buf_release(&trees);
 	if (rc)
 		return rc;
 	if (mbi_history_add(ctx, b->r->id, "commit", key + strlen(SNAP_PREFIX)))

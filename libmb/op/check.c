@@ -210,12 +210,16 @@ static int on_member(void *ud, struct mbi_packr *pr, const char *name,
 	struct mbi_sha256 h;
 	unsigned char got[MBI_SHA256_LEN];
 	const struct mbi_blobref *ref;
+	unsigned char key[MBI_SHA256_LEN];
 	uint64_t total = 0;
 	char msg[1024];
 
 	if (!has_sha)
 		return MB_OK;
-	ref = mbi_index_find(&c->ix, sha);
+	memcpy(key, sha, MBI_SHA256_LEN);
+	if (c->ix.packs[c->cur_pack].listing)
+		mbi_listing_key(sha, key);
+	ref = mbi_index_find(&c->ix, key);
 	if (!ref || ref->pack != c->cur_pack)
 		return MB_OK; /* not listed for this pack: unreferenced */
 	if (mbi_sha256_init(&h))
@@ -316,12 +320,38 @@ static int ck_list_packs(struct check_run *c)
 	return rc;
 }
 
+/* A listing the snapshot reaches: its listing pack is used. */
+static int use_listing(struct check_run *c, struct ref_ctx *rctx,
+		       const unsigned char *id)
+{
+	unsigned char key[MBI_SHA256_LEN];
+	const struct mbi_blobref *ref;
+	char msg[1024], hex[MBI_SHA256_HEX];
+
+	mbi_listing_key(id, key);
+	ref = mbi_index_find(&c->ix, key);
+	if (ref && ref->pack < c->ix.npacks &&
+	    c->ix.packs[ref->pack].listing) {
+		rctx->used[ref->pack] = 1;
+		return MB_OK;
+	}
+	mbi_hex(id, MBI_SHA256_LEN, hex);
+	snprintf(msg, sizeof(msg),
+		 "snapshot '%s': listing %s is in no listing pack of the index",
+		 rctx->snap, hex);
+	problem(c, msg);
+	return MB_OK;
+}
+
 static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 			size_t nsnaps)
 {
-	size_t i;
+	size_t i, j;
 	int rc;
 
+	/* format 2: each distinct listing (and what it lists) once */
+	if ((rc = mbi_listings_skip_seen(c->r)))
+		return rc;
 	for (i = 0; i < nsnaps; i++) {
 		struct mbi_manifest m;
 		struct ref_ctx rctx = { c, snaps[i].name, c->used };
@@ -336,6 +366,9 @@ static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 			return rc;
 		c->res.snapshots++;
 		rc = mbi_manifest_foreach(c->ctx, &m, on_entry, &rctx);
+		for (j = 0; !rc && j < m.nlisting_ids; j++)
+			rc = use_listing(c, &rctx,
+					 m.listing_ids + j * MBI_SHA256_LEN);
 		mbi_manifest_release(&m);
 		if (rc)
 			return rc;
@@ -428,6 +461,13 @@ static int ck_read_data(struct check_run *c, const struct mb_check_opts *opts)
 	for (i = 0; i < c->ix.npacks; i++) {
 		if (!c->used[i] || !c->present[i])
 			continue;
+		/* a listing pack a snapshot reaches was read whole, hashed,
+		 * and each listing in it hashed, when the snapshots were read:
+		 * not read a second time */
+		if (c->ix.packs[i].listing) {
+			c->res.packs_read++;
+			continue;
+		}
 		if (pct < 100 && !in_slice(c->ix.packs[i].name, start, pct))
 			continue;
 		if ((rc = ck_read_pack(c, i)))

@@ -320,11 +320,9 @@ static int verify_manifest(struct cp *c, const char *key, const char *name,
 	if (!rc)
 		rc = mbi_zstd_decompress_buf(c->ctx, z.data, z.len, &plain,
 					     MBI_MANIFEST_MAX, key);
-	if (!rc) {
-		rc = mbi_manifest_parse(c->ctx, plain.data, plain.len, m, key);
-		if (!rc)
-			plain.data = NULL; /* owned by m */
-	}
+	/* format 2: its entries and the listings that hold them */
+	if (!rc)
+		rc = mbi_manifest_parse_repo(c->src, &plain, m, key);
 	if (!rc && (rc = mbi_snapshot_name_verify(c->ctx, name, m)))
 		mbi_manifest_release(m);
 	mbi_buf_release(&z);
@@ -357,6 +355,36 @@ static int on_entry(void *ud, struct mbi_mentry *e)
 				 nc->snap, hex, e->source, e->path);
 	}
 	c->need[ref->pack] = 1;
+	return MB_OK;
+}
+
+/* Format 2: the listing packs of the listings the destination lacks. */
+static int need_listings(struct cp *c, const struct mbi_manifest *m,
+			 const char *snap)
+{
+	size_t i;
+
+	for (i = 0; i < m->nlisting_ids; i++) {
+		const unsigned char *id = m->listing_ids + i * MBI_SHA256_LEN;
+		unsigned char key[MBI_SHA256_LEN];
+		const struct mbi_blobref *ref;
+		char hex[MBI_SHA256_HEX];
+
+		mbi_listing_key(id, key);
+		ref = mbi_index_find(&c->dix, key);
+		if (ref && ref->pack < c->dix.npacks &&
+		    c->dix.packs[ref->pack].listing)
+			continue;
+		ref = mbi_index_find(&c->six, key);
+		if (!ref || ref->pack >= c->six.npacks ||
+		    !c->six.packs[ref->pack].listing) {
+			mbi_hex(id, MBI_SHA256_LEN, hex);
+			return mbi_error(c->ctx, MB_E_VERIFY, 0,
+					 "snapshot '%s': listing %s is in no listing pack of the source: run 'mailbackup check' there, nothing was copied",
+					 snap, hex);
+		}
+		c->need[ref->pack] = 1;
+	}
 	return MB_OK;
 }
 
@@ -395,6 +423,8 @@ static int plan_snap(struct cp *c, struct cp_snap *s, bool *keep)
 		*keep = false;
 	else
 		rc = mbi_manifest_foreach(c->ctx, &m, on_entry, &nc);
+	if (!rc && *keep)
+		rc = need_listings(c, &m, s->info.name);
 	mbi_manifest_release(&m);
 out:
 	mbi_buf_release(&raw);
@@ -616,9 +646,13 @@ static int write_index(struct cp *c)
 		goto out;
 	}
 	for (p = 0; !rc && p < c->six.npacks; p++)
-		if (c->need[p])
+		if (c->need[p]) {
 			rc = mbi_index_add_pack(&nix, c->six.packs[p].name,
 						c->six.packs[p].size, &map[p]);
+			if (!rc)
+				nix.packs[map[p]].listing =
+					c->six.packs[p].listing;
+		}
 	for (i = 0; !rc && i < c->six.cap; i++) {
 		const unsigned char *k = c->six.keys + i * MBI_SHA256_LEN;
 		uint32_t pk = c->six.vals[i].pack;
@@ -629,6 +663,12 @@ static int write_index(struct cp *c)
 			continue;
 		rc = mbi_index_add_blob(&nix, k, map[pk], c->six.vals[i].size);
 	}
+	/* listing packs: the destination becomes format 2 first */
+	for (p = 0; !rc && p < nix.npacks; p++)
+		if (nix.packs[p].listing) {
+			rc = mbi_repo_upgrade(c->dst);
+			break;
+		}
 	if (!rc && nix.npacks) {
 		rc = mbi_index_write(&nix, c->dst, 0, &stored);
 		if (!rc)

@@ -312,6 +312,8 @@ struct repack {
 	char *tmpdir;
 	struct mb_prune_result *res;
 	bool all;                 /* rekey: every indexed blob, used or not */
+	bool listing;             /* reading a listing pack (format 2) */
+	bool pw_listing;          /* pw is a listing pack */
 	uint64_t bytes_written;
 };
 
@@ -331,6 +333,7 @@ static int repack_flush(struct repack *rp)
 		return rc;
 	if ((rc = mbi_index_add_pack(rp->ix, name, size, &pack)))
 		return rc;
+	rp->ix->packs[pack].listing = rp->pw_listing;
 	for (i = 0; !rc && i < rp->npending; i++)
 		rc = mbi_index_add_blob(rp->ix, rp->pending[i], pack,
 					rp->psizes[i]);
@@ -340,21 +343,34 @@ static int repack_flush(struct repack *rp)
 	return rc;
 }
 
+/* Whether a member (by its index key) is to be left behind: done already,
+ * not needed, or in the new index already. */
+static bool repack_skip(struct repack *rp, const unsigned char *key)
+{
+	return set_has(&rp->done, key) ||
+	       !(rp->all ? mbi_index_find(rp->old, key) != NULL :
+		 set_has(rp->used, key)) ||
+	       mbi_index_find(rp->ix, key);
+}
+
 static int on_repack_member(void *ud, struct mbi_packr *pr, const char *name,
 			    const unsigned char *sha, bool has_sha,
 			    uint64_t size)
 {
 	struct repack *rp = ud;
-	unsigned char got[MBI_SHA256_LEN];
+	unsigned char got[MBI_SHA256_LEN], key[MBI_SHA256_LEN];
 	struct mbi_sha256 h;
 	uint64_t off = 0;
 	char *data = NULL;
 	int fd = -1, rc = MB_OK;
 
-	if (!has_sha || set_has(&rp->done, sha) ||
-	    !(rp->all ? mbi_index_find(rp->old, sha) != NULL :
-	      set_has(rp->used, sha)) ||
-	    mbi_index_find(rp->ix, sha))
+	if (!has_sha)
+		return MB_OK;
+	/* a listing's index key is not its id (mbi_listing_key) */
+	memcpy(key, sha, MBI_SHA256_LEN);
+	if (rp->listing)
+		mbi_listing_key(sha, key);
+	if (repack_skip(rp, key))
 		return MB_OK;
 	if (size <= (8u << 20)) {
 		data = malloc(size ? size : 1);
@@ -400,8 +416,16 @@ static int on_repack_member(void *ud, struct mbi_packr *pr, const char *name,
 			       name);
 	if (rc)
 		goto out;
-	if (!rp->pw && (rc = mbi_packw_open(rp->r, rp->r->ctx->cfg->zstd_level,
-					    &rp->pw)))
+	/* listings go into listing packs, content into content packs */
+	if (rp->pw && rp->pw_listing != rp->listing &&
+	    (rc = repack_flush(rp)))
+		goto out;
+	rp->pw_listing = rp->listing;
+	if (!rp->pw && (rc = mbi_packw_open_mode(rp->r,
+						 rp->r->ctx->cfg->zstd_level,
+						 rp->listing ?
+						 MBI_CRYPT_LISTING :
+						 MBI_CRYPT_PACK, &rp->pw)))
 		goto out;
 	rc = mbi_packw_add(rp->pw, name, sha, size, 0600, 0, data, fd);
 	if (rc)
@@ -424,9 +448,9 @@ static int on_repack_member(void *ud, struct mbi_packr *pr, const char *name,
 		rp->psizes = ns;
 		rp->cap = cap;
 	}
-	memcpy(rp->pending[rp->npending], sha, MBI_SHA256_LEN);
+	memcpy(rp->pending[rp->npending], key, MBI_SHA256_LEN);
 	rp->psizes[rp->npending++] = size;
-	rc = set_add(&rp->done, sha);
+	rc = set_add(&rp->done, key);
 	if (!rc && mbi_packw_out_bytes(rp->pw) >= rp->r->ctx->cfg->pack_size)
 		rc = repack_flush(rp);
 out:
@@ -676,6 +700,14 @@ static int list_repository(struct prune_run *p)
 		if ((rc = mbi_manifest_load(r, p->snaps[i].name, &m)))
 			return rc;
 		rc = mbi_manifest_foreach(p->ctx, &m, mark_used, &p->used);
+		/* format 2: the listings it reaches are used as well */
+		for (size_t j = 0; !rc && j < m.nlisting_ids; j++) {
+			unsigned char key[MBI_SHA256_LEN];
+
+			mbi_listing_key(m.listing_ids + j * MBI_SHA256_LEN,
+					key);
+			rc = set_add(&p->used, key);
+		}
 		mbi_manifest_release(&m);
 		if (rc)
 			return rc;
@@ -796,9 +828,13 @@ static int carry_kept(struct prune_run *p)
 		return MB_E_NOMEM;
 	for (i = 0; !rc && i < old->npacks; i++) {
 		map[i] = UINT32_MAX;
-		if (p->fate[i] == FATE_KEEP)
+		if (p->fate[i] == FATE_KEEP) {
 			rc = mbi_index_add_pack(&p->nix, old->packs[i].name,
 						old->packs[i].size, &map[i]);
+			if (!rc)
+				p->nix.packs[map[i]].listing =
+					old->packs[i].listing;
+		}
 	}
 	for (i = 0; !rc && i < old->cap; i++) {
 		const unsigned char *k = old->keys + i * MBI_SHA256_LEN;
@@ -837,6 +873,7 @@ static int repack_sparse(struct prune_run *p)
 						   p->rk.packs_rewritten,
 						   p->rk.bytes_total)))
 			return rc;
+		p->rp.listing = p->old.packs[i].listing;
 		rc = mbi_pack_read(p->r, p->old.packs[i].name,
 				   p->old.packs[i].size, on_repack_member,
 				   &p->rp);
@@ -1124,7 +1161,9 @@ static int judge_rekey_pack(struct prune_run *p, size_t i, bool *work)
 	int rc;
 
 	snprintf(key, sizeof(key), "packs/%.2s/%s", name, name);
-	if ((rc = mbi_rekey_state(p->r, key, MBI_CRYPT_PACK, &st)))
+	/* a listing pack is encrypted to the host key as well */
+	if ((rc = mbi_rekey_state(p->r, key, p->old.packs[i].listing ?
+				  MBI_CRYPT_LISTING : MBI_CRYPT_PACK, &st)))
 		return rc;
 	if (st == MBI_REKEY_LOCKED_OUT)
 		return mbi_error(p->ctx, MB_E_CRYPTO, 0,

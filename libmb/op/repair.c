@@ -64,9 +64,13 @@ static int rewrite_index(struct mbi_repo *r, struct mbi_lock *lock,
 	}
 	for (i = 0; !rc && i < old->npacks; i++) {
 		map[i] = UINT32_MAX;
-		if (!gone[i])
+		if (!gone[i]) {
 			rc = mbi_index_add_pack(&nix, old->packs[i].name,
 						old->packs[i].size, &map[i]);
+			if (!rc) /* a listing pack stays one (format 2) */
+				nix.packs[map[i]].listing =
+					old->packs[i].listing;
+		}
 	}
 	for (i = 0; !rc && i < old->cap; i++) {
 		const unsigned char *k = old->keys + i * MBI_SHA256_LEN;

@@ -13,6 +13,8 @@
 #include "banned.h"
 
 #define INDEX_MAGIC "mailbackup-index 1"
+/* format 2: with listing packs, "q" lines (docs/format-v2.md) */
+#define INDEX_MAGIC2 "mailbackup-index 2"
 
 int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx)
 {
@@ -157,6 +159,7 @@ int mbi_index_add_pack(struct mbi_index *ix, const char *name, uint64_t size,
 	memcpy(ix->packs[ix->npacks].name, name, MBI_SHA256_HEX);
 	ix->packs[ix->npacks].size = size;
 	ix->packs[ix->npacks].nblobs = 0;
+	ix->packs[ix->npacks].listing = false;
 	*pack_out = (uint32_t)ix->npacks++;
 	return MB_OK;
 }
@@ -193,21 +196,33 @@ int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 		items[n++].slot = i;
 	}
 	qsort(items, n, sizeof(*items), cmp_item);
-	rc = mbi_buf_addstr(out, INDEX_MAGIC "\n");
+	for (p = first_pack; p < ix->npacks && !ix->packs[p].listing; p++)
+		;
+	rc = mbi_buf_addstr(out, p < ix->npacks ? INDEX_MAGIC2 "\n" :
+					       INDEX_MAGIC "\n");
 	for (p = first_pack; !rc && p < ix->npacks; p++) {
 		uint32_t cnt = 0;
 		size_t j;
 
 		for (j = k; j < n && items[j].pack == p; j++)
 			cnt++;
-		rc = mbi_buf_printf(out, "p %s %llu %u\n", ix->packs[p].name,
+		rc = mbi_buf_printf(out, "%c %s %llu %u\n",
+				    ix->packs[p].listing ? 'q' : 'p',
+				    ix->packs[p].name,
 				    (unsigned long long)ix->packs[p].size,
 				    cnt);
 		for (; !rc && k < n && items[k].pack == p; k++) {
 			char hex[MBI_SHA256_HEX];
 
-			mbi_hex(ix->keys + items[k].slot * MBI_SHA256_LEN,
-				MBI_SHA256_LEN, hex);
+			const unsigned char *key = ix->keys +
+				items[k].slot * MBI_SHA256_LEN;
+			unsigned char id[MBI_SHA256_LEN];
+
+			if (ix->packs[p].listing) { /* the listing's id */
+				mbi_listing_key(key, id);
+				key = id;
+			}
+			mbi_hex(key, MBI_SHA256_LEN, hex);
 			rc = mbi_buf_printf(out, "b %s %llu\n", hex,
 				(unsigned long long)ix->vals[items[k].slot].size);
 		}
@@ -224,7 +239,7 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 	const char *p = text, *end = text + len;
 	uint32_t pack = 0;
 	uint32_t expect = 0, seen = 0;
-	bool have_pack = false, ended = false;
+	bool have_pack = false, ended = false, v2 = false;
 	size_t lineno = 0;
 
 	while (p < end) {
@@ -235,6 +250,7 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 		unsigned char sha[MBI_SHA256_LEN];
 		size_t l;
 		int used = 0;
+		bool listing = false;
 
 		lineno++;
 		if (!nl)
@@ -246,10 +262,14 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 		line[l] = '\0';
 		p = nl + 1;
 		if (lineno == 1) {
-			if (strcmp(line, INDEX_MAGIC))
+			v2 = !strcmp(line, INDEX_MAGIC2);
+			if (!v2 && strcmp(line, INDEX_MAGIC))
 				goto bad;
 			continue;
 		}
+		/* a listing pack (format 2) */
+		if (v2 && line[0] == 'q')
+			line[0] = 'p', listing = true;
 		/* fields are lowercase hex and decimal digits only: sscanf
 		 * alone would take signs and spaces */
 		if ((line[0] == 'p' || line[0] == 'b') &&
@@ -270,6 +290,7 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 				goto bad;
 			if (mbi_index_add_pack(ix, name, size, &pack))
 				return MB_E_NOMEM;
+			ix->packs[pack].listing = listing;
 			have_pack = true;
 			expect = cnt;
 			seen = 0;
@@ -278,8 +299,11 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 		if (line[0] == 'b' && have_pack &&
 		    sscanf(line, "b %64[0-9a-f] %llu%n", name, &size,
 			   &used) == 2 && !line[used] && strlen(name) == 64) {
-			if (mbi_unhex(name, MBI_SHA256_LEN, sha) ||
-			    mbi_index_add_blob(ix, sha, pack, size))
+			if (mbi_unhex(name, MBI_SHA256_LEN, sha))
+				goto bad;
+			if (ix->packs[pack].listing)
+				mbi_listing_key(sha, sha);
+			if (mbi_index_add_blob(ix, sha, pack, size))
 				goto bad;
 			seen++;
 			continue;
@@ -384,7 +408,8 @@ static int cached_read(struct mbi_repo *r, const char *cpath,
 	/* a copy of an older mailbackup has no header (it starts as an index
 	 * does): fetched again quietly; any other mismatch is worth a word */
 	if (!old || b.len < sizeof(INDEX_MAGIC) ||
-	    memcmp(b.data, INDEX_MAGIC "\n", sizeof(INDEX_MAGIC)))
+	    (memcmp(b.data, INDEX_MAGIC "\n", sizeof(INDEX_MAGIC)) &&
+	     memcmp(b.data, INDEX_MAGIC2 "\n", sizeof(INDEX_MAGIC2))))
 		mbi_log(r->ctx, MB_LOG_WARNING,
 			"cached copy '%s' of index object '%s' does not match its hash: dropped, fetching the object again",
 			cpath, key);

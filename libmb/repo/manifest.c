@@ -190,6 +190,7 @@ void mbi_manifest_release(struct mbi_manifest *m)
 	free(m->sources);
 	free(m->dbs);
 	free(m->meta);
+	free(m->listing_ids);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -411,6 +412,34 @@ int mbi_manifest_foreach(struct mb_ctx *ctx, const struct mbi_manifest *m,
 	return rc;
 }
 
+int mbi_manifest_parse_repo(struct mbi_repo *r, struct mbi_buf *plain,
+			    struct mbi_manifest *m, const char *what)
+{
+	struct mbi_buf ids = { 0 };
+	int rc = MB_OK;
+
+	if (mbi_manifest_is_v2(plain->data, plain->len)) {
+		/* format 2: the same entries, from the listings */
+		struct mbi_buf v1 = { 0 };
+
+		rc = mbi_listing_expand_repo(r, plain->data, plain->len, &v1,
+					     &ids, what);
+		mbi_buf_release(plain);
+		*plain = v1;
+	}
+	if (!rc)
+		rc = mbi_manifest_parse(r->ctx, plain->data, plain->len, m,
+					what);
+	if (!rc) {
+		memset(plain, 0, sizeof(*plain)); /* owned by m */
+		m->listing_ids = (unsigned char *)ids.data;
+		m->nlisting_ids = ids.len / MBI_SHA256_LEN;
+		ids.data = NULL;
+	}
+	mbi_buf_release(&ids);
+	return rc;
+}
+
 int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 			  struct mbi_manifest *m)
 {
@@ -421,11 +450,8 @@ int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 	if (!key)
 		return MB_E_NOMEM;
 	rc = mbi_repo_get_meta(r, key, MBI_MANIFEST_MAX, &plain);
-	if (!rc) {
-		rc = mbi_manifest_parse(r->ctx, plain.data, plain.len, m, key);
-		if (!rc)
-			plain.data = NULL; /* owned by m */
-	}
+	if (!rc)
+		rc = mbi_manifest_parse_repo(r, &plain, m, key);
 	mbi_buf_release(&plain);
 	free(key);
 	return rc;

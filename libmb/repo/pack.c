@@ -196,6 +196,12 @@ void mbi_packw_abort(struct mbi_packw *p)
 
 int mbi_packw_open(struct mbi_repo *r, int zstd_level, struct mbi_packw **out)
 {
+	return mbi_packw_open_mode(r, zstd_level, MBI_CRYPT_PACK, out);
+}
+
+int mbi_packw_open_mode(struct mbi_repo *r, int zstd_level,
+			enum mbi_crypt_mode mode, struct mbi_packw **out)
+{
 	struct mbi_packw *p = calloc(1, sizeof(*p));
 	int rc;
 
@@ -228,7 +234,7 @@ int mbi_packw_open(struct mbi_repo *r, int zstd_level, struct mbi_packw **out)
 	}
 	if ((rc = mbi_store_writer_open(r->store, &p->w)))
 		goto fail;
-	rc = mbi_crypt_encrypt_begin(r->crypt, MBI_CRYPT_PACK, p->w, &p->job,
+	rc = mbi_crypt_encrypt_begin(r->crypt, mode, p->w, &p->job,
 				     &p->plain_fd);
 	if (rc)
 		goto fail;

@@ -13,12 +13,21 @@
 
 #define REPO_FILE "mailbackup.repo"
 #define REPO_MAGIC "mailbackup-repository 1\n"
+#define REPO_MAGIC2 "mailbackup-repository 2\n"
+
+int mbi_write_format(void)
+{
+	const char *v = getenv("MB_TEST_FORMAT");
+
+	return v && !strcmp(v, "1") ? 1 : 2;
+}
 
 void mbi_repo_close(struct mbi_repo *r)
 {
 	if (!r)
 		return;
 	mbi_pack_scratch_free(r);
+	mbi_listings_free(r);
 	if (r->resolved_free)
 		r->resolved_free(r);
 	pthread_mutex_destroy(&r->scratch_lock);
@@ -58,9 +67,13 @@ static int parse_repo_file(struct mb_ctx *ctx, struct mbi_repo *r,
 {
 	const char *id;
 
-	if (strncmp(text, REPO_MAGIC, strlen(REPO_MAGIC)))
+	if (!strncmp(text, REPO_MAGIC2, strlen(REPO_MAGIC2)))
+		r->version = 2;
+	else if (!strncmp(text, REPO_MAGIC, strlen(REPO_MAGIC)))
+		r->version = 1;
+	else
 		return mbi_error(ctx, MB_E_VERIFY, 0,
-				 "'%s' is not a mailbackup repository of format 1: upgrade mailbackup",
+				 "'%s' is not a mailbackup repository of format 1 or 2: upgrade mailbackup",
 				 REPO_FILE);
 	id = strstr(text, "\nid ");
 	if (!id || strspn(id + 4, "0123456789abcdef") != 32)
@@ -197,6 +210,40 @@ out:
 	return rc;
 }
 
+int mbi_repo_upgrade(struct mbi_repo *r)
+{
+	struct mbi_buf raw = { 0 }, plain = { 0 }, text = { 0 }, sig = { 0 };
+	int rc;
+
+	if (r->version >= 2)
+		return MB_OK;
+	rc = mbi_store_get_buf(r->store, REPO_FILE, &raw, 1 << 20);
+	if (!rc)
+		rc = mbi_crypt_verify_clear(r->crypt, raw.data, raw.len,
+					    &plain, REPO_FILE);
+	if (!rc && strncmp(plain.data, REPO_MAGIC, strlen(REPO_MAGIC)))
+		rc = mbi_error(r->ctx, MB_E_VERIFY, 0,
+			       "'%s' changed while this run used it: run again",
+			       REPO_FILE);
+	if (!rc)
+		rc = mbi_buf_printf(&text, REPO_MAGIC2 "%s",
+				    plain.data + strlen(REPO_MAGIC));
+	if (!rc)
+		rc = mbi_crypt_clearsign(r->crypt, text.data, &sig);
+	if (!rc)
+		rc = mbi_store_put_buf(r->store, REPO_FILE, sig.data, sig.len);
+	if (!rc) {
+		r->version = 2;
+		mbi_log(r->ctx, MB_LOG_INFO,
+			"repository upgraded to format 2 (listings shared between snapshots): mailbackup older than this one cannot read it any more");
+	}
+	mbi_buf_release(&raw);
+	mbi_buf_release(&plain);
+	mbi_buf_release(&text);
+	mbi_buf_release(&sig);
+	return rc;
+}
+
 int mb_repo_init(struct mb_ctx *ctx)
 {
 	struct mbi_repo *r = NULL;
@@ -234,7 +281,9 @@ int mb_repo_init(struct mb_ctx *ctx)
 		goto out;
 	mbi_random_hex(id, 16);
 	mbi_time_format((int64_t)time(NULL), when, sizeof(when), false);
-	rc = mbi_buf_printf(&text, REPO_MAGIC "id %s\ncreated %s\n", id, when);
+	rc = mbi_buf_printf(&text, "%sid %s\ncreated %s\n",
+			    mbi_write_format() == 1 ? REPO_MAGIC : REPO_MAGIC2,
+			    id, when);
 	for (i = 0; !rc && i < ctx->cfg->nrecipients; i++)
 		rc = mbi_buf_printf(&text, "recipient %s\n",
 				    ctx->cfg->recipients[i]);

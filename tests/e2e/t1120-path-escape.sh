@@ -6,6 +6,10 @@
 # someone planted in the target.
 . "$(dirname "$0")/lib-test.sh"
 
+# These checks read and forge the entry lines of a format-1 manifest: the
+# repository here is of format 1 (format 2's listings: t1740-listings).
+export MB_TEST_FORMAT=1
+
 test_expect_success 'setup: a small tree, one snapshot' '
 	mb_setup_keys &&
 	mb_gen_tree tree --messages 60 --users 2 --domains 1 &&

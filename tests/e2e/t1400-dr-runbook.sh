@@ -7,6 +7,10 @@
 # those of docs/disaster-recovery.md.
 . "$(dirname "$0")/lib-test.sh"
 
+# These checks read and forge the entry lines of a format-1 manifest: the
+# repository here is of format 1 (format 2's listings: t1740-listings).
+export MB_TEST_FORMAT=1
+
 for tool in gpg zstd tar sha256sum; do
 	command -v $tool >/dev/null 2>&1 || test_skip_all "$tool not found"
 done

@@ -8,6 +8,10 @@
 # case, with the real manifest back, the next backup and restore work.
 . "$(dirname "$0")/lib-test.sh"
 
+# These checks read and forge the entry lines of a format-1 manifest: the
+# repository here is of format 1 (format 2's listings: t1740-listings).
+export MB_TEST_FORMAT=1
+
 # forge_manifest AWK: rewrite the manifest's entries with AWK, compress,
 # encrypt to the same recipient and sign with the host key, in place.
 forge_manifest() {

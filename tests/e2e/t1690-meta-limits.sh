@@ -7,6 +7,10 @@
 # the repository mended, is followed by a working backup and restore.
 . "$(dirname "$0")/lib-test.sh"
 
+# These checks read and forge the entry lines of a format-1 manifest: the
+# repository here is of format 1 (format 2's listings: t1740-listings).
+export MB_TEST_FORMAT=1
+
 mended_works() {
 	rm -rf repo && cp -a repo.good repo && mb_forget_history &&
 	mb check &&

@@ -434,8 +434,14 @@ path = $SCRATCH/small" &&
 		mb_write_config -o f-other.conf "lock_timeout = 4s" "$fsrc" &&
 	mbc f.conf init &&
 	mbc f.conf backup --time 2024-09-01T02:00:00Z &&
-	sparse=$(find frepo/packs -type f) &&
-	test "$(echo "$sparse" | wc -l)" = 1 &&
+	# the content pack ("p"); the listing pack ("q") is not the sparse one
+	for ix in frepo/index/*; do
+		mb_manifest_decrypt gnupg "$ix" || return 1
+	done | awk "\$1 == \"p\" { print \$2 }" >fp &&
+	test "$(wc -l <fp)" = 1 &&
+	p=$(cat fp) &&
+	sparse=frepo/packs/${p%"${p#??}"}/$p &&
+	test -f "$sparse" &&
 	head -c 100000 /dev/urandom >x.saved &&
 	cp x.saved small/x &&
 	mbc f.conf backup --time 2024-09-02T02:00:00Z &&

@@ -29,7 +29,12 @@ path = $SCRATCH/src" &&
 	find repo/packs -type f | sort >p0 &&
 	mb backup --time 2024-01-02T02:00:00Z &&
 	find repo/packs -type f | sort >p1 &&
-	comm -13 p0 p1 >xpack &&
+	comm -13 p0 p1 >new &&
+	# the new content pack; listing packs ("q") are named apart
+	for ix in repo/index/*; do
+		mb_manifest_decrypt gnupg "$ix" || return 1
+	done | awk "\$1 == \"q\" { print \$2 }" >q &&
+	grep -v -F -f q new >xpack &&
 	test "$(wc -l <xpack)" = 1
 '
 

@@ -38,10 +38,23 @@ test_expect_success 'the new host key backs up and dedups against the old index'
 	test "$(mb_json_get bytes_new b2.json)" = 0
 '
 
-test_expect_success 'rekey moves index and manifests to the new host key, no pack' '
+test_expect_success 'rekey moves index, listing packs and manifests to the new host key, no content pack' '
+	# listing packs ("q", format 2) are metadata, encrypted to the host
+	# key: they move with it; content packs stay as they are
+	for ix in repo/index/*; do
+		mb_manifest_decrypt gnupg "$ix" || return 1
+	done >ix.before &&
+	nq=$(grep -c "^q " ix.before) &&
+	test "$nq" -ge 1 &&
 	mb rekey --json >rk.json &&
 	cat rk.json &&
-	test "$(mb_json_get packs_rewritten rk.json)" = 0 &&
+	test "$(mb_json_get packs_rewritten rk.json)" = "$nq" &&
+	grep "^p " ix.before | cut -d" " -f2 | sort >p.before &&
+	for ix in repo/index/*; do
+		mb_manifest_decrypt gnupg "$ix" || return 1
+	done >ix.after &&
+	grep "^p " ix.after | cut -d" " -f2 | sort >p.after &&
+	test_cmp p.before p.after &&
 	test "$(mb_json_get manifests_rewritten rk.json)" -ge 1 &&
 	test "$(mb_json_get repo_file_rewritten rk.json)" = True
 '
@@ -64,7 +77,11 @@ test_expect_success 'retire the old key: out of the keyring and trusted_signers'
 	test "$(mb_json_get bytes_new b3.json)" = 0
 '
 
-test_expect_success 'the old host key decrypts no index object or manifest' '
+test_expect_success 'the old host key decrypts no index object, listing pack or manifest' '
+	for q in $(awk "\$1 == \"q\" { print \$2 }" ix.after); do
+		test_must_fail mb_gpg oldhost --decrypt -o /dev/null \
+			"repo/packs/${q%"${q#??}"}/$q" 2>/dev/null || return 1
+	done &&
 	for p in repo/index/* repo/snapshots/*; do
 		test_must_fail mb_gpg oldhost --decrypt -o /dev/null "$p" 2>/dev/null ||
 			return 1

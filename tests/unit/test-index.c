@@ -219,6 +219,7 @@ static void test_format_parse(void)
 }
 
 #define P1 "p 1111111111111111111111111111111111111111111111111111111111111111 100 2\n"
+#define Q1 "q 1111111111111111111111111111111111111111111111111111111111111111 100 2\n"
 #define B1 "b aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 10\n"
 #define B2 "b bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 20\n"
 
@@ -239,8 +240,10 @@ static void test_parse_bad(void)
 		  "count mismatch before the next pack", MB_E_VERIFY },
 		{ "mailbackup-index 1\n" B1 "end\n", "a blob before any pack",
 		  MB_E_VERIFY },
-		{ "mailbackup-index 2\n" P1 B1 B2 "end\n", "another version",
+		{ "mailbackup-index 3\n" P1 B1 B2 "end\n", "another version",
 		  MB_E_VERIFY },
+		{ "mailbackup-index 1\n" Q1 B1 B2 "end\n",
+		  "a listing pack in a version-1 object", MB_E_VERIFY },
 		{ P1 B1 B2 "end\n", "no magic", MB_E_VERIFY },
 		{ "mailbackup-index 1\n" P1 B1 B2, "no end", MB_E_VERIFY },
 		{ "mailbackup-index 1\n" P1 B1 B2 "end", "no final newline",
@@ -344,6 +347,68 @@ static void test_parse_bad(void)
 	}
 }
 
+/* Format 2: "q" marks a listing pack; the magic says version 2. */
+static void test_listing_packs(void)
+{
+	static const char v2[] =
+		"mailbackup-index 2\n"
+		"p 2222222222222222222222222222222222222222222222222222222222222222 100 1\n"
+		B1
+		"q 4444444444444444444444444444444444444444444444444444444444444444 50 1\n"
+		B2 "end\n";
+	struct mbi_index ix;
+	struct mbi_buf b = { 0 };
+
+	if (mbi_index_init(&ix, ctx))
+		return;
+	is_int(mbi_index_parse(&ix, v2, sizeof(v2) - 1, "v2"), MB_OK,
+	       "a version-2 index with a listing pack parses");
+	ok(ix.npacks == 2 && !ix.packs[0].listing && ix.packs[1].listing,
+	   "the q pack is a listing pack, the p pack is not");
+	is_int(mbi_index_format(&ix, 0, &b), MB_OK, "it formats");
+	is_str(b.data ? b.data : "", v2, "back to the same text, magic 2");
+	b.len = 0;
+	is_int(mbi_index_format(&ix, 0, &b), MB_OK, "again");
+	mbi_index_release(&ix);
+	mbi_buf_release(&b);
+	if (mbi_index_init(&ix, ctx))
+		return;
+	mbi_index_parse(&ix, v2, sizeof(v2) - 1, "v2");
+	ix.packs[1].listing = false;
+	mbi_index_format(&ix, 1, &b);
+	ok(b.data && !strncmp(b.data, "mailbackup-index 1\np ", 21),
+	   "without a listing pack: version 1, as before");
+	mbi_index_release(&ix);
+	mbi_buf_release(&b);
+	{
+		/* a file whose bytes are a listing's text has the listing's
+		 * id as its hash: two blobs, one in each kind of pack */
+		static const char both[] =
+			"mailbackup-index 2\n"
+			"p 2222222222222222222222222222222222222222222222222222222222222222 100 1\n"
+			B1
+			"q 4444444444444444444444444444444444444444444444444444444444444444 50 1\n"
+			B1 "end\n";
+		unsigned char id[MBI_SHA256_LEN], key[MBI_SHA256_LEN];
+		const struct mbi_blobref *c, *l;
+
+		if (mbi_index_init(&ix, ctx))
+			return;
+		is_int(mbi_index_parse(&ix, both, sizeof(both) - 1, "both"),
+		       MB_OK, "content and a listing of the same hash parse");
+		memset(id, 0xaa, sizeof(id));
+		mbi_listing_key(id, key);
+		c = mbi_index_find(&ix, id);
+		l = mbi_index_find(&ix, key);
+		ok(c && c->pack == 0 && l && l->pack == 1,
+		   "the content is found in the content pack, the listing in the listing pack");
+		is_int(mbi_index_format(&ix, 0, &b), MB_OK, "it formats");
+		is_str(b.data ? b.data : "", both, "back to the same text");
+		mbi_index_release(&ix);
+		mbi_buf_release(&b);
+	}
+}
+
 int main(void)
 {
 	if (mb_ctx_new(&ctx))
@@ -351,6 +416,7 @@ int main(void)
 	test_add_find();
 	test_format_parse();
 	test_parse_bad();
+	test_listing_packs();
 	mb_ctx_free(ctx);
 	return tap_done();
 }

@@ -1,0 +1,1016 @@
+/* SPDX-License-Identifier: MIT */
+/* repo/listing.c: format 2's per-directory listings (docs/format-v2.md):
+ * building them from a snapshot's entries, and expanding a version-2
+ * manifest back into the entries of a version-1 one. */
+#include "mb-private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "banned.h"
+
+#define LISTING_MAGIC "mailbackup-listing 1"
+#define MANIFEST2_MAGIC "mailbackup-manifest 2"
+#define MANIFEST1_MAGIC "mailbackup-manifest 1"
+/* deeper trees are refused: expansion recurses once per level */
+#define LISTING_DEPTH_MAX 4096
+
+void mbi_listing_key(const unsigned char *id, unsigned char key[MBI_SHA256_LEN])
+{
+	memmove(key, id, MBI_SHA256_LEN); /* in place too */
+	key[0] ^= 0xff;
+}
+
+/* ---------------------------------------------------------------- fields */
+
+struct tok {
+	const char *p[12];
+	size_t l[12];
+	int n;
+};
+
+/* Split s[0..len) at single spaces; -1 on an empty field or too many. */
+static int tokenize(const char *s, size_t len, struct tok *t)
+{
+	size_t i = 0;
+
+	t->n = 0;
+	while (i <= len) {
+		const char *sp = memchr(s + i, ' ', len - i);
+		size_t e = sp ? (size_t)(sp - s) : len;
+
+		if (e == i || t->n == 12)
+			return -1;
+		t->p[t->n] = s + i;
+		t->l[t->n++] = e - i;
+		i = e + 1;
+		if (!sp)
+			break;
+	}
+	return 0;
+}
+
+static bool tok_is(const struct tok *t, int i, const char *s)
+{
+	return t->l[i] == strlen(s) && !memcmp(t->p[i], s, t->l[i]);
+}
+
+static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	if (c)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+/* --------------------------------------------------------------- builder */
+
+struct item {
+	const char *line;
+	const char *path; /* escaped, into line */
+	size_t plen;
+};
+
+struct frame {
+	char *path; /* escaped; "" for the root */
+	size_t plen;
+	struct mbi_buf text;
+	char *last; /* the last child's name, for the order check */
+	size_t lastlen;
+};
+
+struct builder {
+	struct mb_ctx *ctx;
+	const char *what;
+	struct frame *st;
+	size_t n, cap;
+	mbi_listing_store_fn store;
+	void *ud;
+};
+
+/* Paths component by component: '/' sorts before every byte a name can
+ * hold, so a directory's subtree follows it and precedes its next sibling. */
+static int cmp_item(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	size_t i, n = x->plen < y->plen ? x->plen : y->plen;
+
+	for (i = 0; i < n; i++) {
+		unsigned cx = x->path[i] == '/' ? 0 : (unsigned char)x->path[i];
+		unsigned cy = y->path[i] == '/' ? 0 : (unsigned char)y->path[i];
+
+		if (cx != cy)
+			return cx < cy ? -1 : 1;
+	}
+	return x->plen < y->plen ? -1 : x->plen > y->plen;
+}
+
+static int bad(struct builder *b, const char *why, const char *p, size_t l)
+{
+	return mbi_error(b->ctx, MB_E_INVAL, 0,
+			 "cannot list source '%s': %s '%.*s'", b->what, why,
+			 (int)l, p);
+}
+
+static int push(struct builder *b, const char *path, size_t plen)
+{
+	struct frame *f;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		void *p = realloc(b->st, cap * sizeof(*b->st));
+
+		if (!p)
+			return MB_E_NOMEM;
+		b->st = p;
+		b->cap = cap;
+	}
+	f = &b->st[b->n];
+	memset(f, 0, sizeof(*f));
+	f->path = strndup(path, plen);
+	if (!f->path || mbi_buf_addstr(&f->text, LISTING_MAGIC "\n")) {
+		free(f->path);
+		mbi_buf_release(&f->text);
+		return MB_E_NOMEM;
+	}
+	f->plen = plen;
+	b->n++;
+	return MB_OK;
+}
+
+static void frame_release(struct frame *f)
+{
+	free(f->path);
+	free(f->last);
+	mbi_buf_release(&f->text);
+}
+
+/* A child line of the top frame: names strictly increasing. */
+static int add_child(struct builder *b, const char *name, size_t nlen,
+		     const char *line, size_t llen)
+{
+	struct frame *f = &b->st[b->n - 1];
+	char *nl;
+
+	if (f->last && cmp_bytes(name, nlen, f->last, f->lastlen) <= 0)
+		return bad(b, "a name appears twice", name, nlen);
+	nl = strndup(name, nlen);
+	if (!nl)
+		return MB_E_NOMEM;
+	free(f->last);
+	f->last = nl;
+	f->lastlen = nlen;
+	return mbi_buf_add(&f->text, line, llen) ? MB_E_NOMEM : MB_OK;
+}
+
+/* Finish the top frame: store its listing, name it in its parent. */
+static int pop(struct builder *b, unsigned char id[MBI_SHA256_LEN])
+{
+	struct frame *f = &b->st[b->n - 1];
+	struct mbi_buf line = { 0 };
+	char hex[MBI_SHA256_HEX];
+	const char *name;
+	int rc;
+
+	mbi_sha256_buf(f->text.data, f->text.len, id);
+	rc = b->store(b->ud, id, f->text.data, f->text.len);
+	if (!rc && b->n > 1) {
+		name = memrchr(f->path, '/', f->plen);
+		name = name ? name + 1 : f->path;
+		mbi_hex(id, MBI_SHA256_LEN, hex);
+		rc = mbi_buf_printf(&line, "d %s %s\n", name, hex);
+		b->n--;
+		if (!rc)
+			rc = add_child(b, name, strlen(name), line.data,
+				       line.len);
+		b->n++;
+	}
+	frame_release(f);
+	b->n--;
+	mbi_buf_release(&line);
+	return rc;
+}
+
+static bool is_ancestor(const struct frame *f, const char *p, size_t l)
+{
+	if (!f->plen)
+		return true;
+	return f->plen <= l && !memcmp(f->path, p, f->plen) &&
+	       (f->plen == l || p[f->plen] == '/');
+}
+
+/* The listing line of one v1 entry: self, f or l. */
+static int entry_line(const struct tok *t, const char *name, size_t nlen,
+		      struct mbi_buf *out)
+{
+	int rc;
+
+	out->len = 0;
+	if (t->p[2][0] == 'd')
+		return mbi_buf_printf(out, "self %.*s %.*s %.*s %.*s\n",
+				      (int)t->l[3], t->p[3], (int)t->l[4],
+				      t->p[4], (int)t->l[5], t->p[5],
+				      (int)t->l[6], t->p[6]);
+	rc = mbi_buf_printf(out, "%c %.*s %.*s %.*s %.*s %.*s", t->p[2][0],
+			    (int)nlen, name, (int)t->l[3], t->p[3],
+			    (int)t->l[4], t->p[4], (int)t->l[5], t->p[5],
+			    (int)t->l[6], t->p[6]);
+	if (!rc && t->p[2][0] == 'f')
+		rc = mbi_buf_printf(out, " %.*s %.*s\n", (int)t->l[7],
+				    t->p[7], (int)t->l[8], t->p[8]);
+	else if (!rc)
+		rc = mbi_buf_printf(out, " %.*s\n", (int)t->l[10], t->p[10]);
+	return rc;
+}
+
+/* A well-formed entry line, split into its fields. */
+static int check_entry(struct builder *b, const char *line, struct tok *t)
+{
+	struct mbi_mentry e;
+	char *copy = strdup(line);
+	int rc;
+
+	if (!copy)
+		return MB_E_NOMEM;
+	rc = mbi_manifest_parse_entry(copy, &e);
+	free(copy);
+	if (rc || tokenize(line, strlen(line), t) || t->n < 10)
+		return bad(b, "malformed entry", line, strlen(line));
+	return MB_OK;
+}
+
+static int add_item(struct builder *b, const struct item *it,
+		    struct mbi_buf *line)
+{
+	const char *slash = memrchr(it->path, '/', it->plen);
+	size_t parent = slash ? (size_t)(slash - it->path) : 0;
+	const char *name = slash ? slash + 1 : it->path;
+	size_t nlen = it->plen - (size_t)(name - it->path);
+	unsigned char id[MBI_SHA256_LEN];
+	struct tok t;
+	int rc;
+
+	if ((rc = check_entry(b, it->line, &t)))
+		return rc;
+	while (!is_ancestor(&b->st[b->n - 1], it->path, parent))
+		if ((rc = pop(b, id)))
+			return rc;
+	while (b->st[b->n - 1].plen != parent) {
+		size_t s = b->st[b->n - 1].plen, e;
+
+		s += s ? 1 : 0;
+		e = s;
+		while (e < parent && it->path[e] != '/')
+			e++;
+		if ((rc = push(b, it->path, e)))
+			return rc;
+	}
+	if ((rc = entry_line(&t, name, nlen, line)))
+		return rc;
+	if (t.p[2][0] != 'd')
+		return add_child(b, name, nlen, line->data, line->len);
+	if ((rc = push(b, it->path, it->plen)))
+		return rc;
+	return mbi_buf_add(&b->st[b->n - 1].text, line->data, line->len) ?
+	       MB_E_NOMEM : MB_OK;
+}
+
+/* The root entry "." gives the root frame its self line. */
+static int add_root(struct builder *b, const char *line, struct mbi_buf *out)
+{
+	struct tok t;
+	int rc;
+
+	if ((rc = check_entry(b, line, &t)))
+		return rc;
+	if (b->st[0].text.len != strlen(LISTING_MAGIC "\n"))
+		return bad(b, "a name appears twice", ".", 1);
+	if ((rc = entry_line(&t, ".", 1, out)))
+		return rc;
+	return mbi_buf_add(&b->st[0].text, out->data, out->len) ?
+	       MB_E_NOMEM : MB_OK;
+}
+
+static int fill_items(struct builder *b, char **lines, size_t n,
+		      struct item *items, size_t *nitems, const char **root)
+{
+	size_t i;
+
+	*nitems = 0;
+	*root = NULL;
+	for (i = 0; i < n; i++) {
+		struct tok t;
+
+		if (tokenize(lines[i], strlen(lines[i]), &t) || t.n < 10)
+			return bad(b, "malformed entry", lines[i],
+				   strlen(lines[i]));
+		if (tok_is(&t, 9, ".")) {
+			if (*root)
+				return bad(b, "a name appears twice", ".", 1);
+			*root = lines[i];
+			continue;
+		}
+		items[*nitems].line = lines[i];
+		items[*nitems].path = t.p[9];
+		items[(*nitems)++].plen = t.l[9];
+	}
+	return MB_OK;
+}
+
+int mbi_listing_build(struct mb_ctx *ctx, const char *what, char **lines,
+		      size_t n, mbi_listing_store_fn store, void *ud,
+		      unsigned char root[MBI_SHA256_LEN])
+{
+	struct builder b = { ctx, what, NULL, 0, 0, store, ud };
+	struct item *items = malloc((n + 1) * sizeof(*items));
+	struct mbi_buf line = { 0 };
+	const char *rootline;
+	size_t i, ni;
+	int rc;
+
+	if (!items)
+		return MB_E_NOMEM;
+	rc = fill_items(&b, lines, n, items, &ni, &rootline);
+	if (!rc)
+		rc = push(&b, "", 0);
+	if (!rc && rootline)
+		rc = add_root(&b, rootline, &line);
+	if (!rc && ni)
+		qsort(items, ni, sizeof(*items), cmp_item);
+	for (i = 0; !rc && i < ni; i++)
+		rc = add_item(&b, &items[i], &line);
+	while (!rc && b.n)
+		rc = pop(&b, root);
+	while (b.n)
+		frame_release(&b.st[--b.n]);
+	free(b.st);
+	free(items);
+	mbi_buf_release(&line);
+	return rc;
+}
+
+/* ------------------------------------------------------------- expansion */
+
+struct expander {
+	struct mb_ctx *ctx;
+	const char *source;
+	mbi_listing_get_fn get;
+	void *ud;
+	struct mbi_buf *out;
+	struct mbi_buf *ids;
+	struct mbi_buf path;
+	size_t count;
+	uint64_t max;
+	struct mbi_index *seen; /* check: listings expanded before, skipped */
+};
+
+static int lbad(struct expander *x, const unsigned char *id, size_t lineno)
+{
+	char hex[MBI_SHA256_HEX];
+
+	mbi_hex(id, MBI_SHA256_LEN, hex);
+	return mbi_error(x->ctx, MB_E_VERIFY, 0,
+			 "listing '%s' of source '%s' is malformed at line %zu",
+			 hex, x->source, lineno);
+}
+
+static int expand(struct expander *x, const unsigned char *id, int depth);
+
+/* One child or self line of a listing, as v1 entry lines. */
+static int expand_line(struct expander *x, const struct tok *t, size_t plen,
+		       int depth)
+{
+	struct mbi_buf *o = x->out;
+	const char *path = x->path.data ? x->path.data : "";
+	int rc;
+
+	if (t->p[0][0] == 's') { /* self: the directory, "." at the root */
+		x->count++;
+		return mbi_buf_printf(o, "e %s d %.*s %.*s %.*s %.*s 0 - %.*s\n",
+				      x->source, (int)t->l[1], t->p[1],
+				      (int)t->l[2], t->p[2], (int)t->l[3],
+				      t->p[3], (int)t->l[4], t->p[4],
+				      plen ? (int)plen - 1 : 1,
+				      plen ? path : ".");
+	}
+	if (t->p[0][0] == 'd') {
+		unsigned char sub[MBI_SHA256_LEN];
+
+		if (mbi_buf_add(&x->path, t->p[1], t->l[1]) ||
+		    mbi_buf_add(&x->path, "/", 1))
+			return MB_E_NOMEM;
+		rc = mbi_unhex(t->p[2], MBI_SHA256_LEN, sub) ? MB_E_VERIFY :
+		     expand(x, sub, depth + 1);
+		x->path.len = plen;
+		return rc;
+	}
+	x->count++;
+	rc = mbi_buf_printf(o, "e %s %c %.*s %.*s %.*s %.*s ", x->source,
+			    t->p[0][0], (int)t->l[2], t->p[2], (int)t->l[3],
+			    t->p[3], (int)t->l[4], t->p[4], (int)t->l[5],
+			    t->p[5]);
+	if (!rc && t->p[0][0] == 'f')
+		rc = mbi_buf_printf(o, "%.*s %.*s ", (int)t->l[6], t->p[6],
+				    (int)t->l[7], t->p[7]);
+	else if (!rc)
+		rc = mbi_buf_addstr(o, "0 - ");
+	if (!rc)
+		rc = mbi_buf_printf(o, "%.*s%.*s", (int)plen, path,
+				    (int)t->l[1], t->p[1]);
+	if (!rc && t->p[0][0] == 'l')
+		rc = mbi_buf_printf(o, " %.*s", (int)t->l[6], t->p[6]);
+	if (!rc)
+		rc = mbi_buf_add(o, "\n", 1);
+	return rc;
+}
+
+/* The shape of a listing line: its kind and field count, a valid name. */
+static bool line_ok(const struct tok *t, size_t lineno)
+{
+	if (tok_is(t, 0, "self"))
+		return lineno == 2 && t->n == 5;
+	if (t->l[0] != 1 || t->n < 2 || memchr(t->p[1], '/', t->l[1]) ||
+	    tok_is(t, 1, ".") || tok_is(t, 1, ".."))
+		return false;
+	switch (t->p[0][0]) {
+	case 'f':
+		return t->n == 8;
+	case 'l':
+		return t->n == 7;
+	case 'd':
+		return t->n == 3 && t->l[2] == 64 &&
+		       strspn(t->p[2], "0123456789abcdef") >= 64;
+	default:
+		return false;
+	}
+}
+
+int mbi_listing_parse(const char *text, size_t len, mbi_listing_line_fn fn,
+		      void *ud, size_t *bad_line)
+{
+	const char *p = text, *end = text + len, *last = NULL;
+	size_t lineno = 0, lastlen = 0;
+	int rc = MB_OK;
+
+	while (!rc && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : 0;
+		struct tok t;
+
+		lineno++;
+		if (!nl || memchr(p, '\0', l) || l > MBI_META_LINE_MAX)
+			goto bad;
+		if (lineno == 1) {
+			if (l != strlen(LISTING_MAGIC) ||
+			    memcmp(p, LISTING_MAGIC, l))
+				goto bad;
+		} else {
+			if (tokenize(p, l, &t) || !line_ok(&t, lineno))
+				goto bad;
+			if (t.p[0][0] != 's') {
+				if (last && cmp_bytes(t.p[1], t.l[1], last,
+						      lastlen) <= 0)
+					goto bad;
+				last = t.p[1];
+				lastlen = t.l[1];
+			}
+			rc = fn(ud, &t.p[0], &t.l[0], t.n);
+		}
+		p = nl + 1;
+	}
+	if (!lineno)
+		goto bad;
+	return rc;
+bad:
+	*bad_line = lineno;
+	return MB_E_VERIFY;
+}
+
+struct expand_call {
+	struct expander *x;
+	size_t plen;
+	int depth;
+};
+
+static int expand_cb(void *ud, const char *const *p, const size_t *l, int n)
+{
+	struct expand_call *c = ud;
+	struct tok t;
+	int i;
+
+	t.n = n;
+	for (i = 0; i < n; i++) {
+		t.p[i] = p[i];
+		t.l[i] = l[i];
+	}
+	if (c->x->out->len > c->x->max)
+		return mbi_error(c->x->ctx, MB_E_VERIFY, 0,
+				 "the listings of source '%s' expand to more than %llu bytes: damaged or forged",
+				 c->x->source, (unsigned long long)c->x->max);
+	return expand_line(c->x, &t, c->plen, c->depth);
+}
+
+static int expand(struct expander *x, const unsigned char *id, int depth)
+{
+	struct expand_call c = { x, x->path.len, depth };
+	const char *text;
+	size_t len, badl = 0;
+	int rc;
+
+	if (depth > LISTING_DEPTH_MAX)
+		return mbi_error(x->ctx, MB_E_VERIFY, 0,
+				 "the listings of source '%s' are nested more than %d deep: damaged or forged",
+				 x->source, LISTING_DEPTH_MAX);
+	if (x->seen) {
+		/* its entries were checked with an earlier snapshot */
+		if (mbi_index_find(x->seen, id))
+			return MB_OK;
+		if (mbi_index_add_blob(x->seen, id, 0, 0))
+			return MB_E_NOMEM;
+	}
+	if (x->ids && mbi_buf_add(x->ids, id, MBI_SHA256_LEN))
+		return MB_E_NOMEM;
+	if ((rc = x->get(x->ud, id, &text, &len)))
+		return rc;
+	rc = mbi_listing_parse(text, len, expand_cb, &c, &badl);
+	if (rc == MB_E_VERIFY && badl)
+		rc = lbad(x, id, badl);
+	return rc;
+}
+
+/* "tree NAME HEX": source NAME and its root listing. */
+static bool tree_line(const char *line, size_t l, char *name, size_t namecap,
+		      unsigned char id[MBI_SHA256_LEN])
+{
+	struct tok t;
+
+	if (tokenize(line, l, &t) || t.n != 3 || t.l[1] >= namecap ||
+	    t.l[2] != 64 || strspn(t.p[2], "0123456789abcdef") < 64 ||
+	    mbi_unhex(t.p[2], MBI_SHA256_LEN, id))
+		return false;
+	memcpy(name, t.p[1], t.l[1]);
+	name[t.l[1]] = '\0';
+	return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789._-") == t.l[1] && name[0] != '.';
+}
+
+bool mbi_manifest_is_v2(const char *text, size_t len)
+{
+	size_t m = strlen(MANIFEST2_MAGIC);
+
+	return len > m && !memcmp(text, MANIFEST2_MAGIC, m) && text[m] == '\n';
+}
+
+static int expand_manifest(struct mb_ctx *ctx, const char *text, size_t len,
+			   mbi_listing_get_fn get, void *ud,
+			   struct mbi_buf *out, struct mbi_buf *ids,
+			   const char *what, struct mbi_index *seen)
+{
+	struct expander x = { ctx, NULL, get, ud, out, ids, { 0 }, 0,
+			      MBI_MANIFEST_MAX, seen };
+	const char *p = text, *end = text + len;
+	char name[72];
+	size_t lineno = 0;
+	int rc = MB_OK;
+
+	if (!mbi_manifest_is_v2(text, len))
+		goto bad;
+	while (!rc && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		lineno++;
+		if (!nl)
+			goto bad;
+		if (lineno == 1)
+			rc = mbi_buf_addstr(out, MANIFEST1_MAGIC "\n");
+		else if (l > 5 && !memcmp(p, "tree ", 5)) {
+			unsigned char id[MBI_SHA256_LEN];
+
+			if (!tree_line(p, l, name, sizeof(name), id))
+				goto bad;
+			x.source = name;
+			x.path.len = 0;
+			rc = expand(&x, id, 0);
+		} else if (l > 2 && p[0] == 'e' && p[1] == ' ') {
+			goto bad; /* entries live in listings only */
+		} else if (seen && l > 4 && !memcmp(p, "end ", 4)) {
+			/* what was expanded, skipped listings left out */
+			rc = mbi_buf_printf(out, "end %zu\n", x.count);
+		} else {
+			rc = mbi_buf_add(out, p, l + 1);
+		}
+		p = nl + 1;
+	}
+	mbi_buf_release(&x.path);
+	return rc;
+bad:
+	mbi_buf_release(&x.path);
+	return mbi_error(ctx, MB_E_VERIFY, 0,
+			 "manifest '%s' is malformed at line %zu", what, lineno);
+}
+
+int mbi_listing_expand_manifest(struct mb_ctx *ctx, const char *text,
+				size_t len, mbi_listing_get_fn get, void *ud,
+				struct mbi_buf *out, struct mbi_buf *ids,
+				const char *what)
+{
+	return expand_manifest(ctx, text, len, get, ud, out, ids, what, NULL);
+}
+
+/* ------------------------------------------------- listings of a repository */
+
+struct mbi_listings {
+	struct mbi_index ix;       /* finds the listing pack of an id */
+	bool loaded;
+	bool *read;                /* per ix pack: read already */
+	struct mbi_index seen;     /* mbi_listings_skip_seen */
+	bool skip_seen;
+	struct mbi_index texts;    /* id -> (slot in t, length) */
+	char **t;
+	size_t nt, capt;
+};
+
+void mbi_listings_free(struct mbi_repo *r)
+{
+	struct mbi_listings *ls = r->listings;
+
+	if (!ls)
+		return;
+	if (ls->loaded)
+		mbi_index_release(&ls->ix);
+	mbi_index_release(&ls->texts);
+	if (ls->skip_seen)
+		mbi_index_release(&ls->seen);
+	mbi_strv_free(ls->t, ls->nt);
+	free(ls->read);
+	free(ls);
+	r->listings = NULL;
+}
+
+struct member_ud {
+	struct mbi_repo *r;
+	struct mbi_listings *ls;
+	const char *pack;
+};
+
+static int keep_text(struct mbi_listings *ls, const unsigned char *id,
+		     char *text, size_t len)
+{
+	if (mbi_index_find(&ls->texts, id)) {
+		free(text);
+		return MB_OK;
+	}
+	if (ls->nt == ls->capt) {
+		size_t cap = ls->capt ? ls->capt * 2 : 256;
+		char **t = realloc(ls->t, cap * sizeof(*t));
+
+		if (!t) {
+			free(text);
+			return MB_E_NOMEM;
+		}
+		ls->t = t;
+		ls->capt = cap;
+	}
+	ls->t[ls->nt] = text;
+	if (mbi_index_add_blob(&ls->texts, id, (uint32_t)ls->nt, len))
+		return MB_E_NOMEM; /* freed with t on the next free */
+	ls->nt++;
+	return MB_OK;
+}
+
+/* Every member of a listing pack, kept when its bytes hash to its id. */
+static int take_member(void *ud, struct mbi_packr *pr, const char *name,
+		       const unsigned char *sha, bool has_sha, uint64_t size)
+{
+	struct member_ud *m = ud;
+	unsigned char got[MBI_SHA256_LEN];
+	char *text;
+	uint64_t have = 0;
+
+	(void)name;
+	if (!has_sha || size > MBI_INDEX_MAX)
+		return mbi_error(m->r->ctx, MB_E_VERIFY, 0,
+				 "listing pack '%s' holds a member that is not a listing: damaged or forged",
+				 m->pack);
+	text = malloc(size + 1);
+	if (!text)
+		return MB_E_NOMEM;
+	while (have < size) {
+		ssize_t n = mbi_packr_read(pr, text + have, size - have);
+
+		if (n <= 0) {
+			free(text);
+			return n < 0 ? MB_E_VERIFY :
+			       mbi_error(m->r->ctx, MB_E_VERIFY, 0,
+					 "listing pack '%s' is truncated",
+					 m->pack);
+		}
+		have += (uint64_t)n;
+	}
+	text[size] = '\0';
+	mbi_sha256_buf(text, size, got);
+	if (memcmp(got, sha, MBI_SHA256_LEN)) {
+		free(text);
+		return mbi_error(m->r->ctx, MB_E_VERIFY, 0,
+				 "listing pack '%s' holds a listing that does not match its hash: damaged or forged",
+				 m->pack);
+	}
+	return keep_text(m->ls, sha, text, size);
+}
+
+static int ls_open(struct mbi_repo *r)
+{
+	struct mbi_listings *ls = calloc(1, sizeof(*ls));
+	int rc;
+
+	if (!ls)
+		return MB_E_NOMEM;
+	if ((rc = mbi_index_init(&ls->texts, r->ctx))) {
+		free(ls);
+		return rc;
+	}
+	r->listings = ls;
+	return MB_OK;
+}
+
+static int ls_load_index(struct mbi_repo *r, struct mbi_listings *ls)
+{
+	int rc = mbi_index_init(&ls->ix, r->ctx);
+
+	if (rc)
+		return rc;
+	ls->loaded = true;
+	rc = mbi_index_load(&ls->ix, r, false);
+	if (!rc) {
+		ls->read = calloc(ls->ix.npacks + 1, sizeof(*ls->read));
+		if (!ls->read)
+			rc = MB_E_NOMEM;
+	}
+	return rc;
+}
+
+static int repo_get(void *ud, const unsigned char *id, const char **text,
+		    size_t *len)
+{
+	struct mbi_repo *r = ud;
+	struct mbi_listings *ls = r->listings;
+	const struct mbi_blobref *f = mbi_index_find(&ls->texts, id);
+	const struct mbi_packinfo *pi;
+	struct member_ud m;
+	char hex[MBI_SHA256_HEX];
+	int rc;
+
+	if (!f && !ls->loaded && (rc = ls_load_index(r, ls)))
+		return rc;
+	mbi_hex(id, MBI_SHA256_LEN, hex);
+	if (!f) {
+		unsigned char key[MBI_SHA256_LEN];
+		const struct mbi_blobref *ref;
+
+		mbi_listing_key(id, key);
+		ref = mbi_index_find(&ls->ix, key);
+
+		if (!ref || ref->pack >= ls->ix.npacks ||
+		    !ls->ix.packs[ref->pack].listing || ls->read[ref->pack])
+			return mbi_error(r->ctx, MB_E_VERIFY, 0,
+					 "listing '%s' is in no listing pack of the index: the repository is damaged (run 'mailbackup check')",
+					 hex);
+		pi = &ls->ix.packs[ref->pack];
+		ls->read[ref->pack] = true;
+		m.r = r;
+		m.ls = ls;
+		m.pack = pi->name;
+		if ((rc = mbi_pack_read(r, pi->name, pi->size, take_member,
+					&m)))
+			return rc;
+		if (!(f = mbi_index_find(&ls->texts, id)))
+			return mbi_error(r->ctx, MB_E_VERIFY, 0,
+					 "listing pack '%s' lacks listing '%s' that the index says it holds",
+					 pi->name, hex);
+	}
+	*text = ls->t[f->pack];
+	*len = (size_t)f->size;
+	return MB_OK;
+}
+
+int mbi_listing_expand_repo(struct mbi_repo *r, const char *text, size_t len,
+			    struct mbi_buf *out, struct mbi_buf *ids,
+			    const char *what)
+{
+	int rc;
+
+	if (!r->listings && (rc = ls_open(r)))
+		return rc;
+	return expand_manifest(r->ctx, text, len, repo_get, r, out, ids, what,
+			       r->listings->skip_seen ? &r->listings->seen :
+			       NULL);
+}
+
+int mbi_listings_skip_seen(struct mbi_repo *r)
+{
+	int rc;
+
+	if (!r->listings && (rc = ls_open(r)))
+		return rc;
+	if (r->listings->skip_seen)
+		return MB_OK;
+	if ((rc = mbi_index_init(&r->listings->seen, r->ctx)))
+		return rc;
+	r->listings->skip_seen = true;
+	return MB_OK;
+}
+
+/* ----------------------------------------------------- listing pack writer */
+
+#define LISTING_PENDING UINT32_MAX /* in the open listing pack */
+
+/* Whether ix lists id in a listing pack (or in the one being written). */
+static bool have_listing(struct mbi_index *ix, const unsigned char *id)
+{
+	unsigned char key[MBI_SHA256_LEN];
+	const struct mbi_blobref *ref;
+
+	mbi_listing_key(id, key);
+	ref = mbi_index_find(ix, key);
+
+	return ref && (ref->pack == LISTING_PENDING ||
+		       (ref->pack < ix->npacks && ix->packs[ref->pack].listing));
+}
+
+static int lpw_close(struct mbi_lpw *w)
+{
+	char name[MBI_SHA256_HEX];
+	uint64_t size;
+	uint32_t pi;
+	size_t i;
+	int rc;
+
+	if (!w->pw)
+		return MB_OK;
+	rc = mbi_packw_close(w->pw, name, &size);
+	w->pw = NULL;
+	if (!rc)
+		rc = mbi_index_add_pack(w->ix, name, size, &pi);
+	if (rc)
+		return rc;
+	w->ix->packs[pi].listing = true;
+	for (i = 0; i < w->ids.len / MBI_SHA256_LEN; i++) {
+		unsigned char key[MBI_SHA256_LEN];
+		struct mbi_blobref *v;
+
+		mbi_listing_key((const unsigned char *)w->ids.data +
+				i * MBI_SHA256_LEN, key);
+		v = (struct mbi_blobref *)mbi_index_find(w->ix, key);
+
+		/* pending, or listed only in a pack that is gone */
+		if (v && v->pack >= w->ix->npacks) {
+			v->pack = pi;
+			w->ix->packs[pi].nblobs++;
+		}
+	}
+	w->ids.len = 0;
+	w->stored += size;
+	w->packs++;
+	return MB_OK;
+}
+
+int mbi_lpw_store(void *ud, const unsigned char *id, const char *text,
+		  size_t len)
+{
+	struct mbi_lpw *w = ud;
+	char hex[MBI_SHA256_HEX];
+	unsigned char key[MBI_SHA256_LEN];
+	int rc;
+
+	if (have_listing(w->ix, id))
+		return MB_OK;
+	mbi_listing_key(id, key);
+	if (!w->pw && (rc = mbi_packw_open_mode(w->r, w->zstd_level,
+						MBI_CRYPT_LISTING, &w->pw)))
+		return rc;
+	mbi_hex(id, MBI_SHA256_LEN, hex);
+	rc = mbi_packw_add(w->pw, hex, id, len, 0600, 0, text, -1);
+	if (!rc && mbi_index_add_blob(w->ix, key, LISTING_PENDING, len))
+		rc = MB_E_NOMEM;
+	if (!rc && mbi_buf_add(&w->ids, id, MBI_SHA256_LEN))
+		rc = MB_E_NOMEM;
+	if (!rc && mbi_packw_out_bytes(w->pw) >= w->pack_size)
+		rc = lpw_close(w);
+	return rc;
+}
+
+int mbi_lpw_finish(struct mbi_lpw *w)
+{
+	int rc = lpw_close(w);
+
+	mbi_buf_release(&w->ids);
+	return rc;
+}
+
+void mbi_lpw_abort(struct mbi_lpw *w)
+{
+	if (w->pw)
+		mbi_packw_abort(w->pw);
+	w->pw = NULL;
+	mbi_buf_release(&w->ids);
+}
+
+/* ------------------------------------------------------ a snapshot's trees */
+
+/* The entry lines of one source. */
+struct src_lines {
+	const char *name; /* into lines[0] */
+	size_t namelen;
+	char **lines;
+	size_t n, cap;
+	bool done;
+};
+
+static int group_line(struct src_lines **g, size_t *ng, char *line)
+{
+	const char *src = line + 2;
+	size_t sl = strcspn(src, " "), i;
+	struct src_lines *s = NULL;
+
+	for (i = 0; i < *ng && !s; i++)
+		if ((*g)[i].namelen == sl && !memcmp((*g)[i].name, src, sl))
+			s = &(*g)[i];
+	if (!s) {
+		void *p = realloc(*g, (*ng + 1) * sizeof(**g));
+
+		if (!p)
+			return MB_E_NOMEM;
+		*g = p;
+		s = &(*g)[(*ng)++];
+		memset(s, 0, sizeof(*s));
+		s->name = src;
+		s->namelen = sl;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		char **l = realloc(s->lines, cap * sizeof(*l));
+
+		if (!l)
+			return MB_E_NOMEM;
+		s->lines = l;
+		s->cap = cap;
+	}
+	s->lines[s->n++] = line;
+	return MB_OK;
+}
+
+static int tree_of(struct mbi_lpw *w, struct src_lines *s,
+		   struct mbi_buf *trees, size_t *count)
+{
+	unsigned char root[MBI_SHA256_LEN];
+	char hex[MBI_SHA256_HEX];
+	char *name = strndup(s->name, s->namelen);
+	int rc;
+
+	if (!name)
+		return MB_E_NOMEM;
+	rc = mbi_listing_build(w->r->ctx, name, s->lines, s->n, mbi_lpw_store,
+			       w, root);
+	mbi_hex(root, MBI_SHA256_LEN, hex);
+	if (!rc)
+		rc = mbi_buf_printf(trees, "tree %s %s\n", name, hex);
+	*count += s->n;
+	s->done = true;
+	free(name);
+	return rc;
+}
+
+static bool src_is(const struct src_lines *g, const char *name)
+{
+	return strlen(name) == g->namelen && !memcmp(name, g->name, g->namelen);
+}
+
+int mbi_listing_trees(struct mbi_lpw *w, char **lines, size_t n,
+		      struct mbi_buf *trees, size_t *count)
+{
+	const struct mbi_config *cfg = w->r->ctx->cfg;
+	struct src_lines *g = NULL;
+	size_t ng = 0, i, si;
+	int rc = MB_OK;
+
+	*count = 0;
+	for (i = 0; !rc && i < n; i++)
+		if (strncmp(lines[i], "e ", 2))
+			rc = mbi_error(w->r->ctx, MB_E_INVAL, 0,
+				       "not an entry: '%s'", lines[i]);
+		else
+			rc = group_line(&g, &ng, lines[i]);
+	/* in the order of the configuration; any other source last */
+	for (si = 0; !rc && si <= cfg->nsources; si++)
+		for (i = 0; !rc && i < ng; i++)
+			if (!g[i].done && (si == cfg->nsources ||
+					   src_is(&g[i], cfg->sources[si].name)))
+				rc = tree_of(w, &g[i], trees, count);
+	for (i = 0; i < ng; i++)
+		free(g[i].lines);
+	free(g);
+	return rc;
+}
