@@ -689,6 +689,14 @@ struct mbi_index {
 	 * what a missing pack held): resolved by mbi_index_load */
 	struct mbi_index_alt *alts;
 	size_t nalts;
+	/* set before mbi_index_load by a reader that needs only some of the
+	 * content (restore): every blob line goes to it in order, none into
+	 * the table, so that a million of them take no memory here; a
+	 * non-zero return fails the load. sha NULL: forget what was given,
+	 * the load starts again (a damaged cached copy). */
+	int (*on_blob)(void *ud, const unsigned char *sha, uint32_t pack,
+		       uint64_t size);
+	void *on_blob_ud;
 };
 
 struct mbi_index_alt {
