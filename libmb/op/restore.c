@@ -57,7 +57,11 @@ struct restore_run {
 	struct names names;
 	char **sources;        /* the distinct sources of the selection */
 	size_t nsources;
-	size_t *by_sha;        /* indices of files, sorted by sha */
+	uint32_t *by_sha;      /* indices of files, sorted by sha */
+	/* where in by_sha the shas starting with each two bytes start: a
+	 * million lookups (the index's lines, the packs' members) search
+	 * some 15 entries, not all */
+	uint32_t *by_prefix;
 	size_t nfiles;
 	/* from the index, by position in by_sha (first of each content):
 	 * its pack, NO_PACK when none lists it; a later pack that lists it
@@ -570,13 +574,14 @@ static int cmp_sha_idx(const void *a, const void *b, void *arg)
 {
 	const struct sel *v = arg;
 
-	return memcmp(v[*(const size_t *)a].sha, v[*(const size_t *)b].sha,
+	return memcmp(v[*(const uint32_t *)a].sha, v[*(const uint32_t *)b].sha,
 		      MBI_SHA256_LEN);
 }
 
 static size_t first_of_sha(struct restore_run *s, const unsigned char *sha)
 {
-	size_t lo = 0, hi = s->nfiles;
+	unsigned p = (unsigned)sha[0] << 8 | sha[1];
+	size_t lo = s->by_prefix[p], hi = s->by_prefix[p + 1];
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -797,16 +802,22 @@ static int plan_files(struct restore_run *s)
 		0xb8, 0x55,
 	};
 	size_t i;
+	unsigned p;
 
+	if (s->n > UINT32_MAX)
+		return mbi_error(s->ctx, MB_E_INVAL, 0,
+				 "more than %u entries selected: restore the snapshot in parts (--source, --path)",
+				 UINT32_MAX);
 	s->by_sha = malloc((s->n + 1) * sizeof(*s->by_sha));
 	s->pack_of = malloc((s->n + 1) * sizeof(*s->pack_of));
-	if (!s->by_sha || !s->pack_of)
+	s->by_prefix = malloc(65537 * sizeof(*s->by_prefix));
+	if (!s->by_sha || !s->pack_of || !s->by_prefix)
 		return MB_E_NOMEM;
 	memset(s->pack_of, 0xff, (s->n + 1) * sizeof(*s->pack_of));
 	s->bad_k = SIZE_MAX;
 	for (i = 0; i < s->n; i++) {
 		if (s->v[i].type == 'f' && s->v[i].size > 0)
-			s->by_sha[s->nfiles++] = i;
+			s->by_sha[s->nfiles++] = (uint32_t)i;
 		else if (s->v[i].type == 'f' &&
 			 memcmp(s->v[i].sha, empty, MBI_SHA256_LEN))
 			return mbi_error(s->ctx, MB_E_VERIFY, 0,
@@ -814,6 +825,14 @@ static int plan_files(struct restore_run *s)
 					 s->v[i].source, s->v[i].path);
 	}
 	qsort_r(s->by_sha, s->nfiles, sizeof(*s->by_sha), cmp_sha_idx, s->v);
+	for (i = 0, p = 0; p < 65536; p++) {
+		s->by_prefix[p] = (uint32_t)i;
+		while (i < s->nfiles &&
+		       ((unsigned)s->v[s->by_sha[i]].sha[0] << 8 |
+			s->v[s->by_sha[i]].sha[1]) == p)
+			i++;
+	}
+	s->by_prefix[65536] = (uint32_t)s->nfiles;
 	return MB_OK;
 }
 
@@ -909,6 +928,9 @@ static int plan_content(struct restore_run *s, uint32_t *packs_needed,
 		if (!packs_needed[pack]++)
 			(*np)++;
 	}
+	/* packs_needed has what the workers need of it */
+	free(s->pack_of);
+	s->pack_of = NULL;
 	return MB_OK;
 }
 
@@ -1070,6 +1092,7 @@ static void rs_release(struct restore_run *s)
 	names_release(&s->names);
 	mbi_strv_free(s->sources, s->nsources);
 	free(s->by_sha);
+	free(s->by_prefix);
 	free(s->pack_of);
 	free(s->alts);
 	free(s->todo);
@@ -1235,6 +1258,13 @@ int mbi_restore_tree(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 		goto out;
 	have_m = true;
 	s.m = &m;
+	/* room for every entry at once: no copy as it grows, and of a large
+	 * allocation only what a partial selection uses is ever touched */
+	if (m.nentries && !(s.v = malloc(m.nentries * sizeof(*s.v)))) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	s.cap = m.nentries;
 	if ((rc = mbi_manifest_foreach(ctx, &m, collect, &s)))
 		goto out;
 	if (!s.n) {
