@@ -16,7 +16,8 @@
 
 /* One selected entry: a million stay in memory for the whole restore, so
  * no string of its own (its path in the run's names, its source one of the
- * run's sources) and no padding: 80 bytes. */
+ * run's sources), and its fields in an order that leaves one byte of
+ * padding: 80 bytes. */
 struct sel {
 	const char *source;
 	const char *path;      /* a symlink's target follows its NUL */
