@@ -303,7 +303,7 @@ out:
 static int verify_manifest(struct cp *c, const char *key, const char *name,
 			   const struct mbi_buf *raw, struct mbi_manifest *m)
 {
-	struct mbi_buf z = { 0 }, plain = { 0 };
+	struct mbi_buf z = { 0 };
 	FILE *f = tmpfile();
 	int rc;
 
@@ -317,18 +317,15 @@ static int verify_manifest(struct cp *c, const char *key, const char *name,
 	if (!rc)
 		rc = mbi_crypt_decrypt_buf(c->src->crypt, fileno(f), &z, true,
 					   key);
-	if (!rc)
-		rc = mbi_zstd_decompress_buf(c->ctx, z.data, z.len, &plain,
-					     MBI_MANIFEST_MAX, key);
 	if (!rc) {
-		rc = mbi_manifest_parse(c->ctx, plain.data, plain.len, m, key);
+		rc = mbi_manifest_parse_z(c->ctx, (unsigned char *)z.data,
+					  z.len, m, key);
 		if (!rc)
-			plain.data = NULL; /* owned by m */
+			z.data = NULL; /* owned by m */
 	}
 	if (!rc && (rc = mbi_snapshot_name_verify(c->ctx, name, m)))
 		mbi_manifest_release(m);
 	mbi_buf_release(&z);
-	mbi_buf_release(&plain);
 	fclose(f);
 	return rc;
 }
