@@ -609,6 +609,11 @@ MBI_HIDDEN void mbi_repo_close(struct mbi_repo *r);
  * signature, decompress (at most max bytes) into *plain. */
 MBI_HIDDEN int mbi_repo_get_meta(struct mbi_repo *r, const char *key,
 				 uint64_t max, struct mbi_buf *plain);
+/* The same up to its signature check: *z is the plaintext still
+ * zstd-compressed, as stored inside the OpenPGP message (not bounded by max
+ * yet: whoever decompresses it does that). */
+MBI_HIDDEN int mbi_repo_get_meta_z(struct mbi_repo *r, const char *key,
+				   uint64_t max, struct mbi_buf *z);
 /* rekey: re-sign mailbackup.repo with the configured recipient and signer
  * lines (its id and other lines kept) when it names others; *rewritten
  * tells whether it did (dry: whether it would). */
@@ -693,6 +698,14 @@ struct mbi_index {
 	 * what a missing pack held): resolved by mbi_index_load */
 	struct mbi_index_alt *alts;
 	size_t nalts;
+	/* set before mbi_index_load by a reader that needs only some of the
+	 * content (restore): every blob line goes to it in order, none into
+	 * the table, so that a million of them take no memory here; a
+	 * non-zero return fails the load. sha NULL: forget what was given,
+	 * the load starts again (a damaged cached copy). */
+	int (*on_blob)(void *ud, const unsigned char *sha, uint32_t pack,
+		       uint64_t size);
+	void *on_blob_ud;
 };
 
 struct mbi_index_alt {
@@ -758,8 +771,15 @@ struct mbi_mdb {
 };
 
 struct mbi_manifest {
-	char *text;            /* the decoded plaintext, owned */
+	/* the entries' lines: the plaintext (mbi_manifest_parse) or, as a
+	 * snapshot is loaded, the plaintext still zstd-compressed
+	 * (mbi_manifest_parse_z), which foreach decompresses a chunk at a
+	 * time; owned, NULL after mbi_manifest_drop_entries */
+	char *text;
 	size_t len;
+	unsigned char *z;
+	size_t zlen;
+	char *what;            /* its name in messages (owned) */
 	char id[MB_SNAPSHOT_ID_SIZE];
 	char host[128];
 	int64_t time;
@@ -791,11 +811,23 @@ MBI_HIDDEN int mbi_manifest_format_entry(struct mbi_buf *b,
 					 const struct mbi_mentry *e);
 /* Parse one entry line (without newline) in place. */
 MBI_HIDDEN int mbi_manifest_parse_entry(char *line, struct mbi_mentry *e);
-/* Parse a decoded manifest; entries are read with mbi_manifest_foreach. */
+/* Parse a decoded manifest; entries are read with mbi_manifest_foreach.
+ * On success m owns text. */
 MBI_HIDDEN int mbi_manifest_parse(struct mb_ctx *ctx, char *text, size_t len,
 				  struct mbi_manifest *m, const char *what);
+/* The same from the zstd-compressed plaintext (at most MBI_MANIFEST_MAX
+ * bytes once decompressed), checked in one streaming pass; on success m
+ * owns z. */
+MBI_HIDDEN int mbi_manifest_parse_z(struct mb_ctx *ctx, unsigned char *z,
+				    size_t zlen, struct mbi_manifest *m,
+				    const char *what);
 MBI_HIDDEN void mbi_manifest_release(struct mbi_manifest *m);
 typedef int (*mbi_mentry_fn)(void *ud, struct mbi_mentry *e);
+/* Call fn for every entry, in order, reading the lines again (from the
+ * compressed text: a chunk at a time); a line that does not parse, a
+ * damaged or truncated stream, or an "end" count that differs fail with
+ * MB_E_VERIFY naming the manifest and line; fn's non-zero return stops it
+ * and is returned. */
 MBI_HIDDEN int mbi_manifest_foreach(struct mb_ctx *ctx,
 				    const struct mbi_manifest *m,
 				    mbi_mentry_fn fn, void *ud);
@@ -806,6 +838,13 @@ MBI_HIDDEN int mbi_manifest_parse_repo(struct mbi_repo *r,
 				       struct mbi_buf *plain,
 				       struct mbi_manifest *m,
 				       const char *what);
+/* The same from the plaintext still zstd-compressed (as decrypted): a
+ * format-1 manifest stays so (m owns z's data, z is emptied); a format-2
+ * one is expanded and its format-1 text kept compressed too. */
+MBI_HIDDEN int mbi_manifest_parse_repo_z(struct mbi_repo *r,
+					 struct mbi_buf *z,
+					 struct mbi_manifest *m,
+					 const char *what);
 /* Fetch, verify, decrypt and parse the manifest of a snapshot; its object
  * name must match it (mbi_snapshot_name_verify), MB_E_VERIFY otherwise. */
 MBI_HIDDEN int mbi_manifest_load(struct mbi_repo *r, const char *name,

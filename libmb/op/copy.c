@@ -303,7 +303,7 @@ out:
 static int verify_manifest(struct cp *c, const char *key, const char *name,
 			   const struct mbi_buf *raw, struct mbi_manifest *m)
 {
-	struct mbi_buf z = { 0 }, plain = { 0 };
+	struct mbi_buf z = { 0 };
 	FILE *f = tmpfile();
 	int rc;
 
@@ -317,16 +317,12 @@ static int verify_manifest(struct cp *c, const char *key, const char *name,
 	if (!rc)
 		rc = mbi_crypt_decrypt_buf(c->src->crypt, fileno(f), &z, true,
 					   key);
-	if (!rc)
-		rc = mbi_zstd_decompress_buf(c->ctx, z.data, z.len, &plain,
-					     MBI_MANIFEST_MAX, key);
 	/* format 2: its entries and the listings that hold them */
 	if (!rc)
-		rc = mbi_manifest_parse_repo(c->src, &plain, m, key);
+		rc = mbi_manifest_parse_repo_z(c->src, &z, m, key);
 	if (!rc && (rc = mbi_snapshot_name_verify(c->ctx, name, m)))
 		mbi_manifest_release(m);
 	mbi_buf_release(&z);
-	mbi_buf_release(&plain);
 	fclose(f);
 	return rc;
 }

@@ -14,15 +14,29 @@
 
 #include "banned.h"
 
+/* One selected entry: a million stay in memory for the whole restore, so
+ * no string of its own (its path in the run's names, its source one of the
+ * run's sources), and its fields in an order that leaves one byte of
+ * padding: 80 bytes. */
 struct sel {
-	char *source, *path, *link;
-	char type;
+	const char *source;
+	const char *path;      /* a symlink's target follows its NUL */
 	uint32_t mode, uid, gid;
+	char type;
+	bool done;
+	bool claimed;     /* a worker is writing this content */
 	int64_t mtime_ns;
 	uint64_t size;
 	unsigned char sha[MBI_SHA256_LEN];
-	bool done;
-	bool claimed;     /* a worker is writing this content */
+};
+
+/* The selection's strings, in blocks that never move. */
+#define NAMES_BLOCK (1u << 20)
+struct names {
+	char **blocks;
+	size_t nblocks;
+	size_t used;           /* of the last block */
+	size_t last_size;
 };
 
 /* The parent directory of the last file: reused while it repeats. */
@@ -41,8 +55,26 @@ struct restore_run {
 	unsigned tmp_seq;
 	struct sel *v;
 	size_t n, cap;
-	size_t *by_sha;        /* indices of files, sorted by sha */
+	struct names names;
+	char **sources;        /* the distinct sources of the selection */
+	size_t nsources;
+	uint32_t *by_sha;      /* indices of files, sorted by sha */
+	/* where in by_sha the shas starting with each two bytes start: a
+	 * million lookups (the index's lines, the packs' members) search
+	 * some 15 entries, not all */
+	uint32_t *by_prefix;
 	size_t nfiles;
+	/* from the index, by position in by_sha (first of each content):
+	 * its pack, NO_PACK when none lists it; a later pack that lists it
+	 * too (in case the first is gone); the first size that differs */
+	uint32_t *pack_of;
+	struct alt_pack {
+		size_t k;
+		uint32_t pack;
+	} *alts;
+	size_t nalts;
+	size_t bad_k;
+	uint64_t bad_size;
 	char *mailbox_prefix;  /* "<domain>/<user>" */
 	bool as_root;
 	struct mb_restore_result res;
@@ -186,6 +218,65 @@ static int collect_ancestors(struct restore_run *s,
 	return rc;
 }
 
+/* A copy of path (and after its NUL of link) among the names. */
+static const char *names_add(struct names *nm, const char *path,
+			     const char *link)
+{
+	size_t lp = strlen(path) + 1, ll = link ? strlen(link) + 1 : 0;
+	char *p;
+
+	if (!nm->nblocks || nm->used + lp + ll > nm->last_size) {
+		size_t sz = lp + ll > NAMES_BLOCK ? lp + ll : NAMES_BLOCK;
+		char **nb = realloc(nm->blocks,
+				    (nm->nblocks + 1) * sizeof(*nb));
+
+		if (!nb)
+			return NULL;
+		nm->blocks = nb;
+		if (!(nb[nm->nblocks] = malloc(sz)))
+			return NULL;
+		nm->nblocks++;
+		nm->used = 0;
+		nm->last_size = sz;
+	}
+	p = nm->blocks[nm->nblocks - 1] + nm->used;
+	memcpy(p, path, lp);
+	if (link)
+		memcpy(p + lp, link, ll);
+	nm->used += lp + ll;
+	return p;
+}
+
+static void names_release(struct names *nm)
+{
+	mbi_strv_free(nm->blocks, nm->nblocks);
+	memset(nm, 0, sizeof(*nm));
+}
+
+/* A symlink's target: after its path. */
+static const char *sel_link(const struct sel *x)
+{
+	return x->path + strlen(x->path) + 1;
+}
+
+/* The run's copy of the source name src. */
+static const char *intern_source(struct restore_run *s, const char *src)
+{
+	char **nv;
+	size_t i;
+
+	for (i = s->nsources; i-- > 0;)
+		if (!strcmp(s->sources[i], src))
+			return s->sources[i];
+	nv = realloc(s->sources, (s->nsources + 1) * sizeof(*nv));
+	if (!nv)
+		return NULL;
+	s->sources = nv;
+	if (!(nv[s->nsources] = strdup(src)))
+		return NULL;
+	return nv[s->nsources++];
+}
+
 static int collect(void *ud, struct mbi_mentry *e)
 {
 	struct restore_run *s = ud;
@@ -208,15 +299,10 @@ static int collect(void *ud, struct mbi_mentry *e)
 	}
 	x = &s->v[s->n];
 	memset(x, 0, sizeof(*x));
-	x->source = strdup(e->source);
-	x->path = strdup(e->path);
-	x->link = e->link ? strdup(e->link) : NULL;
-	if (!x->source || !x->path || (e->link && !x->link)) {
-		free(x->source);
-		free(x->path);
-		free(x->link);
+	x->source = intern_source(s, e->source);
+	x->path = names_add(&s->names, e->path, e->link);
+	if (!x->source || !x->path)
 		return MB_E_NOMEM;
-	}
 	x->type = e->type;
 	x->mode = e->mode;
 	x->uid = e->uid;
@@ -508,13 +594,14 @@ static int cmp_sha_idx(const void *a, const void *b, void *arg)
 {
 	const struct sel *v = arg;
 
-	return memcmp(v[*(const size_t *)a].sha, v[*(const size_t *)b].sha,
+	return memcmp(v[*(const uint32_t *)a].sha, v[*(const uint32_t *)b].sha,
 		      MBI_SHA256_LEN);
 }
 
 static size_t first_of_sha(struct restore_run *s, const unsigned char *sha)
 {
-	size_t lo = 0, hi = s->nfiles;
+	unsigned p = (unsigned)sha[0] << 8 | sha[1];
+	size_t lo = s->by_prefix[p], hi = s->by_prefix[p + 1];
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -715,11 +802,10 @@ static bool dir_is_empty(int fd)
 	return empty;
 }
 
-/* Sort the files by content, and find every content's pack before anything
- * is written: a missing one, or a SIZE that its content does not have, stops
- * the restore here. packs_needed counts files per pack; *np the packs. */
-static int plan_content(struct restore_run *s, uint32_t *packs_needed,
-			size_t *np)
+#define NO_PACK UINT32_MAX
+
+/* Sort the files by content, before the index is read (on_blob). */
+static int plan_files(struct restore_run *s)
 {
 	static const unsigned char empty[MBI_SHA256_LEN] = {
 		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb,
@@ -728,10 +814,22 @@ static int plan_content(struct restore_run *s, uint32_t *packs_needed,
 		0xb8, 0x55,
 	};
 	size_t i;
+	unsigned p;
 
+	if (s->n > UINT32_MAX)
+		return mbi_error(s->ctx, MB_E_INVAL, 0,
+				 "more than %u entries selected: restore the snapshot in parts (--source, --path)",
+				 UINT32_MAX);
+	s->by_sha = malloc((s->n + 1) * sizeof(*s->by_sha));
+	s->pack_of = malloc((s->n + 1) * sizeof(*s->pack_of));
+	s->by_prefix = malloc(65537 * sizeof(*s->by_prefix));
+	if (!s->by_sha || !s->pack_of || !s->by_prefix)
+		return MB_E_NOMEM;
+	memset(s->pack_of, 0xff, (s->n + 1) * sizeof(*s->pack_of));
+	s->bad_k = SIZE_MAX;
 	for (i = 0; i < s->n; i++) {
 		if (s->v[i].type == 'f' && s->v[i].size > 0)
-			s->by_sha[s->nfiles++] = i;
+			s->by_sha[s->nfiles++] = (uint32_t)i;
 		else if (s->v[i].type == 'f' &&
 			 memcmp(s->v[i].sha, empty, MBI_SHA256_LEN))
 			return mbi_error(s->ctx, MB_E_VERIFY, 0,
@@ -739,22 +837,112 @@ static int plan_content(struct restore_run *s, uint32_t *packs_needed,
 					 s->v[i].source, s->v[i].path);
 	}
 	qsort_r(s->by_sha, s->nfiles, sizeof(*s->by_sha), cmp_sha_idx, s->v);
+	for (i = 0, p = 0; p < 65536; p++) {
+		s->by_prefix[p] = (uint32_t)i;
+		while (i < s->nfiles &&
+		       ((unsigned)s->v[s->by_sha[i]].sha[0] << 8 |
+			s->v[s->by_sha[i]].sha[1]) == p)
+			i++;
+	}
+	s->by_prefix[65536] = (uint32_t)s->nfiles;
+	return MB_OK;
+}
+
+/* The index's blob lines (mbi_index_load), instead of its table: only
+ * the pack of each selected content is kept. The first pack that lists it
+ * wins, as in the table; another one is kept in case the first is gone. */
+static int on_blob(void *ud, const unsigned char *sha, uint32_t pack,
+		   uint64_t size)
+{
+	struct restore_run *s = ud;
+	struct alt_pack *na;
+	size_t k;
+
+	if (!sha) { /* the load starts again */
+		memset(s->pack_of, 0xff, (s->n + 1) * sizeof(*s->pack_of));
+		s->nalts = 0;
+		s->bad_k = SIZE_MAX;
+		return MB_OK;
+	}
+	k = first_of_sha(s, sha);
+	if (k >= s->nfiles ||
+	    memcmp(s->v[s->by_sha[k]].sha, sha, MBI_SHA256_LEN))
+		return MB_OK;
+	if (s->pack_of[k] == NO_PACK) {
+		s->pack_of[k] = pack;
+		if (size != s->v[s->by_sha[k]].size && s->bad_k == SIZE_MAX) {
+			s->bad_k = k;
+			s->bad_size = size;
+		}
+		return MB_OK;
+	}
+	if (!strcmp(s->ix.packs[s->pack_of[k]].name, s->ix.packs[pack].name))
+		return MB_OK;
+	na = realloc(s->alts, (s->nalts + 1) * sizeof(*na));
+	if (!na)
+		return MB_E_NOMEM;
+	s->alts = na;
+	s->alts[s->nalts].k = k;
+	s->alts[s->nalts++].pack = pack;
+	return MB_OK;
+}
+
+/* Content that two packs hold: the one that exists. */
+static int resolve_alts(struct restore_run *s)
+{
+	bool *gone = NULL;
+	size_t ngone = 0, i;
+	int rc;
+
+	if (!s->nalts)
+		return MB_OK;
+	rc = mbi_index_missing_packs(&s->ix, s->r, &gone, &ngone);
+	for (i = 0; !rc && ngone && i < s->nalts; i++) {
+		size_t k = s->alts[i].k;
+
+		if (gone[s->pack_of[k]] && !gone[s->alts[i].pack])
+			s->pack_of[k] = s->alts[i].pack;
+	}
+	free(gone);
+	return rc;
+}
+
+/* Find every content's pack before anything is written: a missing one, or
+ * a SIZE that its content does not have, stops the restore here.
+ * packs_needed counts files per pack; *np the packs. */
+static int plan_content(struct restore_run *s, uint32_t *packs_needed,
+			size_t *np)
+{
+	size_t i, first = 0;
+	int rc;
+
+	if ((rc = resolve_alts(s)))
+		return rc;
+	if (s->bad_k != SIZE_MAX)
+		return size_lie(s, &s->v[s->by_sha[s->bad_k]], s->bad_size);
 	for (i = 0; i < s->nfiles; i++) {
 		struct sel *x = &s->v[s->by_sha[i]];
-		const struct mbi_blobref *ref = mbi_index_find(&s->ix, x->sha);
+		uint32_t pack;
 		char hex[MBI_SHA256_HEX];
 
-		if (!ref) {
+		if (memcmp(x->sha, s->v[s->by_sha[first]].sha, MBI_SHA256_LEN))
+			first = i;
+		pack = s->pack_of[first];
+		if (pack == NO_PACK) {
 			mbi_hex(x->sha, MBI_SHA256_LEN, hex);
 			return mbi_error(s->ctx, MB_E_VERIFY, 0,
 					 "content %s of '%s/%s' is in no pack of the repository: it is damaged; run 'mailbackup check'",
 					 hex, x->source, x->path);
 		}
-		if (ref->size != x->size)
-			return size_lie(s, x, ref->size);
-		if (!packs_needed[ref->pack]++)
+		/* the first of them has the index's size */
+		if (x->size != s->v[s->by_sha[first]].size)
+			return size_lie(s, x, s->v[s->by_sha[first]].size);
+		if (!packs_needed[pack]++)
 			(*np)++;
 	}
+	/* packs_needed has what the workers need of it */
+	free(s->pack_of);
+	s->pack_of = NULL;
 	return MB_OK;
 }
 
@@ -813,7 +1001,7 @@ static int make_link(struct restore_run *s, struct sel *x)
 		return dfd;
 	if (s->opts->overwrite)
 		unlinkat(dfd, base, 0);
-	if (symlinkat(x->link, dfd, base))
+	if (symlinkat(sel_link(x), dfd, base))
 		return mbi_error(s->ctx, errno == EEXIST ? MB_E_EXISTS : MB_E_IO,
 				 errno, "cannot create symlink '%s/%s'",
 				 x->source, x->path);
@@ -890,10 +1078,9 @@ static int restore_sel(struct restore_run *s)
 	int rc;
 
 	/* make sure all content is in the repository before writing */
-	s->by_sha = malloc((s->n + 1) * sizeof(*s->by_sha));
 	dirs = malloc((s->n + 1) * sizeof(*dirs));
 	packs_needed = calloc(s->ix.npacks + 1, sizeof(*packs_needed));
-	if (!s->by_sha || !dirs || !packs_needed) {
+	if (!dirs || !packs_needed) {
 		rc = MB_E_NOMEM;
 		goto out;
 	}
@@ -913,15 +1100,13 @@ out:
 
 static void rs_release(struct restore_run *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->n; i++) {
-		free(s->v[i].source);
-		free(s->v[i].path);
-		free(s->v[i].link);
-	}
 	free(s->v);
+	names_release(&s->names);
+	mbi_strv_free(s->sources, s->nsources);
 	free(s->by_sha);
+	free(s->by_prefix);
+	free(s->pack_of);
+	free(s->alts);
 	free(s->todo);
 	free(s->mailbox_prefix);
 	pthread_mutex_destroy(&s->mu);
@@ -1085,6 +1270,13 @@ int mbi_restore_tree(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 		goto out;
 	have_m = true;
 	s.m = &m;
+	/* room for every entry at once: no copy as it grows, and of a large
+	 * allocation only what a partial selection uses is ever touched */
+	if (m.nentries && !(s.v = malloc(m.nentries * sizeof(*s.v)))) {
+		rc = MB_E_NOMEM;
+		goto out;
+	}
+	s.cap = m.nentries;
 	if ((rc = mbi_manifest_foreach(ctx, &m, collect, &s)))
 		goto out;
 	if (!s.n) {
@@ -1097,9 +1289,13 @@ int mbi_restore_tree(struct mb_ctx *ctx, const struct mb_restore_opts *opts,
 	    (rc = collect_ancestors(&s, &m)))
 		goto out;
 	/* the selection holds copies of what it needs: the manifest's text
-	 * is not held beside it for the rest of the restore */
+	 * is not held beside it for the rest of the restore, nor the index's
+	 * table: on_blob keeps the pack of each selected content */
 	mbi_manifest_drop_entries(&m);
-	if ((rc = mbi_index_load(&s.ix, s.r, false)) ||
+	s.ix.on_blob = on_blob;
+	s.ix.on_blob_ud = &s;
+	if ((rc = plan_files(&s)) ||
+	    (rc = mbi_index_load(&s.ix, s.r, false)) ||
 	    (rc = open_target(&s, &created)))
 		goto out;
 	probe_tmpfile(&s);

@@ -303,7 +303,10 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 				goto bad;
 			if (ix->packs[pack].listing)
 				mbi_listing_key(sha, sha);
-			if (mbi_index_add_blob(ix, sha, pack, size))
+			if (ix->on_blob ?
+			    !memcmp(sha, zero_key, MBI_SHA256_LEN) ||
+			    ix->on_blob(ix->on_blob_ud, sha, pack, size) :
+			    mbi_index_add_blob(ix, sha, pack, size))
 				goto bad;
 			seen++;
 			continue;
@@ -502,11 +505,19 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 				mbi_log(r->ctx, MB_LOG_WARNING,
 					"the cached copy '%s' of index object '%s' is damaged: dropped, fetched again",
 					cpath, a.names[i]);
+				int (*on_blob)(void *, const unsigned char *,
+					       uint32_t, uint64_t) = ix->on_blob;
+				void *ud = ix->on_blob_ud;
+
 				unlink(cpath);
 				mbi_buf_release(&plain);
 				free(cpath);
 				mbi_index_release(ix);
 				if ((rc = mbi_index_init(ix, r->ctx)))
+					break;
+				ix->on_blob = on_blob;
+				ix->on_blob_ud = ud;
+				if (on_blob && (rc = on_blob(ud, NULL, 0, 0)))
 					break;
 				i = (size_t)-1;
 				continue;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "banned.h"
 
 #define MANIFEST_MAGIC "mailbackup-manifest 1"
@@ -187,6 +189,8 @@ void mbi_manifest_release(struct mbi_manifest *m)
 {
 	mbi_strv_free(m->hdr, m->nhdr);
 	free(m->text);
+	free(m->z);
+	free(m->what);
 	free(m->sources);
 	free(m->dbs);
 	free(m->meta);
@@ -199,6 +203,9 @@ void mbi_manifest_drop_entries(struct mbi_manifest *m)
 	free(m->text);
 	m->text = NULL;
 	m->len = 0;
+	free(m->z);
+	m->z = NULL;
+	m->zlen = 0;
 }
 
 static void *grow_array(void *p, size_t n, size_t size)
@@ -303,112 +310,291 @@ static int header_line(struct mbi_manifest *m, const char *line, size_t l,
 	return MB_OK;
 }
 
-/* Parse header, db and meta lines and check every entry line. */
+/*
+ * The lines of a manifest, one at a time: from its plaintext, or
+ * decompressed from its zstd frame a chunk at a time into buf, so that no
+ * reader holds the whole text (a million entries are some 150 MB of text,
+ * a third of that compressed).
+ */
+struct lines {
+	struct mb_ctx *ctx;
+	const char *what;
+	const char *p, *end;   /* the plaintext, or NULL */
+	ZSTD_DCtx *dz;
+	ZSTD_inBuffer in;
+	size_t zr;             /* the last ZSTD_decompressStream result */
+	uint64_t total;        /* bytes decompressed */
+	char *buf;             /* [pos, len) not read yet */
+	size_t pos, len, cap;
+	size_t lineno;
+};
+
+#define LINES_CHUNK (256u << 10)
+
+static int lines_open(struct lines *L, struct mb_ctx *ctx, const char *what,
+		      const char *text, size_t len, const unsigned char *z,
+		      size_t zlen)
+{
+	memset(L, 0, sizeof(*L));
+	L->ctx = ctx;
+	L->what = what;
+	if (!z) {
+		L->p = text ? text : "";
+		L->end = L->p + (text ? len : 0);
+		return MB_OK;
+	}
+	L->dz = ZSTD_createDCtx();
+	L->cap = LINES_CHUNK;
+	L->buf = malloc(L->cap);
+	if (!L->dz || !L->buf)
+		return MB_E_NOMEM;
+	ZSTD_DCtx_setParameter(L->dz, ZSTD_d_windowLogMax, 27);
+	L->in.src = z;
+	L->in.size = zlen;
+	L->zr = 1;
+	return MB_OK;
+}
+
+static void lines_close(struct lines *L)
+{
+	ZSTD_freeDCtx(L->dz);
+	free(L->buf);
+}
+
+static int lines_bad(struct lines *L)
+{
+	return mbi_error(L->ctx, MB_E_VERIFY, 0,
+			 "manifest '%s' is malformed at line %zu: the snapshot is damaged or forged",
+			 L->what, L->lineno);
+}
+
+/* Decompress more after the unread rest of buf (moved to its start). */
+static int lines_fill(struct lines *L)
+{
+	ZSTD_outBuffer o;
+
+	memmove(L->buf, L->buf + L->pos, L->len - L->pos);
+	L->len -= L->pos;
+	L->pos = 0;
+	if (L->len == L->cap) {
+		char *nb;
+
+		/* one line fills the buffer */
+		if (L->cap > MBI_META_LINE_MAX)
+			return lines_bad(L);
+		nb = realloc(L->buf, L->cap * 2);
+		if (!nb)
+			return MB_E_NOMEM;
+		L->buf = nb;
+		L->cap *= 2;
+	}
+	o.dst = L->buf + L->len;
+	o.size = L->cap - L->len;
+	o.pos = 0;
+	L->zr = ZSTD_decompressStream(L->dz, &o, &L->in);
+	if (ZSTD_isError(L->zr))
+		return mbi_error(L->ctx, MB_E_VERIFY, 0,
+				 "manifest '%s' is damaged after line %zu: zstd: %s",
+				 L->what, L->lineno,
+				 ZSTD_getErrorName(L->zr));
+	L->len += o.pos;
+	L->total += o.pos;
+	if (L->total > MBI_MANIFEST_MAX)
+		return mbi_error(L->ctx, MB_E_VERIFY, 0,
+				 "manifest '%s' is larger than %llu bytes: it is damaged or forged",
+				 L->what, (unsigned long long)MBI_MANIFEST_MAX);
+	if (o.pos == 0 && L->in.pos == L->in.size && L->zr != 0)
+		return mbi_error(L->ctx, MB_E_VERIFY, 0,
+				 "manifest '%s' is truncated after line %zu: the snapshot is damaged",
+				 L->what, L->lineno);
+	return MB_OK;
+}
+
+/* The next line, NUL-terminated in place of its newline, in *line (l
+ * bytes); 1 for a line, 0 at the end, or a negative code. */
+static int lines_next(struct lines *L, char **line, size_t *l)
+{
+	const char *nl;
+	int rc;
+
+	L->lineno++;
+	if (!L->dz) {
+		/* the plaintext is the caller's: a copy to cut up */
+		if (L->p == L->end)
+			return 0;
+		nl = memchr(L->p, '\n', (size_t)(L->end - L->p));
+		*l = nl ? (size_t)(nl - L->p) : (size_t)(L->end - L->p);
+		if (!nl || *l > MBI_META_LINE_MAX || memchr(L->p, '\0', *l))
+			return lines_bad(L);
+		if (*l + 1 > L->cap) {
+			char *nb = realloc(L->buf, *l + 1);
+
+			if (!nb)
+				return MB_E_NOMEM;
+			L->buf = nb;
+			L->cap = *l + 1;
+		}
+		memcpy(L->buf, L->p, *l);
+		L->buf[*l] = '\0';
+		L->p = nl + 1;
+		*line = L->buf;
+		return 1;
+	}
+	for (;;) {
+		nl = memchr(L->buf + L->pos, '\n', L->len - L->pos);
+		if (nl)
+			break;
+		if (L->zr == 0 && L->in.pos == L->in.size) {
+			if (L->pos == L->len)
+				return 0;
+			return lines_bad(L); /* no newline at the end */
+		}
+		if ((rc = lines_fill(L)))
+			return rc;
+	}
+	*line = L->buf + L->pos;
+	*l = (size_t)(nl - *line);
+	L->pos += *l + 1;
+	(*line)[*l] = '\0';
+	if (*l > MBI_META_LINE_MAX || memchr(*line, '\0', *l))
+		return lines_bad(L);
+	return 1;
+}
+
+static bool is_entry_line(const char *line, size_t l)
+{
+	return l > 2 && line[0] == 'e' && line[1] == ' ';
+}
+
+/* Check every line, collect the header, db and meta lines into m and count
+ * the entries. */
+static int parse_lines(struct lines *L, struct mbi_manifest *m)
+{
+	size_t entries = 0;
+	bool ended = false, have_id = false;
+	char *line;
+	size_t l;
+	int rc;
+
+	while ((rc = lines_next(L, &line, &l)) == 1) {
+		if (ended)
+			return lines_bad(L);
+		if (L->lineno == 1) {
+			if (strcmp(line, MANIFEST_MAGIC))
+				return lines_bad(L);
+		} else if (is_entry_line(line, l)) {
+			struct mbi_mentry e;
+
+			if (mbi_manifest_parse_entry(line, &e))
+				return lines_bad(L);
+			entries++;
+		} else {
+			rc = header_line(m, line, l, &entries, &ended,
+					 &have_id);
+			if (rc == MB_E_NOMEM)
+				return rc;
+			if (rc)
+				return lines_bad(L);
+		}
+	}
+	if (rc < 0)
+		return rc;
+	if (!ended || !have_id)
+		return lines_bad(L);
+	m->nentries = entries;
+	return MB_OK;
+}
+
+static int parse_any(struct mb_ctx *ctx, char *text, size_t len,
+		     unsigned char *z, size_t zlen, struct mbi_manifest *m,
+		     const char *what)
+{
+	struct lines L;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	m->what = strdup(what);
+	if (!m->what)
+		return MB_E_NOMEM;
+	rc = lines_open(&L, ctx, m->what, text, len, z, zlen);
+	if (!rc)
+		rc = parse_lines(&L, m);
+	lines_close(&L);
+	if (rc) {
+		mbi_manifest_release(m);
+		return rc;
+	}
+	m->text = text;
+	m->len = len;
+	m->z = z;
+	m->zlen = zlen;
+	return MB_OK;
+}
+
 int mbi_manifest_parse(struct mb_ctx *ctx, char *text, size_t len,
 		       struct mbi_manifest *m, const char *what)
 {
-	const char *p = text, *end = text + len;
-	size_t lineno = 0, entries = 0;
-	bool ended = false, have_id = false;
-	char *linebuf = NULL;
-	size_t linecap = 0;
-	int rc = MB_OK;
+	return parse_any(ctx, text, len, NULL, 0, m, what);
+}
 
-	memset(m, 0, sizeof(*m));
-	if (memchr(text, '\0', len))
-		goto bad;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l;
+int mbi_manifest_parse_z(struct mb_ctx *ctx, unsigned char *z, size_t zlen,
+			 struct mbi_manifest *m, const char *what)
+{
+	return parse_any(ctx, NULL, 0, z, zlen, m, what);
+}
 
-		lineno++;
-		if (!nl || ended)
-			goto bad;
-		l = (size_t)(nl - p);
-		if (l > MBI_META_LINE_MAX)
-			goto bad;
-		if (lineno == 1) {
-			if (l != strlen(MANIFEST_MAGIC) ||
-			    memcmp(p, MANIFEST_MAGIC, l))
-				goto bad;
-		} else if (l > 2 && p[0] == 'e' && p[1] == ' ') {
-			struct mbi_mentry e;
+/* An "end" line: the count of entries before it. */
+static int end_line(struct lines *L, char *line, size_t entries, bool *ended)
+{
+	unsigned long long n;
+	char *s = line, *f = field(&s);
 
-			if (l + 1 > linecap) {
-				char *nb = realloc(linebuf, l + 1);
-
-				if (!nb) {
-					rc = MB_E_NOMEM;
-					goto fail;
-				}
-				linebuf = nb;
-				linecap = l + 1;
-			}
-			memcpy(linebuf, p, l);
-			linebuf[l] = '\0';
-			if (mbi_manifest_parse_entry(linebuf, &e))
-				goto bad;
-			entries++;
-		} else {
-			rc = header_line(m, p, l, &entries, &ended, &have_id);
-			if (rc == MB_E_NOMEM)
-				goto fail;
-			if (rc)
-				goto bad;
-		}
-		p = nl + 1;
-	}
-	if (!ended || !have_id)
-		goto bad;
-	free(linebuf);
-	m->text = text;
-	m->len = len;
-	m->nentries = entries;
+	if (strcmp(f, "end"))
+		return MB_OK;
+	if (parse_u64(field(&s), 10, UINT64_MAX, &n) || s || n != entries)
+		return mbi_error(L->ctx, MB_E_VERIFY, 0,
+				 "manifest '%s' holds %zu entries, its end line %zu counts otherwise: the snapshot is damaged or forged",
+				 L->what, entries, L->lineno);
+	*ended = true;
 	return MB_OK;
-bad:
-	rc = mbi_error(ctx, MB_E_VERIFY, 0,
-		       "manifest '%s' is malformed at line %zu", what, lineno);
-fail:
-	free(linebuf);
-	mbi_manifest_release(m);
-	return rc;
 }
 
 int mbi_manifest_foreach(struct mb_ctx *ctx, const struct mbi_manifest *m,
 			 mbi_mentry_fn fn, void *ud)
 {
-	const char *p = m->text, *end = m->text + m->len;
-	char *line = NULL;
-	size_t cap = 0;
-	int rc = MB_OK;
+	struct lines L;
+	size_t entries = 0, l;
+	bool ended = false;
+	char *line;
+	int rc;
 
-	while (!rc && p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	/* dropped: no entries */
+	if (!m->text && !m->z)
+		return MB_OK;
+	rc = lines_open(&L, ctx, m->what ? m->what : "?", m->text, m->len,
+			m->z, m->zlen);
+	while (!rc) {
 		struct mbi_mentry e;
+		int got = lines_next(&L, &line, &l);
 
-		if (l > 2 && p[0] == 'e' && p[1] == ' ') {
-			if (l + 1 > cap) {
-				char *nb = realloc(line, l + 1);
-
-				if (!nb) {
-					rc = MB_E_NOMEM;
-					break;
-				}
-				line = nb;
-				cap = l + 1;
-			}
-			memcpy(line, p, l);
-			line[l] = '\0';
-			if (mbi_manifest_parse_entry(line, &e))
+		if (got <= 0) {
+			rc = got;
+			if (!got && !ended)
 				rc = mbi_error(ctx, MB_E_VERIFY, 0,
-					       "manifest entry is malformed");
-			else
-				rc = fn(ud, &e);
+					       "manifest '%s' ends before its \"end\" line: the snapshot is damaged",
+					       L.what);
+			break;
 		}
-		p += l + 1;
+		if (ended || (L.lineno == 1 && strcmp(line, MANIFEST_MAGIC)))
+			rc = lines_bad(&L);
+		else if (!is_entry_line(line, l))
+			rc = end_line(&L, line, entries, &ended);
+		else if (mbi_manifest_parse_entry(line, &e))
+			rc = lines_bad(&L);
+		else if (!(rc = fn(ud, &e)))
+			entries++;
 	}
-	free(line);
+	lines_close(&L);
 	return rc;
 }
 
@@ -440,19 +626,72 @@ int mbi_manifest_parse_repo(struct mbi_repo *r, struct mbi_buf *plain,
 	return rc;
 }
 
+/* Whether the compressed plaintext z is a format-2 root: its first line. */
+static bool z_is_v2(struct mb_ctx *ctx, const unsigned char *z, size_t zlen,
+		    const char *what)
+{
+	struct lines L;
+	char *line;
+	size_t l;
+	bool v2 = false;
+
+	if (!lines_open(&L, ctx, what, NULL, 0, z, zlen)) {
+		v2 = lines_next(&L, &line, &l) > 0 &&
+		     !strcmp(line, "mailbackup-manifest 2");
+		lines_close(&L);
+	}
+	return v2;
+}
+
+int mbi_manifest_parse_repo_z(struct mbi_repo *r, struct mbi_buf *z,
+			      struct mbi_manifest *m, const char *what)
+{
+	struct mbi_buf plain = { 0 }, zz = { 0 };
+	int rc;
+
+	if (!z_is_v2(r->ctx, (unsigned char *)z->data, z->len, what)) {
+		rc = mbi_manifest_parse_z(r->ctx, (unsigned char *)z->data,
+					  z->len, m, what);
+		if (!rc)
+			z->data = NULL; /* owned by m */
+		return rc;
+	}
+	/* format 2: the root is small; its listings expand into format 1's
+	 * text, kept compressed like a format-1 manifest */
+	rc = mbi_zstd_decompress_buf(r->ctx, z->data, z->len, &plain,
+				     MBI_MANIFEST_MAX, what);
+	if (!rc)
+		rc = mbi_manifest_parse_repo(r, &plain, m, what);
+	mbi_buf_release(&plain);
+	if (!rc && m->text) {
+		rc = mbi_zstd_compress_buf(r->ctx, m->text, m->len, 1, &zz);
+		if (rc) {
+			mbi_manifest_release(m);
+			return rc;
+		}
+		free(m->text);
+		m->text = NULL;
+		m->len = 0;
+		m->z = (unsigned char *)zz.data;
+		m->zlen = zz.len;
+	}
+	return rc;
+}
+
 int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 			  struct mbi_manifest *m)
 {
 	char *key = mbi_asprintf("snapshots/%s", name);
-	struct mbi_buf plain = { 0 };
+	struct mbi_buf z = { 0 };
 	int rc;
 
 	if (!key)
 		return MB_E_NOMEM;
-	rc = mbi_repo_get_meta(r, key, MBI_MANIFEST_MAX, &plain);
+	/* kept compressed: foreach decompresses it as it reads */
+	rc = mbi_repo_get_meta_z(r, key, MBI_MANIFEST_MAX, &z);
 	if (!rc)
-		rc = mbi_manifest_parse_repo(r, &plain, m, key);
-	mbi_buf_release(&plain);
+		rc = mbi_manifest_parse_repo_z(r, &z, m, key);
+	mbi_buf_release(&z);
 	free(key);
 	return rc;
 }

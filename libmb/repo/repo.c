@@ -36,10 +36,9 @@ void mbi_repo_close(struct mbi_repo *r)
 	free(r);
 }
 
-int mbi_repo_get_meta(struct mbi_repo *r, const char *key, uint64_t max,
-		      struct mbi_buf *plain)
+int mbi_repo_get_meta_z(struct mbi_repo *r, const char *key, uint64_t max,
+			struct mbi_buf *z)
 {
-	struct mbi_buf z = { 0 };
 	uint64_t size;
 	int fd, rc;
 
@@ -53,8 +52,18 @@ int mbi_repo_get_meta(struct mbi_repo *r, const char *key, uint64_t max,
 			       key, (unsigned long long)size,
 			       (unsigned long long)MBI_META_STORED_MAX(max));
 	else
-		rc = mbi_crypt_decrypt_buf(r->crypt, fd, &z, true, key);
+		rc = mbi_crypt_decrypt_buf(r->crypt, fd, z, true, key);
 	close(fd);
+	return rc;
+}
+
+int mbi_repo_get_meta(struct mbi_repo *r, const char *key, uint64_t max,
+		      struct mbi_buf *plain)
+{
+	struct mbi_buf z = { 0 };
+	int rc;
+
+	rc = mbi_repo_get_meta_z(r, key, max, &z);
 	if (!rc)
 		rc = mbi_zstd_decompress_buf(r->ctx, z.data, z.len, plain, max,
 					     key);

@@ -51,7 +51,8 @@ mailbackup's ratio to each peer.
   --quick          a small smoke run
   --peers-only     skip mailbackup (to test the script and the peers)
   --memory         peak RSS of a full backup of a tree of 1 million tiny
-                   files by mailbackup (with --peers-only: by the peers)
+                   files, and of its full restore, by mailbackup (with
+                   --peers-only: by the peers)
   --odd-names      generate the tree with --odd-names
   --cold           drop the page cache before every measured run (fail if
                    that is not possible); the default is to try
@@ -275,8 +276,8 @@ restore_restic() {
 backup_borg() {
 	cd "$TREE" && borg create --compression zstd,3 "::$1" vmail dkim conf
 }
-restore_borg() {
-	cd "$1" && borg extract ::nochange
+restore_borg() { # DIR [ARCHIVE]
+	cd "$1" && borg extract "::${2:-nochange}"
 }
 backup_tar() {
 	local n
@@ -557,7 +558,9 @@ run_memory() {
 			fail 1 "$t" init "init failed" "$work/logs/mem-$t-init.err"
 			continue
 		fi
-		measure 1 "$t" full "backup_$t" full
+		measure 1 "$t" full "backup_$t" full &&
+			mkdir -p "$work/restore/$t" &&
+			measure 1 "$t" restore "restore_$t" "$work/restore/$t" full
 		reset_tool "$t"
 	done
 }
@@ -733,12 +736,16 @@ day_summary=
 if [ "$memory" = 1 ]; then
 	run_memory
 	print_header
-	print_table full
+	print_table full restore
 	if [ "$peers_only" = 0 ]; then
-		k=$(med mailbackup full 6)
-		printf '\nmailbackup peak RSS for a full backup of %s tiny files: %s MiB (target < 256 MiB): %s\n' \
-			"$messages" "$(awk -v k="$k" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 1024 }')" \
-			"$(awk -v k="$k" 'BEGIN { if (k == "-") print "n/a"; else print k < 262144 ? "met" : "MISSED" }')"
+		echo
+		for phase in full restore; do
+			k=$(med mailbackup "$phase" 6)
+			printf 'mailbackup peak RSS for a %s of %s tiny files: %s MiB (target < 256 MiB): %s\n' \
+				"$([ "$phase" = full ] && echo 'full backup' || echo 'full restore')" \
+				"$messages" "$(awk -v k="$k" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 1024 }')" \
+				"$(awk -v k="$k" 'BEGIN { if (k == "-") print "n/a"; else print k < 262144 ? "met" : "MISSED" }')"
+		done
 	fi
 else
 	for ((rep = 1; rep <= repeat; rep++)); do

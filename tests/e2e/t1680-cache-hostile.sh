@@ -120,6 +120,24 @@ test_expect_success 'a copy of an older mailbackup (no header): fetched again qu
 	cmp good.copy "$cdir/index/$ix"
 '
 
+# A copy that matches its hash but does not parse (made so by a bug, not by
+# an attacker: the hash was made for it) starts the load again from the
+# objects, after its first content line was read: a restore, which keeps
+# only the packs of its own contents as the index is read, must forget that
+# and be told the rest again.
+test_expect_success 'a cached copy that matches its hash but does not parse: the restore loads again' '
+	tail -n +2 good.copy |
+		awk "{ print } /^b / && !n++ { print \"b zz\" }" >body &&
+	test "$(grep -c "^b [0-9a-f]" body)" -gt 1 &&
+	printf "mailbackup-cached-index 1 %s\n" \
+		"$(sha256sum <body | cut -c1-64)" >"$cdir/index/$ix" &&
+	cat body >>"$cdir/index/$ix" &&
+	rm -rf r && mb restore latest --target r 2>err &&
+	test_grep "is damaged: dropped, fetched again" err &&
+	mb_compare_trees tree/vmail r/vmail &&
+	cmp good.copy "$cdir/index/$ix"
+'
+
 test_expect_success 'the next backup and restore work' '
 	works_again 15
 '

@@ -512,6 +512,208 @@ static void test_foreach_header_values(void)
 	}
 }
 
+/*
+ * A loaded snapshot keeps its manifest zstd-compressed; parse and foreach
+ * decompress it a chunk (256 KiB) at a time. Entries across many chunks,
+ * a line longer than a chunk, and damage found by foreach itself: a
+ * truncated stream, corrupt bytes, a wrong "end" count.
+ */
+struct stream_seen {
+	size_t n;
+	size_t long_len;
+	char last[64];
+};
+
+static int stream_collect(void *ud, struct mbi_mentry *e)
+{
+	struct stream_seen *s = ud;
+	size_t l = strlen(e->path);
+
+	if (l > 1000)
+		s->long_len = l;
+	else
+		snprintf(s->last, sizeof(s->last), "%.40s", e->path);
+	s->n++;
+	return MB_OK;
+}
+
+/* N numbered entries, one of them with a path of long_path bytes, then
+ * "end N + end_off". */
+static void big_text(struct mbi_buf *b, size_t n, size_t long_path,
+		     int end_off)
+{
+	struct mbi_mentry e;
+	char path[64];
+	size_t i;
+
+	memset(&e, 0, sizeof(e));
+	mbi_buf_addstr(b, "mailbackup-manifest 1\nid 0123456789abcdef\n"
+			  "time 1700000000\nhost mx\n"
+			  "source vmail maildir /var/vmail\n");
+	e.source = (char *)"vmail";
+	e.type = 'f';
+	e.mode = 0600;
+	e.has_sha = true;
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "d%zu/u/cur/%zu.M%zuP1:2,S",
+			 i % 10, i, i * 7919);
+		e.path = path;
+		e.size = i + 1;
+		e.mtime_ns = (int64_t)i * 1000000007;
+		memcpy(e.sha, &i, sizeof(i));
+		if (i == n / 2 && long_path) {
+			char *lp = malloc(long_path + 1);
+			size_t k;
+
+			for (k = 0; k < long_path; k++)
+				lp[k] = k % 2 ? '/' : 'a';
+			lp[long_path - 1] = 'z';
+			lp[long_path] = '\0';
+			e.path = lp;
+			mbi_manifest_format_entry(b, &e);
+			free(lp);
+			continue;
+		}
+		mbi_manifest_format_entry(b, &e);
+	}
+	snprintf(path, sizeof(path), "end %zu\n", n + (size_t)end_off);
+	mbi_buf_addstr(b, path);
+}
+
+/* The compressed text, owned by the caller. */
+static unsigned char *squeeze(const struct mbi_buf *b, size_t *zlen)
+{
+	struct mbi_buf z = { 0 };
+
+	if (mbi_zstd_compress_buf(ctx, b->data, b->len, 1, &z))
+		return NULL;
+	*zlen = z.len;
+	return (unsigned char *)z.data;
+}
+
+/* Parse good (compressed), then let foreach read bad instead. */
+static int foreach_on(const unsigned char *good, size_t goodlen,
+		      const unsigned char *bad, size_t badlen,
+		      struct stream_seen *s)
+{
+	struct mbi_manifest m;
+	unsigned char *g = malloc(goodlen), *d = malloc(badlen + 1);
+	int rc;
+
+	memcpy(g, good, goodlen);
+	memcpy(d, bad, badlen);
+	if (mbi_manifest_parse_z(ctx, g, goodlen, &m, "snapshots/t")) {
+		free(g);
+		free(d);
+		return -1000;
+	}
+	free(m.z);
+	m.z = d;
+	m.zlen = badlen;
+	memset(s, 0, sizeof(*s));
+	rc = mbi_manifest_foreach(ctx, &m, stream_collect, s);
+	mbi_manifest_release(&m);
+	return rc;
+}
+
+static void test_stream(void)
+{
+	enum { N = 60000 };
+	struct mbi_buf b = { 0 }, bb = { 0 }, bl = { 0 };
+	struct mbi_manifest m;
+	struct stream_seen s;
+	unsigned char *z, *zb, *zl, *copy;
+	size_t zlen, zblen, zllen;
+	int rc;
+
+	big_text(&b, N, 600000, 0);
+	big_text(&bb, N, 0, 1);
+	big_text(&bl, 10, MBI_META_LINE_MAX + 10, 0);
+	z = squeeze(&b, &zlen);
+	zb = squeeze(&bb, &zblen);
+	zl = squeeze(&bl, &zllen);
+	if (!z || !zb || !zl) {
+		ok(0, "compress the test manifests");
+		return;
+	}
+	ok(b.len > 20 * (256u << 10), "the text spans more than 20 chunks (%zu bytes)",
+	   b.len);
+
+	copy = malloc(zlen);
+	memcpy(copy, z, zlen);
+	rc = mbi_manifest_parse_z(ctx, copy, zlen, &m, "snapshots/big");
+	is_int(rc, MB_OK, "a compressed manifest of %d entries parses: %s", N,
+	       rc ? mb_ctx_errmsg(ctx) : "");
+	if (!rc) {
+		is_int(m.nentries, N, "all entries counted");
+		is_int(m.nsources, 1, "its header read");
+		memset(&s, 0, sizeof(s));
+		is_int(mbi_manifest_foreach(ctx, &m, stream_collect, &s), MB_OK,
+		       "foreach reads it a chunk at a time");
+		is_int(s.n, N, "and sees every entry");
+		is_int(s.long_len, 600000,
+		       "a line longer than a chunk comes whole");
+		is_str(s.last, "d9/u/cur/59999.M475132081P1:2,S",
+		       "the last entry is the last one written");
+		mbi_manifest_drop_entries(&m);
+		memset(&s, 0, sizeof(s));
+		is_int(mbi_manifest_foreach(ctx, &m, stream_collect, &s), MB_OK,
+		       "foreach after drop_entries");
+		is_int(s.n, 0, "sees no entries");
+		mbi_manifest_release(&m);
+	}
+
+	/* found by parse */
+	copy = malloc(zblen);
+	memcpy(copy, zb, zblen);
+	rc = mbi_manifest_parse_z(ctx, copy, zblen, &m, "snapshots/count");
+	is_int(rc, MB_E_VERIFY, "a wrong end count fails parse");
+	ok(strstr(mb_ctx_errmsg(ctx), "'snapshots/count' is malformed at line") != NULL,
+	   "naming the manifest and line: %s", mb_ctx_errmsg(ctx));
+	if (rc)
+		free(copy);
+	copy = malloc(zlen / 2);
+	memcpy(copy, z, zlen / 2);
+	rc = mbi_manifest_parse_z(ctx, copy, zlen / 2, &m, "snapshots/half");
+	is_int(rc, MB_E_VERIFY, "a truncated stream fails parse");
+	ok(strstr(mb_ctx_errmsg(ctx), "'snapshots/half' is truncated after line") != NULL,
+	   "saying so: %s", mb_ctx_errmsg(ctx));
+	if (rc)
+		free(copy);
+	copy = malloc(zllen);
+	memcpy(copy, zl, zllen);
+	rc = mbi_manifest_parse_z(ctx, copy, zllen, &m, "snapshots/long");
+	is_int(rc, MB_E_VERIFY, "a line over %d bytes fails parse",
+	       MBI_META_LINE_MAX);
+	if (rc)
+		free(copy);
+
+	/* found by foreach (the stored text changed after parse) */
+	rc = foreach_on(z, zlen, z, zlen / 2, &s);
+	is_int(rc, MB_E_VERIFY, "foreach: a truncated stream fails");
+	ok(s.n > 0 && s.n < N, "after some entries (%zu)", s.n);
+	ok(strstr(mb_ctx_errmsg(ctx), "manifest 'snapshots/t' is truncated after line") != NULL,
+	   "naming the manifest: %s", mb_ctx_errmsg(ctx));
+	memcpy(bl.data, z, zlen); /* scratch: z with one byte flipped */
+	((unsigned char *)bl.data)[zlen / 2] ^= 0x55;
+	rc = foreach_on(z, zlen, (unsigned char *)bl.data, zlen, &s);
+	is_int(rc, MB_E_VERIFY, "foreach: corrupt bytes fail");
+	ok(strstr(mb_ctx_errmsg(ctx), "'snapshots/t' is damaged after line") != NULL ||
+	   strstr(mb_ctx_errmsg(ctx), "'snapshots/t' is malformed at line") != NULL,
+	   "naming the manifest: %s", mb_ctx_errmsg(ctx));
+	rc = foreach_on(z, zlen, zb, zblen, &s);
+	is_int(rc, MB_E_VERIFY, "foreach: a wrong end count fails");
+	is_int(s.n, N, "after every entry");
+	ok(strstr(mb_ctx_errmsg(ctx), "'snapshots/t' holds 60000 entries, its end line 60006 counts otherwise") != NULL,
+	   "saying so: %s", mb_ctx_errmsg(ctx));
+	free(z);
+	free(zb);
+	free(zl);
+	mbi_buf_release(&b);
+	mbi_buf_release(&bb);
+	mbi_buf_release(&bl);
+}
+
 int main(void)
 {
 	if (mb_ctx_new(&ctx))
@@ -521,6 +723,7 @@ int main(void)
 	test_manifest();
 	test_manifest_bad();
 	test_foreach_header_values();
+	test_stream();
 	mb_ctx_free(ctx);
 	return tap_done();
 }
