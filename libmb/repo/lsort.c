@@ -16,6 +16,9 @@
 
 #include "banned.h"
 
+/* open run files at most: more are merged into one first */
+#define LSORT_MAX_RUNS 64
+
 /* The sort key of a line: offsets into its buffer. */
 struct lkey {
 	size_t off;   /* the line */
@@ -161,12 +164,63 @@ static int cmp_arena(const void *a, const void *b, void *base)
 	return cmp_key(base, a, base, b);
 }
 
+/* An unlinked file for a run in s->dir. */
+static int run_file(struct mbi_lsort *s, FILE **f)
+{
+	int fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0 || !(*f = fdopen(fd, "w+"))) {
+		int rc = mbi_error(s->ctx, MB_E_IO, errno,
+				   "cannot create a sort file in '%s': free space there or set cache_dir",
+				   s->dir);
+
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	return MB_OK;
+}
+
+static int run_read(struct mbi_lsort *s, struct run *r);
+static int runs_rewind(struct mbi_lsort *s);
+static int merge_next(struct mbi_lsort *s, const char **line);
+
+/* Too many runs to keep open: merge them into one. */
+static int merge_runs(struct mbi_lsort *s)
+{
+	FILE *f = NULL;
+	const char *l;
+	size_t i;
+	int rc = run_file(s, &f);
+
+	if (!rc)
+		rc = runs_rewind(s);
+	while (!rc && !(rc = merge_next(s, &l)) && l)
+		if (fputs(l, f) == EOF || putc('\n', f) == EOF)
+			rc = mbi_error(s->ctx, MB_E_IO, errno,
+				       "cannot write a sort file in '%s': free space there or set cache_dir",
+				       s->dir);
+	if (!rc && fflush(f))
+		rc = mbi_error(s->ctx, MB_E_IO, errno,
+			       "cannot write a sort file in '%s': free space there or set cache_dir",
+			       s->dir);
+	for (i = 0; i < s->nruns; i++) {
+		fclose(s->runs[i].f);
+		free(s->runs[i].line);
+	}
+	memset(s->runs, 0, sizeof(*s->runs));
+	s->runs[0].f = f;
+	s->nruns = f ? 1 : 0;
+	s->last = NULL;
+	return rc;
+}
+
 /* The arena's lines, sorted, into a new run file; the arena is emptied. */
 static int spill(struct mbi_lsort *s)
 {
 	struct run *r;
 	size_t i;
-	int fd;
+	int rc;
 	void *p = realloc(s->runs, (s->nruns + 1) * sizeof(*s->runs));
 
 	if (!p)
@@ -176,16 +230,8 @@ static int spill(struct mbi_lsort *s)
 	memset(r, 0, sizeof(*r));
 	qsort_r(s->keys, s->nkeys, sizeof(*s->keys), cmp_arena,
 		s->arena.data);
-	fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0 || !(r->f = fdopen(fd, "w+"))) {
-		int rc = mbi_error(s->ctx, MB_E_IO, errno,
-				   "cannot create a sort file in '%s': free space there or set cache_dir",
-				   s->dir);
-
-		if (fd >= 0)
-			close(fd);
+	if ((rc = run_file(s, &r->f)))
 		return rc;
-	}
 	s->nruns++;
 	for (i = 0; i < s->nkeys; i++) {
 		const char *l = s->arena.data + s->keys[i].off;
@@ -199,7 +245,7 @@ static int spill(struct mbi_lsort *s)
 				 s->dir);
 	s->arena.len = 0;
 	s->nkeys = 0;
-	return MB_OK;
+	return s->nruns < LSORT_MAX_RUNS ? MB_OK : merge_runs(s);
 }
 
 int mbi_lsort_add(struct mbi_lsort *s, const char *line, size_t len)
@@ -247,10 +293,28 @@ static int run_read(struct mbi_lsort *s, struct run *r)
 	return key_of(s, r->line, (size_t)n, &r->k);
 }
 
+/* Every run from its start, its first line read. */
+static int runs_rewind(struct mbi_lsort *s)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < s->nruns; i++) {
+		s->runs[i].eof = false;
+		if (fflush(s->runs[i].f) ||
+		    fseeko(s->runs[i].f, 0, SEEK_SET))
+			return mbi_error(s->ctx, MB_E_IO, errno,
+					 "cannot read a sort file in '%s'",
+					 s->dir);
+		if ((rc = run_read(s, &s->runs[i])))
+			return rc;
+	}
+	return MB_OK;
+}
+
 /* Sort what is in memory, or spill it too and start the merge. */
 static int start_reading(struct mbi_lsort *s)
 {
-	size_t i;
 	int rc;
 
 	s->reading = true;
@@ -266,21 +330,11 @@ static int start_reading(struct mbi_lsort *s)
 	free(s->keys);
 	s->keys = NULL;
 	s->capkeys = 0;
-	for (i = 0; i < s->nruns; i++) {
-		if (fseeko(s->runs[i].f, 0, SEEK_SET))
-			return mbi_error(s->ctx, MB_E_IO, errno,
-					 "cannot read a sort file in '%s'",
-					 s->dir);
-		if ((rc = run_read(s, &s->runs[i])))
-			return rc;
-	}
-	return MB_OK;
+	return runs_rewind(s);
 }
 
 int mbi_lsort_next(struct mbi_lsort *s, const char **line)
 {
-	struct run *min = NULL;
-	size_t i;
 	int rc;
 
 	*line = NULL;
@@ -291,6 +345,17 @@ int mbi_lsort_next(struct mbi_lsort *s, const char **line)
 			*line = s->arena.data + s->keys[s->next++].off;
 		return MB_OK;
 	}
+	return merge_next(s, line);
+}
+
+/* The smallest next line of the runs. */
+static int merge_next(struct mbi_lsort *s, const char **line)
+{
+	struct run *min = NULL;
+	size_t i;
+	int rc;
+
+	*line = NULL;
 	if (s->last && (rc = run_read(s, s->last)))
 		return rc;
 	s->last = NULL;
