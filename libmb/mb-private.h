@@ -921,10 +921,25 @@ MBI_HIDDEN int mbi_lpw_store(void *ud, const unsigned char *id,
 			     const char *text, size_t len);
 MBI_HIDDEN int mbi_lpw_finish(struct mbi_lpw *w);
 MBI_HIDDEN void mbi_lpw_abort(struct mbi_lpw *w);
-/* The listings of a snapshot's entry lines (all sources; the lines stay
- * the caller's): "tree SOURCE ID" lines appended to trees, in the order
- * of the configured sources; *count gets the number of entries. */
-MBI_HIDDEN int mbi_listing_trees(struct mbi_lpw *w, char **lines, size_t n,
+/* A snapshot's entry lines sorted for its listings (repo/lsort.c): by
+ * source (configured order, others after) then path component by
+ * component. In memory up to MBI_LSORT_RUN bytes of lines; beyond, sorted
+ * runs go to unlinked files in dir (NULL: all in memory) and are merged. */
+#define MBI_LSORT_RUN ((size_t)8 << 20)
+struct mbi_lsort;
+MBI_HIDDEN int mbi_lsort_new(struct mb_ctx *ctx, const char *dir,
+			     struct mbi_lsort **out);
+/* One entry line (without newline). MB_E_INVAL for a malformed one. */
+MBI_HIDDEN int mbi_lsort_add(struct mbi_lsort *s, const char *line,
+			     size_t len);
+/* After the last add: the lines in order, *line NULL at the end; each is
+ * valid until the next call. */
+MBI_HIDDEN int mbi_lsort_next(struct mbi_lsort *s, const char **line);
+MBI_HIDDEN void mbi_lsort_free(struct mbi_lsort *s);
+/* The listings of a snapshot's entry lines (all sources, read from s in
+ * one pass): "tree SOURCE ID" lines appended to trees, in the order of
+ * the configured sources; *count gets the number of entries. */
+MBI_HIDDEN int mbi_listing_trees(struct mbi_lpw *w, struct mbi_lsort *s,
 				 struct mbi_buf *trees, size_t *count);
 /* Test-only: MB_TEST_FORMAT=1 makes init and backup write format 1. */
 MBI_HIDDEN int mbi_write_format(void);

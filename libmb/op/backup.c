@@ -925,13 +925,15 @@ out:
 
 /* ------------------------------------------------------------ format 2 */
 
-/* The kept entry lines (without newline), for format 2's listings. */
-static int read_spool(struct backup_run *b, char ***lines, size_t *n)
+/* The kept entry lines, sorted for format 2's listings (on disk in
+ * sorted runs beyond MBI_LSORT_RUN bytes: memory does not grow with the
+ * number of entries). */
+static int read_spool(struct backup_run *b, struct mbi_lsort *s)
 {
 	bool check = __atomic_load_n(&b->nfailed, __ATOMIC_SEQ_CST) > 0 ||
 		     b->ngone > 0;
 	char *line = NULL;
-	size_t cap = 0, lcap = 0;
+	size_t cap = 0;
 	ssize_t len;
 	int rc = MB_OK;
 
@@ -944,19 +946,7 @@ static int read_spool(struct backup_run *b, char ***lines, size_t *n)
 		rc = entry_kept(b, line, (size_t)len, check, &keep);
 		if (rc || !keep || len < 3)
 			continue;
-		if (*n == lcap) {
-			char **nl = realloc(*lines, (lcap = lcap ? lcap * 2 :
-							 4096) * sizeof(*nl));
-
-			if (!nl) {
-				rc = MB_E_NOMEM;
-				break;
-			}
-			*lines = nl;
-		}
-		(*lines)[*n] = strndup(line, (size_t)len - 1);
-		rc = (*lines)[*n] ? MB_OK : MB_E_NOMEM;
-		*n += !rc;
+		rc = mbi_lsort_add(s, line, (size_t)len - 1);
 	}
 	free(line);
 	return rc;
@@ -969,8 +959,7 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 			  size_t *count)
 {
 	struct mbi_lpw w;
-	char **lines = NULL;
-	size_t n = 0;
+	struct mbi_lsort *s = NULL;
 	int rc;
 
 	memset(&w, 0, sizeof(w));
@@ -978,16 +967,18 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 	w.ix = &b->ix;
 	w.zstd_level = b->ctx->cfg->zstd_level;
 	w.pack_size = b->ctx->cfg->pack_size;
-	rc = read_spool(b, &lines, &n);
+	rc = mbi_lsort_new(b->ctx, b->tmpdir, &s);
 	if (!rc)
-		rc = mbi_listing_trees(&w, lines, n, trees, count);
+		rc = read_spool(b, s);
+	if (!rc)
+		rc = mbi_listing_trees(&w, s, trees, count);
 	if (!rc)
 		rc = mbi_lpw_finish(&w);
 	else
 		mbi_lpw_abort(&w);
 	b->res.bytes_stored += w.stored;
 	b->res.packs += w.packs;
-	mbi_strv_free(lines, n);
+	mbi_lsort_free(s);
 	return rc;
 }
 

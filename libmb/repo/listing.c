@@ -920,97 +920,79 @@ void mbi_lpw_abort(struct mbi_lpw *w)
 
 /* ------------------------------------------------------ a snapshot's trees */
 
-/* The entry lines of one source. */
-struct src_lines {
-	const char *name; /* into lines[0] */
-	size_t namelen;
-	char **lines;
-	size_t n, cap;
-	bool done;
-};
-
-static int group_line(struct src_lines **g, size_t *ng, char *line)
+/* One sorted entry line into the builder of its source. */
+static int stream_line(struct builder *b, const char *line,
+		       struct mbi_buf *out)
 {
-	const char *src = line + 2;
-	size_t sl = strcspn(src, " "), i;
-	struct src_lines *s = NULL;
+	struct item it;
+	struct tok t;
 
-	for (i = 0; i < *ng && !s; i++)
-		if ((*g)[i].namelen == sl && !memcmp((*g)[i].name, src, sl))
-			s = &(*g)[i];
-	if (!s) {
-		void *p = realloc(*g, (*ng + 1) * sizeof(**g));
-
-		if (!p)
-			return MB_E_NOMEM;
-		*g = p;
-		s = &(*g)[(*ng)++];
-		memset(s, 0, sizeof(*s));
-		s->name = src;
-		s->namelen = sl;
-	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 1024;
-		char **l = realloc(s->lines, cap * sizeof(*l));
-
-		if (!l)
-			return MB_E_NOMEM;
-		s->lines = l;
-		s->cap = cap;
-	}
-	s->lines[s->n++] = line;
-	return MB_OK;
+	if (tokenize(line, strlen(line), &t) || t.n < 10)
+		return bad(b, "malformed entry", line, strlen(line));
+	if (tok_is(&t, 9, "."))
+		return add_root(b, line, out);
+	it.line = line;
+	it.path = t.p[9];
+	it.plen = t.l[9];
+	return add_item(b, &it, out);
 }
 
-static int tree_of(struct mbi_lpw *w, struct src_lines *s,
-		   struct mbi_buf *trees, size_t *count)
+/* Close the builder of one source: its tree line. */
+static int tree_end(struct builder *b, struct mbi_buf *trees)
 {
-	unsigned char root[MBI_SHA256_LEN];
+	unsigned char root[MBI_SHA256_LEN] = { 0 };
 	char hex[MBI_SHA256_HEX];
-	char *name = strndup(s->name, s->namelen);
-	int rc;
+	int rc = MB_OK;
 
-	if (!name)
-		return MB_E_NOMEM;
-	rc = mbi_listing_build(w->r->ctx, name, s->lines, s->n, mbi_lpw_store,
-			       w, root);
+	while (!rc && b->n)
+		rc = pop(b, root);
 	mbi_hex(root, MBI_SHA256_LEN, hex);
 	if (!rc)
-		rc = mbi_buf_printf(trees, "tree %s %s\n", name, hex);
-	*count += s->n;
-	s->done = true;
-	free(name);
+		rc = mbi_buf_printf(trees, "tree %s %s\n", b->what, hex);
 	return rc;
 }
 
-static bool src_is(const struct src_lines *g, const char *name)
+/* The next source's builder, when line starts one. */
+static int tree_switch(struct builder *b, char **name, const char *line,
+		       struct mbi_buf *trees)
 {
-	return strlen(name) == g->namelen && !memcmp(name, g->name, g->namelen);
+	const char *src = line + 2;
+	size_t sl = strcspn(src, " ");
+	int rc;
+
+	if (*name && strlen(*name) == sl && !memcmp(*name, src, sl))
+		return MB_OK;
+	if (*name && (rc = tree_end(b, trees)))
+		return rc;
+	free(*name);
+	b->what = *name = strndup(src, sl);
+	if (!*name)
+		return MB_E_NOMEM;
+	return push(b, "", 0);
 }
 
-int mbi_listing_trees(struct mbi_lpw *w, char **lines, size_t n,
+int mbi_listing_trees(struct mbi_lpw *w, struct mbi_lsort *s,
 		      struct mbi_buf *trees, size_t *count)
 {
-	const struct mbi_config *cfg = w->r->ctx->cfg;
-	struct src_lines *g = NULL;
-	size_t ng = 0, i, si;
-	int rc = MB_OK;
+	struct builder b = { w->r->ctx, NULL, NULL, 0, 0, mbi_lpw_store, w };
+	struct mbi_buf out = { 0 };
+	const char *line;
+	char *name = NULL;
+	int rc;
 
 	*count = 0;
-	for (i = 0; !rc && i < n; i++)
-		if (strncmp(lines[i], "e ", 2))
-			rc = mbi_error(w->r->ctx, MB_E_INVAL, 0,
-				       "not an entry: '%s'", lines[i]);
-		else
-			rc = group_line(&g, &ng, lines[i]);
-	/* in the order of the configuration; any other source last */
-	for (si = 0; !rc && si <= cfg->nsources; si++)
-		for (i = 0; !rc && i < ng; i++)
-			if (!g[i].done && (si == cfg->nsources ||
-					   src_is(&g[i], cfg->sources[si].name)))
-				rc = tree_of(w, &g[i], trees, count);
-	for (i = 0; i < ng; i++)
-		free(g[i].lines);
-	free(g);
+	while (!(rc = mbi_lsort_next(s, &line)) && line) {
+		if ((rc = tree_switch(&b, &name, line, trees)) ||
+		    (rc = stream_line(&b, line, &out)))
+			break;
+		(*count)++;
+	}
+	if (!rc && name)
+		rc = tree_end(&b, trees);
+	while (b.n)
+		frame_release(&b.st[--b.n]);
+	free(b.st);
+	free(name);
+	mbi_buf_release(&out);
 	return rc;
 }

@@ -223,6 +223,11 @@ int mbi_packw_open_mode(struct mbi_repo *r, int zstd_level,
 	 * other headers) is found and stored once. Long-distance matching
 	 * found nothing more on mail and cost 20% of the compression time. */
 	ZSTD_CCtx_setParameter(p->sc->z, ZSTD_c_windowLog, 25);
+	/* listings: a directory at a time, no attachments to find again; a
+	 * small window keeps a format-2 backup's commit at format 1's memory
+	 * (docs/format-v2.md §6) */
+	if (mode == MBI_CRYPT_LISTING)
+		ZSTD_CCtx_setParameter(p->sc->z, ZSTD_c_windowLog, 20);
 	if (archive_write_set_format_pax(p->a) ||
 	    archive_write_set_format_option(p->a, "pax", "xattrheader",
 					    "SCHILY") ||
