@@ -899,6 +899,11 @@ MBI_HIDDEN int mbi_listing_expand_manifest(struct mb_ctx *ctx,
 MBI_HIDDEN int mbi_listing_expand_repo(struct mbi_repo *r, const char *text,
 				       size_t len, struct mbi_buf *out,
 				       struct mbi_buf *ids, const char *what);
+/* The same, the version-1 text compressed as it is made (zstd level 1,
+ * one frame, appended to z): never whole in memory. */
+MBI_HIDDEN int mbi_listing_expand_repo_z(struct mbi_repo *r, const char *text,
+					 size_t len, struct mbi_buf *z,
+					 struct mbi_buf *ids, const char *what);
 MBI_HIDDEN void mbi_listings_free(struct mbi_repo *r);
 /* check: from now on, manifests loaded through r leave out the listings
  * an earlier one reached (their entries were checked already), and their

@@ -5,8 +5,11 @@
 #include "mb-private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <zstd.h>
 
 #include "banned.h"
 
@@ -364,7 +367,42 @@ struct expander {
 	size_t count;
 	uint64_t max;
 	struct mbi_index *seen; /* check: listings expanded before, skipped */
+	bool borrowed; /* get's text lasts only until its next call: copied */
+	/* when set, out is compressed into zout whenever it holds
+	 * ZFLUSH_AT bytes: the whole text is never in memory */
+	ZSTD_CCtx *zc;
+	struct mbi_buf *zout;
+	uint64_t total; /* bytes of text compressed into zout */
 };
+
+#define ZFLUSH_AT (256u << 10)
+
+/* Compress out into zout (end: and finish the frame); out is emptied. */
+static int zflush(struct expander *x, ZSTD_EndDirective end)
+{
+	ZSTD_inBuffer in = { x->out->data, x->out->len, 0 };
+	size_t left;
+
+	do {
+		ZSTD_outBuffer o;
+
+		if (x->zout->cap - x->zout->len < ZSTD_CStreamOutSize() + 1 &&
+		    mbi_buf_reserve(x->zout, ZSTD_CStreamOutSize()))
+			return MB_E_NOMEM;
+		o.dst = x->zout->data + x->zout->len;
+		o.size = x->zout->cap - x->zout->len - 1;
+		o.pos = 0;
+		left = ZSTD_compressStream2(x->zc, &o, &in, end);
+		if (ZSTD_isError(left))
+			return mbi_error(x->ctx, MB_E_IO, 0,
+					 "cannot compress the entries of a format-2 snapshot: zstd: %s",
+					 ZSTD_getErrorName(left));
+		x->zout->len += o.pos;
+	} while (in.pos < in.size || (end == ZSTD_e_end && left));
+	x->total += x->out->len;
+	x->out->len = 0;
+	return MB_OK;
+}
 
 static int lbad(struct expander *x, const unsigned char *id, size_t lineno)
 {
@@ -505,7 +543,13 @@ static int expand_cb(void *ud, const char *const *p, const size_t *l, int n)
 		t.p[i] = p[i];
 		t.l[i] = l[i];
 	}
-	if (c->x->out->len > c->x->max)
+	if (c->x->zout && c->x->out->len >= ZFLUSH_AT) {
+		int rc = zflush(c->x, ZSTD_e_continue);
+
+		if (rc)
+			return rc;
+	}
+	if (c->x->total + c->x->out->len > c->x->max)
 		return mbi_error(c->x->ctx, MB_E_VERIFY, 0,
 				 "the listings of source '%s' expand to more than %llu bytes: damaged or forged",
 				 c->x->source, (unsigned long long)c->x->max);
@@ -516,6 +560,7 @@ static int expand(struct expander *x, const unsigned char *id, int depth)
 {
 	struct expand_call c = { x, x->path.len, depth };
 	const char *text;
+	char *copy = NULL;
 	size_t len, badl = 0;
 	int rc;
 
@@ -534,9 +579,16 @@ static int expand(struct expander *x, const unsigned char *id, int depth)
 		return MB_E_NOMEM;
 	if ((rc = x->get(x->ud, id, &text, &len)))
 		return rc;
+	if (x->borrowed) { /* the subdirectories' get reuses the buffer */
+		if (!(copy = malloc(len + 1)))
+			return MB_E_NOMEM;
+		memcpy(copy, text, len);
+		text = copy;
+	}
 	rc = mbi_listing_parse(text, len, expand_cb, &c, &badl);
 	if (rc == MB_E_VERIFY && badl)
 		rc = lbad(x, id, badl);
+	free(copy);
 	return rc;
 }
 
@@ -563,13 +615,45 @@ bool mbi_manifest_is_v2(const char *text, size_t len)
 	return len > m && !memcmp(text, MANIFEST2_MAGIC, m) && text[m] == '\n';
 }
 
+static int expand_lines(struct expander *x, const char *text, size_t len,
+			const char *what);
+
+/* zout NULL: the text goes to out; else out is a buffer and the text goes
+ * compressed (zstd level 1, one frame) to zout. */
 static int expand_manifest(struct mb_ctx *ctx, const char *text, size_t len,
 			   mbi_listing_get_fn get, void *ud,
 			   struct mbi_buf *out, struct mbi_buf *ids,
-			   const char *what, struct mbi_index *seen)
+			   const char *what, struct mbi_index *seen,
+			   struct mbi_buf *zout, bool borrowed)
 {
 	struct expander x = { ctx, NULL, get, ud, out, ids, { 0 }, 0,
-			      MBI_MANIFEST_MAX, seen };
+			      MBI_MANIFEST_MAX, seen, false, NULL, zout, 0 };
+	int rc;
+
+	x.borrowed = borrowed;
+	if (zout) {
+		x.zc = ZSTD_createCCtx();
+		if (!x.zc || ZSTD_isError(ZSTD_CCtx_setParameter(
+				     x.zc, ZSTD_c_compressionLevel, 1)))
+			rc = MB_E_NOMEM;
+		else
+			rc = expand_lines(&x, text, len, what);
+		if (!rc)
+			rc = zflush(&x, ZSTD_e_end);
+		ZSTD_freeCCtx(x.zc);
+	} else {
+		rc = expand_lines(&x, text, len, what);
+	}
+	mbi_buf_release(&x.path);
+	return rc;
+}
+
+static int expand_lines(struct expander *x, const char *text, size_t len,
+			const char *what)
+{
+	struct mb_ctx *ctx = x->ctx;
+	struct mbi_buf *out = x->out;
+	struct mbi_index *seen = x->seen;
 	const char *p = text, *end = text + len;
 	char name[72];
 	size_t lineno = 0;
@@ -591,23 +675,21 @@ static int expand_manifest(struct mb_ctx *ctx, const char *text, size_t len,
 
 			if (!tree_line(p, l, name, sizeof(name), id))
 				goto bad;
-			x.source = name;
-			x.path.len = 0;
-			rc = expand(&x, id, 0);
+			x->source = name;
+			x->path.len = 0;
+			rc = expand(x, id, 0);
 		} else if (l > 2 && p[0] == 'e' && p[1] == ' ') {
 			goto bad; /* entries live in listings only */
 		} else if (seen && l > 4 && !memcmp(p, "end ", 4)) {
 			/* what was expanded, skipped listings left out */
-			rc = mbi_buf_printf(out, "end %zu\n", x.count);
+			rc = mbi_buf_printf(out, "end %zu\n", x->count);
 		} else {
 			rc = mbi_buf_add(out, p, l + 1);
 		}
 		p = nl + 1;
 	}
-	mbi_buf_release(&x.path);
 	return rc;
 bad:
-	mbi_buf_release(&x.path);
 	return mbi_error(ctx, MB_E_VERIFY, 0,
 			 "manifest '%s' is malformed at line %zu", what, lineno);
 }
@@ -617,7 +699,8 @@ int mbi_listing_expand_manifest(struct mb_ctx *ctx, const char *text,
 				struct mbi_buf *out, struct mbi_buf *ids,
 				const char *what)
 {
-	return expand_manifest(ctx, text, len, get, ud, out, ids, what, NULL);
+	return expand_manifest(ctx, text, len, get, ud, out, ids, what, NULL,
+			       NULL, false);
 }
 
 /* ------------------------------------------------- listings of a repository */
@@ -628,9 +711,16 @@ struct mbi_listings {
 	bool *read;                /* per ix pack: read already */
 	struct mbi_index seen;     /* mbi_listings_skip_seen */
 	bool skip_seen;
-	struct mbi_index texts;    /* id -> (slot in t, length) */
-	char **t;
+	/* The listings read, in an unlinked file of the cache directory: a
+	 * listing pack's texts are written there as it is read, and read
+	 * back one at a time as the expansion needs them (the texts of a
+	 * million files take no memory). */
+	struct mbi_index texts;    /* id -> (slot in off, length) */
+	int fd;                    /* -1 until a listing pack is read */
+	uint64_t flen;             /* bytes written to fd */
+	uint64_t *off;             /* per slot: where its text starts */
 	size_t nt, capt;
+	struct mbi_buf got;        /* the text repo_get returned last */
 };
 
 void mbi_listings_free(struct mbi_repo *r)
@@ -644,7 +734,10 @@ void mbi_listings_free(struct mbi_repo *r)
 	mbi_index_release(&ls->texts);
 	if (ls->skip_seen)
 		mbi_index_release(&ls->seen);
-	mbi_strv_free(ls->t, ls->nt);
+	if (ls->fd >= 0)
+		close(ls->fd);
+	free(ls->off);
+	mbi_buf_release(&ls->got);
 	free(ls->read);
 	free(ls);
 	r->listings = NULL;
@@ -656,27 +749,69 @@ struct member_ud {
 	const char *pack;
 };
 
-static int keep_text(struct mbi_listings *ls, const unsigned char *id,
-		     char *text, size_t len)
+static int spill_open(struct mbi_repo *r, struct mbi_listings *ls)
 {
-	if (mbi_index_find(&ls->texts, id)) {
-		free(text);
-		return MB_OK;
+	char *dir = mbi_cache_dir(r->ctx, r->id);
+
+	if (!dir)
+		return MB_E_IO;
+	ls->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (ls->fd < 0) {
+		int rc = mbi_error(r->ctx, MB_E_IO, errno,
+				   "cannot create a file for the listings read in cache directory '%s': it must be writable and support O_TMPFILE",
+				   dir);
+
+		free(dir);
+		return rc;
 	}
+	free(dir);
+	return MB_OK;
+}
+
+static int spill_write(struct mbi_repo *r, struct mbi_listings *ls,
+		       const char *text, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(ls->fd, text + done, len - done,
+				   (off_t)(ls->flen + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return mbi_error(r->ctx, MB_E_IO, n ? errno : ENOSPC,
+					 "cannot write the listings read to the cache directory: free some space there");
+		done += (size_t)n;
+	}
+	ls->flen += len;
+	return MB_OK;
+}
+
+/* A listing read: to the spill file, unless known already. */
+static int keep_text(struct mbi_repo *r, struct mbi_listings *ls,
+		     const unsigned char *id, const char *text, size_t len)
+{
+	int rc;
+
+	if (mbi_index_find(&ls->texts, id))
+		return MB_OK;
+	if (ls->fd < 0 && (rc = spill_open(r, ls)))
+		return rc;
 	if (ls->nt == ls->capt) {
 		size_t cap = ls->capt ? ls->capt * 2 : 256;
-		char **t = realloc(ls->t, cap * sizeof(*t));
+		uint64_t *o = realloc(ls->off, cap * sizeof(*o));
 
-		if (!t) {
-			free(text);
+		if (!o)
 			return MB_E_NOMEM;
-		}
-		ls->t = t;
+		ls->off = o;
 		ls->capt = cap;
 	}
-	ls->t[ls->nt] = text;
+	ls->off[ls->nt] = ls->flen;
+	if ((rc = spill_write(r, ls, text, len)))
+		return rc;
 	if (mbi_index_add_blob(&ls->texts, id, (uint32_t)ls->nt, len))
-		return MB_E_NOMEM; /* freed with t on the next free */
+		return MB_E_NOMEM;
 	ls->nt++;
 	return MB_OK;
 }
@@ -689,6 +824,7 @@ static int take_member(void *ud, struct mbi_packr *pr, const char *name,
 	unsigned char got[MBI_SHA256_LEN];
 	char *text;
 	uint64_t have = 0;
+	int rc;
 
 	(void)name;
 	if (!has_sha || size > MBI_INDEX_MAX)
@@ -718,7 +854,9 @@ static int take_member(void *ud, struct mbi_packr *pr, const char *name,
 				 "listing pack '%s' holds a listing that does not match its hash: damaged or forged",
 				 m->pack);
 	}
-	return keep_text(m->ls, sha, text, size);
+	rc = keep_text(m->r, m->ls, sha, text, size);
+	free(text);
+	return rc;
 }
 
 static int ls_open(struct mbi_repo *r)
@@ -732,8 +870,21 @@ static int ls_open(struct mbi_repo *r)
 		free(ls);
 		return rc;
 	}
+	ls->fd = -1;
 	r->listings = ls;
 	return MB_OK;
+}
+
+/* The index's blob lines: only those of listing packs are kept, content
+ * blobs (a million at 1M files) take no memory here. */
+static int ls_on_blob(void *ud, const unsigned char *sha, uint32_t pack,
+		      uint64_t size)
+{
+	struct mbi_index *ix = ud;
+
+	if (!sha || pack >= ix->npacks || !ix->packs[pack].listing)
+		return 0; /* a restart finds the table emptied already */
+	return mbi_index_add_blob(ix, sha, pack, size) ? -1 : 0;
 }
 
 static int ls_load_index(struct mbi_repo *r, struct mbi_listings *ls)
@@ -743,6 +894,8 @@ static int ls_load_index(struct mbi_repo *r, struct mbi_listings *ls)
 	if (rc)
 		return rc;
 	ls->loaded = true;
+	ls->ix.on_blob = ls_on_blob;
+	ls->ix.on_blob_ud = &ls->ix;
 	rc = mbi_index_load(&ls->ix, r, false);
 	if (!rc) {
 		ls->read = calloc(ls->ix.npacks + 1, sizeof(*ls->read));
@@ -750,6 +903,34 @@ static int ls_load_index(struct mbi_repo *r, struct mbi_listings *ls)
 			rc = MB_E_NOMEM;
 	}
 	return rc;
+}
+
+/* A listing's text back from the spill file, into ls->got. */
+static int spill_read(struct mbi_repo *r, struct mbi_listings *ls,
+		      const struct mbi_blobref *f, const char **text,
+		      size_t *len)
+{
+	size_t done = 0, want = (size_t)f->size;
+
+	ls->got.len = 0;
+	if (mbi_buf_reserve(&ls->got, want))
+		return MB_E_NOMEM;
+	while (done < want) {
+		ssize_t n = pread(ls->fd, ls->got.data + done, want - done,
+				  (off_t)(ls->off[f->pack] + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return mbi_error(r->ctx, MB_E_IO, n ? errno : EIO,
+					 "cannot read back the listings read from the cache directory");
+		done += (size_t)n;
+	}
+	ls->got.len = want;
+	ls->got.data[want] = '\0';
+	*text = ls->got.data;
+	*len = want;
+	return MB_OK;
 }
 
 static int repo_get(void *ud, const unsigned char *id, const char **text,
@@ -791,9 +972,7 @@ static int repo_get(void *ud, const unsigned char *id, const char **text,
 					 "listing pack '%s' lacks listing '%s' that the index says it holds",
 					 pi->name, hex);
 	}
-	*text = ls->t[f->pack];
-	*len = (size_t)f->size;
-	return MB_OK;
+	return spill_read(r, ls, f, text, len);
 }
 
 int mbi_listing_expand_repo(struct mbi_repo *r, const char *text, size_t len,
@@ -806,7 +985,23 @@ int mbi_listing_expand_repo(struct mbi_repo *r, const char *text, size_t len,
 		return rc;
 	return expand_manifest(r->ctx, text, len, repo_get, r, out, ids, what,
 			       r->listings->skip_seen ? &r->listings->seen :
-			       NULL);
+			       NULL, NULL, true);
+}
+
+int mbi_listing_expand_repo_z(struct mbi_repo *r, const char *text,
+			      size_t len, struct mbi_buf *z,
+			      struct mbi_buf *ids, const char *what)
+{
+	struct mbi_buf out = { 0 };
+	int rc;
+
+	if (!r->listings && (rc = ls_open(r)))
+		return rc;
+	rc = expand_manifest(r->ctx, text, len, repo_get, r, &out, ids, what,
+			     r->listings->skip_seen ? &r->listings->seen :
+			     NULL, z, true);
+	mbi_buf_release(&out);
+	return rc;
 }
 
 int mbi_listings_skip_seen(struct mbi_repo *r)

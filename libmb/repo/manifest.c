@@ -646,7 +646,7 @@ static bool z_is_v2(struct mb_ctx *ctx, const unsigned char *z, size_t zlen,
 int mbi_manifest_parse_repo_z(struct mbi_repo *r, struct mbi_buf *z,
 			      struct mbi_manifest *m, const char *what)
 {
-	struct mbi_buf plain = { 0 }, zz = { 0 };
+	struct mbi_buf plain = { 0 }, zz = { 0 }, ids = { 0 };
 	int rc;
 
 	if (!z_is_v2(r->ctx, (unsigned char *)z->data, z->len, what)) {
@@ -657,24 +657,25 @@ int mbi_manifest_parse_repo_z(struct mbi_repo *r, struct mbi_buf *z,
 		return rc;
 	}
 	/* format 2: the root is small; its listings expand into format 1's
-	 * text, kept compressed like a format-1 manifest */
+	 * text, compressed as it is made and kept compressed like a
+	 * format-1 manifest (never whole in memory) */
 	rc = mbi_zstd_decompress_buf(r->ctx, z->data, z->len, &plain,
 				     MBI_MANIFEST_MAX, what);
 	if (!rc)
-		rc = mbi_manifest_parse_repo(r, &plain, m, what);
+		rc = mbi_listing_expand_repo_z(r, plain.data, plain.len, &zz,
+					       &ids, what);
 	mbi_buf_release(&plain);
-	if (!rc && m->text) {
-		rc = mbi_zstd_compress_buf(r->ctx, m->text, m->len, 1, &zz);
-		if (rc) {
-			mbi_manifest_release(m);
-			return rc;
-		}
-		free(m->text);
-		m->text = NULL;
-		m->len = 0;
-		m->z = (unsigned char *)zz.data;
-		m->zlen = zz.len;
+	if (!rc)
+		rc = mbi_manifest_parse_z(r->ctx, (unsigned char *)zz.data,
+					  zz.len, m, what);
+	if (!rc) {
+		zz.data = NULL; /* owned by m */
+		m->listing_ids = (unsigned char *)ids.data;
+		m->nlisting_ids = ids.len / MBI_SHA256_LEN;
+		ids.data = NULL;
 	}
+	mbi_buf_release(&zz);
+	mbi_buf_release(&ids);
 	return rc;
 }
 
