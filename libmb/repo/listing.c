@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -756,9 +757,13 @@ static int spill_open(struct mbi_repo *r, struct mbi_listings *ls)
 	if (!dir)
 		return MB_E_IO;
 	ls->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	/* a file system without O_TMPFILE: in memory, outside the heap */
+	if (ls->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+			   errno == EINVAL))
+		ls->fd = memfd_create("mailbackup-listings", MFD_CLOEXEC);
 	if (ls->fd < 0) {
 		int rc = mbi_error(r->ctx, MB_E_IO, errno,
-				   "cannot create a file for the listings read in cache directory '%s': it must be writable and support O_TMPFILE",
+				   "cannot create a file for the listings read in cache directory '%s': it must be writable",
 				   dir);
 
 		free(dir);
