@@ -636,9 +636,9 @@ target() {
 	fi
 	case $1 in
 	full) echo "restic >= 2x: $(check "${rt[restic]:--}" '>=' 2), tar|zstd|gpg >= 1.2x: $(check "${rt[tar]:--}" '>=' 1.2)" ;;
-	incr) echo "restic >= 3x: $(check "${rt[restic]:--}" '>=' 3)" ;;
+	incr) echo "restic >= 4x: $(check "${rt[restic]:--}" '>=' 4)" ;;
 	nochange) echo "restic >= 5x: $(check "${rt[restic]:--}" '>=' 5)" ;;
-	restore) echo "restic >= 1x: $(check "${rt[restic]:--}" '>=' 1)" ;;
+	restore) echo "restic >= 1.2x: $(check "${rt[restic]:--}" '>=' 1.2), tar|zstd|gpg >= 1x: $(check "${rt[tar]:--}" '>=' 1)" ;;
 	esac
 }
 
