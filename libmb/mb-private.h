@@ -256,6 +256,10 @@ MBI_HIDDEN void mbi_clear_error(struct mb_ctx *ctx);
  * the message when rc is a failure that recorded none. */
 MBI_HIDDEN int mbi_status(struct mb_ctx *ctx, int rc);
 MBI_HIDDEN double mbi_now(void);
+/* *ts = CLOCK_REALTIME now plus ms milliseconds: a deadline for
+ * pthread_cond_timedwait. */
+struct timespec;
+MBI_HIDDEN void mbi_deadline_ms(struct timespec *ts, int64_t ms);
 /* This boot's id (/proc/sys/kernel/random/boot_id), or "-". */
 MBI_HIDDEN void mbi_boot_id(char out[40]);
 /* Append s (owned from now on; NULL means strdup failed) to the array *v of

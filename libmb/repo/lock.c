@@ -194,13 +194,7 @@ static void *refresher(void *arg)
 	while (!l->stop) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(every / 1000);
-		ts.tv_nsec += (long)(every % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		mbi_deadline_ms(&ts, every);
 		if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT &&
 		    !l->stop) {
 			int64_t before = boot_now();

@@ -141,12 +141,7 @@ static void *prefetch_main(void *arg)
 			 * walker does not signal, so look again shortly */
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 5000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			mbi_deadline_ms(&ts, 5);
 			pthread_cond_timedwait(&pf->cond, &pf->lock, &ts);
 			continue;
 		}
