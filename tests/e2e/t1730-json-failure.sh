@@ -65,11 +65,18 @@ test_expect_success 'backup --json: a failing source, a failing pre_backup hook'
 '
 
 test_expect_success 'check --json: a damaged repository and a missing one' '
-	pack=$(find repo/packs -type f | head -n 1) &&
+	for f in repo/index/*; do mb_manifest_decrypt gnupg "$f"; done >ix &&
+	p=$(awk "\$1 == \"p\" { print \$2; exit }" ix) &&
+	pack=repo/packs/${p%"${p#??}"}/$p &&
 	cp "$pack" pack.save &&
 	rm "$pack" &&
 	fails 4 mb check --json &&
 	test "$(jq -r .snapshots out.json)" = 1 &&
+	q=$(awk "\$1 == \"q\" { print \$2; exit }" ix) &&
+	mv "repo/packs/${q%"${q#??}"}/$q" listing.save &&
+	ERR="problem" fails 4 mb check --json &&
+	test "$(jq -r .snapshots out.json)" = 0 &&
+	mv listing.save "repo/packs/${q%"${q#??}"}/$q" &&
 	cp pack.save "$pack" &&
 	mb check --json >out.json &&
 	test "$(jq -r .ok out.json)" = true &&
