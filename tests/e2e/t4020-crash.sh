@@ -4,7 +4,9 @@
 # and after each object they write becomes visible, between their deletions,
 # and after a few delays. After each kill the stale lock is removed with
 # unlock, check --read-data passes, every snapshot restores bit for bit, and
-# the next backup and prune succeed and leave nothing unused behind.
+# the next backup and prune succeed and leave nothing unused behind. A
+# backup's kill points include its listing packs (format 2), which its main
+# thread writes at its commit; the rehearsal checks that they are.
 #
 # The points come from a rehearsal under strace: "renameat:N" kills the
 # process as it is about to make its Nth object visible (strace -e inject,
@@ -155,9 +157,13 @@ rehearse() {
 			after = "after its lock is written"
 			pick = backup
 		} else if ($0 ~ /\/repo\/packs[\/>]/) {
+			# a backup writes content packs from its packer
+			# thread and listing packs (format 2) from the main
+			# one, at its commit
+			kind = backup ? "listing pack " : "pack "
 			np++
-			point(sc ":" nr, "before new pack " np " is visible", np == 1)
-			after = "after new pack " np " is written"
+			point(sc ":" nr, "before new " kind np " is visible", np == 1)
+			after = "after new " kind np " is written"
 			pick = np == 1
 		} else if ($0 ~ /\/repo\/index[\/>]/) {
 			point(sc ":" nr, "before its index object is visible", 1)
@@ -301,6 +307,19 @@ test_expect_success STRACE 'rehearse the backup under strace: its kill points' '
 	rehearse backup.points backup --time 2024-05-09T02:00:00Z &&
 	grep "before its snapshot is visible" backup.points &&
 	grep "after its snapshot is committed" backup.points &&
+	grep "before new listing pack 1 is visible" backup.points &&
+	grep "after new listing pack 1 is written" backup.points &&
+	# what the main thread made visible in packs/ are listing packs: the
+	# index lists them on "q" lines
+	for f in repo/index/*; do mb_manifest_decrypt gnupg "$f"; done >ix &&
+	pid=$(grep -E "unlinkat\\([0-9]+<$SCRATCH/repo/locks>" trace.log |
+		cut -d" " -f1) &&
+	grep -E "^$pid +renameat\\(.*/repo/packs/" trace.log |
+		sed -E "s/.*, \"([0-9a-f]{64})\"\\).*/\\1/" >main.packs &&
+	test -s main.packs &&
+	while read -r p; do
+		grep "^q $p " ix || return 1
+	done <main.packs &&
 	reset_state backup
 '
 
