@@ -920,11 +920,13 @@ MBI_HIDDEN int mbi_listings_skip_seen(struct mbi_repo *r);
 struct mbi_lpw {
 	struct mbi_repo *r;
 	struct mbi_index *ix;
+	const bool *gone;      /* packs of ix missing from the repository */
 	int zstd_level;
 	uint64_t pack_size;
 	struct mbi_packw *pw;
 	struct mbi_buf ids;    /* of the open pack */
 	uint64_t stored, packs;
+	uint64_t restored;     /* listings stored again: their pack was gone */
 };
 MBI_HIDDEN int mbi_lpw_store(void *ud, const unsigned char *id,
 			     const char *text, size_t len);

@@ -965,6 +965,7 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 	memset(&w, 0, sizeof(w));
 	w.r = b->r;
 	w.ix = &b->ix;
+	w.gone = b->gone;
 	w.zstd_level = b->ctx->cfg->zstd_level;
 	w.pack_size = b->ctx->cfg->pack_size;
 	rc = mbi_lsort_new(b->ctx, b->tmpdir, &s);
@@ -978,6 +979,10 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 		mbi_lpw_abort(&w);
 	b->res.bytes_stored += w.stored;
 	b->res.packs += w.packs;
+	if (!rc && w.restored)
+		mbi_warn(b->ctx,
+			 "%llu listing(s) were in listing packs that vanished from the repository during this backup (a lost object, or a prune by another host): stored again; run 'mailbackup check' to see which snapshots lost them",
+			 (unsigned long long)w.restored);
 	mbi_lsort_free(s);
 	return rc;
 }
@@ -1395,7 +1400,8 @@ static int commit(struct backup_run *b, const struct mb_backup_opts *opts,
 	/* format 2: the listings, then (once) the repository's new version,
 	 * before the first object an older mailbackup could not read */
 	if ((rc = mbi_lock_check(b->lock)) ||
-	    (v2 && ((rc = recheck_packs(b)) ||
+	    (v2 && (mbi_commit_point("listings"),
+		    (rc = recheck_packs(b)) ||
 		    (rc = write_listings(b, &trees, &count)) ||
 		    (mbi_commit_point("listings-written"),
 		     (rc = mbi_repo_upgrade(b->r))))) ||

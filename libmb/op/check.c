@@ -343,6 +343,22 @@ static int use_listing(struct check_run *c, struct ref_ctx *rctx,
 	return MB_OK;
 }
 
+/* A snapshot that cannot be read: the message names it (a listing pack
+ * that is gone does not say whose listings it held). */
+static void snapshot_problem(struct check_run *c, const char *name)
+{
+	const char *err = mb_ctx_errmsg(c->ctx);
+	char *msg;
+
+	if (strstr(err, name)) {
+		problem(c, err);
+		return;
+	}
+	msg = mbi_asprintf("snapshot '%s' cannot be read: %s", name, err);
+	problem(c, msg ? msg : err);
+	free(msg);
+}
+
 static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 			size_t nsnaps)
 {
@@ -359,7 +375,7 @@ static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 		rc = mbi_manifest_load(c->r, snaps[i].name, &m);
 		if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO ||
 		    rc == MB_E_NOTFOUND) {
-			problem(c, mb_ctx_errmsg(c->ctx));
+			snapshot_problem(c, snaps[i].name);
 			continue;
 		}
 		if (rc)

@@ -367,7 +367,10 @@ struct expander {
 	struct mbi_buf path;
 	size_t count;
 	uint64_t max;
-	struct mbi_index *seen; /* check: listings expanded before, skipped */
+	/* check: listings expanded with an earlier snapshot are skipped
+	 * (seen); those of this snapshot go to pending until it is read
+	 * whole, so that a snapshot that cannot be read marks none */
+	struct mbi_index *seen, *pending;
 	bool borrowed; /* get's text lasts only until its next call: copied */
 	/* when set, out is compressed into zout whenever it holds
 	 * ZFLUSH_AT bytes: the whole text is never in memory */
@@ -377,6 +380,8 @@ struct expander {
 };
 
 #define ZFLUSH_AT (256u << 10)
+
+enum { READ_NOT, READ_OK, READ_FAILED }; /* of a listing pack, per command */
 
 /* Compress out into zout (end: and finish the frame); out is emptied. */
 static int zflush(struct expander *x, ZSTD_EndDirective end)
@@ -570,10 +575,12 @@ static int expand(struct expander *x, const unsigned char *id, int depth)
 				 "the listings of source '%s' are nested more than %d deep: damaged or forged",
 				 x->source, LISTING_DEPTH_MAX);
 	if (x->seen) {
-		/* its entries were checked with an earlier snapshot */
-		if (mbi_index_find(x->seen, id))
+		/* its entries were checked with an earlier snapshot, or are
+		 * with this one (the same directory twice) */
+		if (mbi_index_find(x->seen, id) ||
+		    mbi_index_find(x->pending, id))
 			return MB_OK;
-		if (mbi_index_add_blob(x->seen, id, 0, 0))
+		if (mbi_index_add_blob(x->pending, id, 0, 0))
 			return MB_E_NOMEM;
 	}
 	if (x->ids && mbi_buf_add(x->ids, id, MBI_SHA256_LEN))
@@ -625,10 +632,12 @@ static int expand_manifest(struct mb_ctx *ctx, const char *text, size_t len,
 			   mbi_listing_get_fn get, void *ud,
 			   struct mbi_buf *out, struct mbi_buf *ids,
 			   const char *what, struct mbi_index *seen,
-			   struct mbi_buf *zout, bool borrowed)
+			   struct mbi_index *pending, struct mbi_buf *zout,
+			   bool borrowed)
 {
 	struct expander x = { ctx, NULL, get, ud, out, ids, { 0 }, 0,
-			      MBI_MANIFEST_MAX, seen, false, NULL, zout, 0 };
+			      MBI_MANIFEST_MAX, seen, pending, false, NULL,
+			      zout, 0 };
 	int rc;
 
 	x.borrowed = borrowed;
@@ -701,7 +710,7 @@ int mbi_listing_expand_manifest(struct mb_ctx *ctx, const char *text,
 				const char *what)
 {
 	return expand_manifest(ctx, text, len, get, ud, out, ids, what, NULL,
-			       NULL, false);
+			       NULL, NULL, false);
 }
 
 /* ------------------------------------------------- listings of a repository */
@@ -709,8 +718,9 @@ int mbi_listing_expand_manifest(struct mb_ctx *ctx, const char *text,
 struct mbi_listings {
 	struct mbi_index ix;       /* finds the listing pack of an id */
 	bool loaded;
-	bool *read;                /* per ix pack: read already */
+	unsigned char *read;       /* per ix pack: READ_OK, READ_FAILED */
 	struct mbi_index seen;     /* mbi_listings_skip_seen */
+	struct mbi_index pending;  /* seen by the snapshot being read */
 	bool skip_seen;
 	/* The listings read, in an unlinked file of the cache directory: a
 	 * listing pack's texts are written there as it is read, and read
@@ -733,8 +743,10 @@ void mbi_listings_free(struct mbi_repo *r)
 	if (ls->loaded)
 		mbi_index_release(&ls->ix);
 	mbi_index_release(&ls->texts);
-	if (ls->skip_seen)
+	if (ls->skip_seen) {
 		mbi_index_release(&ls->seen);
+		mbi_index_release(&ls->pending);
+	}
 	if (ls->fd >= 0)
 		close(ls->fd);
 	free(ls->off);
@@ -960,18 +972,24 @@ static int repo_get(void *ud, const unsigned char *id, const char **text,
 		ref = mbi_index_find(&ls->ix, key);
 
 		if (!ref || ref->pack >= ls->ix.npacks ||
-		    !ls->ix.packs[ref->pack].listing || ls->read[ref->pack])
+		    !ls->ix.packs[ref->pack].listing ||
+		    ls->read[ref->pack] == READ_OK)
 			return mbi_error(r->ctx, MB_E_VERIFY, 0,
 					 "listing '%s' is in no listing pack of the index: the repository is damaged (run 'mailbackup check')",
 					 hex);
 		pi = &ls->ix.packs[ref->pack];
-		ls->read[ref->pack] = true;
+		if (ls->read[ref->pack] == READ_FAILED)
+			return mbi_error(r->ctx, MB_E_VERIFY, 0,
+					 "listing '%s' is in listing pack '%s', which could not be read: the repository is damaged (run 'mailbackup check')",
+					 hex, pi->name);
+		ls->read[ref->pack] = READ_FAILED;
 		m.r = r;
 		m.ls = ls;
 		m.pack = pi->name;
 		if ((rc = mbi_pack_read(r, pi->name, pi->size, take_member,
 					&m)))
 			return rc;
+		ls->read[ref->pack] = READ_OK;
 		if (!(f = mbi_index_find(&ls->texts, id)))
 			return mbi_error(r->ctx, MB_E_VERIFY, 0,
 					 "listing pack '%s' lacks listing '%s' that the index says it holds",
@@ -980,33 +998,60 @@ static int repo_get(void *ud, const unsigned char *id, const char **text,
 	return spill_read(r, ls, f, text, len);
 }
 
+/* After a snapshot's expansion: what it reached counts as seen only if it
+ * was read whole (its entries are then all checked). */
+static int seen_settle(struct mbi_listings *ls, int rc)
+{
+	size_t i;
+	int rc2;
+
+	if (!ls->skip_seen)
+		return rc;
+	for (i = 0; rc == MB_OK && i < ls->pending.cap; i++) {
+		static const unsigned char zero[MBI_SHA256_LEN];
+		const unsigned char *k = ls->pending.keys + i * MBI_SHA256_LEN;
+
+		if (memcmp(k, zero, MBI_SHA256_LEN) &&
+		    mbi_index_add_blob(&ls->seen, k, 0, 0))
+			rc = MB_E_NOMEM;
+	}
+	mbi_index_release(&ls->pending);
+	rc2 = mbi_index_init(&ls->pending, ls->seen.ctx);
+	return rc ? rc : rc2;
+}
+
 int mbi_listing_expand_repo(struct mbi_repo *r, const char *text, size_t len,
 			    struct mbi_buf *out, struct mbi_buf *ids,
 			    const char *what)
 {
+	struct mbi_listings *ls;
 	int rc;
 
 	if (!r->listings && (rc = ls_open(r)))
 		return rc;
-	return expand_manifest(r->ctx, text, len, repo_get, r, out, ids, what,
-			       r->listings->skip_seen ? &r->listings->seen :
-			       NULL, NULL, true);
+	ls = r->listings;
+	rc = expand_manifest(r->ctx, text, len, repo_get, r, out, ids, what,
+			     ls->skip_seen ? &ls->seen : NULL,
+			     ls->skip_seen ? &ls->pending : NULL, NULL, true);
+	return seen_settle(ls, rc);
 }
 
 int mbi_listing_expand_repo_z(struct mbi_repo *r, const char *text,
 			      size_t len, struct mbi_buf *z,
 			      struct mbi_buf *ids, const char *what)
 {
+	struct mbi_listings *ls;
 	struct mbi_buf out = { 0 };
 	int rc;
 
 	if (!r->listings && (rc = ls_open(r)))
 		return rc;
+	ls = r->listings;
 	rc = expand_manifest(r->ctx, text, len, repo_get, r, &out, ids, what,
-			     r->listings->skip_seen ? &r->listings->seen :
-			     NULL, z, true);
+			     ls->skip_seen ? &ls->seen : NULL,
+			     ls->skip_seen ? &ls->pending : NULL, z, true);
 	mbi_buf_release(&out);
-	return rc;
+	return seen_settle(ls, rc);
 }
 
 int mbi_listings_skip_seen(struct mbi_repo *r)
@@ -1019,6 +1064,10 @@ int mbi_listings_skip_seen(struct mbi_repo *r)
 		return MB_OK;
 	if ((rc = mbi_index_init(&r->listings->seen, r->ctx)))
 		return rc;
+	if ((rc = mbi_index_init(&r->listings->pending, r->ctx))) {
+		mbi_index_release(&r->listings->seen);
+		return rc;
+	}
 	r->listings->skip_seen = true;
 	return MB_OK;
 }
@@ -1027,17 +1076,29 @@ int mbi_listings_skip_seen(struct mbi_repo *r)
 
 #define LISTING_PENDING UINT32_MAX /* in the open listing pack */
 
-/* Whether ix lists id in a listing pack (or in the one being written). */
-static bool have_listing(struct mbi_index *ix, const unsigned char *id)
+/* Whether the index lists id in a listing pack that is still in the
+ * repository (or in the one being written). A listing whose pack vanished
+ * since the backup began (a lost object, another host's prune) is stored
+ * again: the writer has its text, and a manifest must not name it in a
+ * pack that is gone. */
+static bool have_listing(struct mbi_lpw *w, const unsigned char *key,
+			 struct mbi_blobref **gone_ref)
 {
-	unsigned char key[MBI_SHA256_LEN];
-	const struct mbi_blobref *ref;
+	struct mbi_index *ix = w->ix;
+	struct mbi_blobref *ref =
+		(struct mbi_blobref *)mbi_index_find(ix, key);
 
-	mbi_listing_key(id, key);
-	ref = mbi_index_find(ix, key);
-
-	return ref && (ref->pack == LISTING_PENDING ||
-		       (ref->pack < ix->npacks && ix->packs[ref->pack].listing));
+	*gone_ref = NULL;
+	if (!ref)
+		return false;
+	if (ref->pack == LISTING_PENDING)
+		return true;
+	if (ref->pack >= ix->npacks || !ix->packs[ref->pack].listing)
+		return false;
+	if (!w->gone || !w->gone[ref->pack])
+		return true;
+	*gone_ref = ref;
+	return false;
 }
 
 static int lpw_close(struct mbi_lpw *w)
@@ -1081,20 +1142,28 @@ int mbi_lpw_store(void *ud, const unsigned char *id, const char *text,
 		  size_t len)
 {
 	struct mbi_lpw *w = ud;
+	struct mbi_blobref *gone;
 	char hex[MBI_SHA256_HEX];
 	unsigned char key[MBI_SHA256_LEN];
 	int rc;
 
-	if (have_listing(w->ix, id))
-		return MB_OK;
 	mbi_listing_key(id, key);
+	if (have_listing(w, key, &gone))
+		return MB_OK;
 	if (!w->pw && (rc = mbi_packw_open_mode(w->r, w->zstd_level,
 						MBI_CRYPT_LISTING, &w->pw)))
 		return rc;
 	mbi_hex(id, MBI_SHA256_LEN, hex);
 	rc = mbi_packw_add(w->pw, hex, id, len, 0600, 0, text, -1);
-	if (!rc && mbi_index_add_blob(w->ix, key, LISTING_PENDING, len))
+	if (!rc && gone) {
+		/* moves to the new pack when it is closed */
+		w->ix->packs[gone->pack].nblobs--;
+		gone->pack = LISTING_PENDING;
+		w->restored++;
+	} else if (!rc && mbi_index_add_blob(w->ix, key, LISTING_PENDING,
+					     len)) {
 		rc = MB_E_NOMEM;
+	}
 	if (!rc && mbi_buf_add(&w->ids, id, MBI_SHA256_LEN))
 		rc = MB_E_NOMEM;
 	if (!rc && mbi_packw_out_bytes(w->pw) >= w->pack_size)
