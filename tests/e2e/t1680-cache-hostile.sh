@@ -138,6 +138,19 @@ test_expect_success 'a cached copy that matches its hash but does not parse: the
 	cmp good.copy "$cdir/index/$ix"
 '
 
+test_expect_success 'a truncated files cache: ignored with a warning, every file read' '
+	mb backup --json >full.json &&
+	truncate -s -5 "$cdir/files" &&
+	mb backup --json >again.json 2>err &&
+	test_grep "ignoring damaged cache" err &&
+	test "$(mb_json_get bytes_read again.json)" = "$(mb_json_get bytes_total again.json)" &&
+	test "$(mb_json_get bytes_new again.json)" = 0 &&
+	head -c 8 "$cdir/files" >magic && printf MBCACHE1 >want &&
+	test_cmp want magic &&
+	mb backup --json >third.json &&
+	test "$(mb_json_get bytes_read third.json)" = 0
+'
+
 test_expect_success 'the next backup and restore work' '
 	works_again 15
 '
