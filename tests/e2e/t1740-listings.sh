@@ -230,6 +230,48 @@ test_expect_success 'a listing pack that vanishes during a backup is stored agai
 	rm "$d/1735689602.M1P1.vanish,S=16"
 '
 
+# q_packs CONF DIR: the listing packs that the index of repository DIR lists
+q_packs() {
+	for f in "$2"/index/*; do mb_manifest_decrypt gnupg "$f" || return 1; done |
+		awk "\$1 == \"q\" { print \$2 }" | sort
+}
+
+test_expect_success 'prune repacks a sparse listing pack into a new listing pack' '
+	mb_write_config -o pp.conf "$(mb_tree_sources "$SCRATCH/snap1")" &&
+	sed -i "s#^url = .*#url = $SCRATCH/repo-p#; s#^cache_dir = .*#cache_dir = $SCRATCH/cache-p#" pp.conf &&
+	"$MB_BIN" -c pp.conf init &&
+	"$MB_BIN" -c pp.conf backup --json --time 2025-02-01T02:00:00Z >pa.json &&
+	q_packs pp.conf repo-p >qa &&
+	test "$(wc -l <qa)" = 1 &&
+	n=$(find snap1/vmail -path "*/new/*" -type f | head -n 1) &&
+	mv "$n" "${n%/new/*}/cur/${n##*/}:2,S" &&
+	"$MB_BIN" -c pp.conf backup --json --time 2025-02-02T02:00:00Z >pb.json &&
+	idb=$(mb_json_get id pb.json) &&
+	q_packs pp.conf repo-p >qab &&
+	test "$(wc -l <qab)" = 2 &&
+	"$MB_BIN" -c pp.conf forget --keep-last 1 &&
+	"$MB_BIN" -c pp.conf prune --grace 0 --max-unused 0 --json >pp.json &&
+	cat pp.json &&
+	test "$(mb_json_get packs_repacked pp.json)" -ge 1 &&
+	q_packs pp.conf repo-p >qp &&
+	! grep -x -f qa qp &&
+	test -s qp &&
+	for q in $(cat qp); do
+		f="repo-p/packs/${q%"${q#??}"}/$q" &&
+		test -f "$f" &&
+		mb_gpg gnupg -d "$f" | zstd -q -d | tar -t >members &&
+		test -s members &&
+		! grep -v -x "[0-9a-f]\{64\}" members || return 1
+	done &&
+	"$MB_BIN" -c pp.conf prune --grace 0 --max-unused 0 --dry-run --json >again.json &&
+	test "$(mb_json_get packs_deleted again.json)" = 0 &&
+	test "$(mb_json_get packs_repacked again.json)" = 0 &&
+	"$MB_BIN" -c pp.conf check --read-data &&
+	rm -rf rp && "$MB_BIN" -c pp.conf restore "$idb" --target "$SCRATCH/rp" &&
+	mb_compare_trees snap1/vmail rp/vmail &&
+	mv "${n%/new/*}/cur/${n##*/}:2,S" "$n"
+'
+
 test_expect_success 'MB_TEST_FORMAT=1 makes a format-1 repository' '
 	mb_write_config -o v1.conf "$(mb_tree_sources "$SCRATCH/snap1")" &&
 	sed -i "s#^url = .*#url = $SCRATCH/repo1#; s#^cache_dir = .*#cache_dir = $SCRATCH/cache1#" v1.conf &&
