@@ -230,9 +230,9 @@ test_expect_success 'a listing pack that vanishes during a backup is stored agai
 	rm "$d/1735689602.M1P1.vanish,S=16"
 '
 
-# q_packs CONF DIR: the listing packs that the index of repository DIR lists
+# q_packs DIR: the listing packs that the index of repository DIR lists
 q_packs() {
-	for f in "$2"/index/*; do mb_manifest_decrypt gnupg "$f" || return 1; done |
+	for f in "$1"/index/*; do mb_manifest_decrypt gnupg "$f" || return 1; done |
 		awk "\$1 == \"q\" { print \$2 }" | sort
 }
 
@@ -241,19 +241,19 @@ test_expect_success 'prune repacks a sparse listing pack into a new listing pack
 	sed -i "s#^url = .*#url = $SCRATCH/repo-p#; s#^cache_dir = .*#cache_dir = $SCRATCH/cache-p#" pp.conf &&
 	"$MB_BIN" -c pp.conf init &&
 	"$MB_BIN" -c pp.conf backup --json --time 2025-02-01T02:00:00Z >pa.json &&
-	q_packs pp.conf repo-p >qa &&
+	q_packs repo-p >qa &&
 	test "$(wc -l <qa)" = 1 &&
 	n=$(find snap1/vmail -path "*/new/*" -type f | head -n 1) &&
 	mv "$n" "${n%/new/*}/cur/${n##*/}:2,S" &&
 	"$MB_BIN" -c pp.conf backup --json --time 2025-02-02T02:00:00Z >pb.json &&
 	idb=$(mb_json_get id pb.json) &&
-	q_packs pp.conf repo-p >qab &&
+	q_packs repo-p >qab &&
 	test "$(wc -l <qab)" = 2 &&
 	"$MB_BIN" -c pp.conf forget --keep-last 1 &&
 	"$MB_BIN" -c pp.conf prune --grace 0 --max-unused 0 --json >pp.json &&
 	cat pp.json &&
 	test "$(mb_json_get packs_repacked pp.json)" -ge 1 &&
-	q_packs pp.conf repo-p >qp &&
+	q_packs repo-p >qp &&
 	! grep -x -f qa qp &&
 	test -s qp &&
 	for q in $(cat qp); do
