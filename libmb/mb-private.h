@@ -913,6 +913,9 @@ MBI_HIDDEN void mbi_listings_free(struct mbi_repo *r);
  * an earlier one reached (their entries were checked already), and their
  * end line counts what is left; each distinct listing is expanded once. */
 MBI_HIDDEN int mbi_listings_skip_seen(struct mbi_repo *r);
+/* check: after each snapshot, whether its entries were checked (the
+ * listings it reached are then skipped by the next ones) or not. */
+MBI_HIDDEN int mbi_listings_settle(struct mbi_repo *r, bool checked);
 /* Writes new listings into listing packs and lists them in ix (a listing
  * that ix has in a listing pack is not stored again). Set r, ix,
  * zstd_level and pack_size; mbi_lpw_store is a mbi_listing_store_fn;

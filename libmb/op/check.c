@@ -376,6 +376,8 @@ static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 		if (rc == MB_E_VERIFY || rc == MB_E_CRYPTO ||
 		    rc == MB_E_NOTFOUND) {
 			snapshot_problem(c, snaps[i].name);
+			if ((rc = mbi_listings_settle(c->r, false)))
+				return rc;
 			continue;
 		}
 		if (rc)
@@ -386,6 +388,8 @@ static int ck_snapshots(struct check_run *c, struct mb_snapshot_info *snaps,
 			rc = use_listing(c, &rctx,
 					 m.listing_ids + j * MBI_SHA256_LEN);
 		mbi_manifest_release(&m);
+		if (!rc)
+			rc = mbi_listings_settle(c->r, true);
 		if (rc)
 			return rc;
 	}

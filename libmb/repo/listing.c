@@ -371,6 +371,7 @@ struct expander {
 	 * (seen); those of this snapshot go to pending until it is read
 	 * whole, so that a snapshot that cannot be read marks none */
 	struct mbi_index *seen, *pending;
+	bool skipped; /* a listing was left out: the end count is what is left */
 	bool borrowed; /* get's text lasts only until its next call: copied */
 	/* when set, out is compressed into zout whenever it holds
 	 * ZFLUSH_AT bytes: the whole text is never in memory */
@@ -575,12 +576,15 @@ static int expand(struct expander *x, const unsigned char *id, int depth)
 				 "the listings of source '%s' are nested more than %d deep: damaged or forged",
 				 x->source, LISTING_DEPTH_MAX);
 	if (x->seen) {
-		/* its entries were checked with an earlier snapshot, or are
-		 * with this one (the same directory twice) */
-		if (mbi_index_find(x->seen, id) ||
-		    mbi_index_find(x->pending, id))
+		/* its entries were checked with an earlier snapshot (the same
+		 * directory twice in this one is expanded twice: so the end
+		 * count of the first snapshot is checked as it is) */
+		if (mbi_index_find(x->seen, id)) {
+			x->skipped = true;
 			return MB_OK;
-		if (mbi_index_add_blob(x->pending, id, 0, 0))
+		}
+		if (!mbi_index_find(x->pending, id) &&
+		    mbi_index_add_blob(x->pending, id, 0, 0))
 			return MB_E_NOMEM;
 	}
 	if (x->ids && mbi_buf_add(x->ids, id, MBI_SHA256_LEN))
@@ -636,8 +640,8 @@ static int expand_manifest(struct mb_ctx *ctx, const char *text, size_t len,
 			   bool borrowed)
 {
 	struct expander x = { ctx, NULL, get, ud, out, ids, { 0 }, 0,
-			      MBI_MANIFEST_MAX, seen, pending, false, NULL,
-			      zout, 0 };
+			      MBI_MANIFEST_MAX, seen, pending, false, false,
+			      NULL, zout, 0 };
 	int rc;
 
 	x.borrowed = borrowed;
@@ -690,8 +694,10 @@ static int expand_lines(struct expander *x, const char *text, size_t len,
 			rc = expand(x, id, 0);
 		} else if (l > 2 && p[0] == 'e' && p[1] == ' ') {
 			goto bad; /* entries live in listings only */
-		} else if (seen && l > 4 && !memcmp(p, "end ", 4)) {
-			/* what was expanded, skipped listings left out */
+		} else if (seen && x->skipped && l > 4 &&
+			   !memcmp(p, "end ", 4)) {
+			/* what was expanded, skipped listings left out (with
+			 * none left out, the count is checked as it is) */
 			rc = mbi_buf_printf(out, "end %zu\n", x->count);
 		} else {
 			rc = mbi_buf_add(out, p, l + 1);
@@ -998,8 +1004,8 @@ static int repo_get(void *ud, const unsigned char *id, const char **text,
 	return spill_read(r, ls, f, text, len);
 }
 
-/* After a snapshot's expansion: what it reached counts as seen only if it
- * was read whole (its entries are then all checked). */
+/* After a snapshot's entries were checked (ok), or it could not be read:
+ * what it reached counts as seen only in the first case. */
 static int seen_settle(struct mbi_listings *ls, int rc)
 {
 	size_t i;
@@ -1033,7 +1039,7 @@ int mbi_listing_expand_repo(struct mbi_repo *r, const char *text, size_t len,
 	rc = expand_manifest(r->ctx, text, len, repo_get, r, out, ids, what,
 			     ls->skip_seen ? &ls->seen : NULL,
 			     ls->skip_seen ? &ls->pending : NULL, NULL, true);
-	return seen_settle(ls, rc);
+	return rc ? seen_settle(ls, rc) : MB_OK;
 }
 
 int mbi_listing_expand_repo_z(struct mbi_repo *r, const char *text,
@@ -1051,7 +1057,15 @@ int mbi_listing_expand_repo_z(struct mbi_repo *r, const char *text,
 			     ls->skip_seen ? &ls->seen : NULL,
 			     ls->skip_seen ? &ls->pending : NULL, z, true);
 	mbi_buf_release(&out);
-	return seen_settle(ls, rc);
+	return rc ? seen_settle(ls, rc) : MB_OK;
+}
+
+int mbi_listings_settle(struct mbi_repo *r, bool checked)
+{
+	if (!r->listings)
+		return MB_OK;
+	return seen_settle(r->listings, checked ? MB_OK : MB_E_VERIFY) ==
+			       MB_E_NOMEM ? MB_E_NOMEM : MB_OK;
 }
 
 int mbi_listings_skip_seen(struct mbi_repo *r)

@@ -230,6 +230,23 @@ test_expect_success 'a listing pack that vanishes during a backup is stored agai
 	rm "$d/1735689602.M1P1.vanish,S=16"
 '
 
+test_expect_success 'check verifies the end count of a format-2 root' '
+	cp -a repo repo-e &&
+	mb_write_config -o ee.conf "$(mb_tree_sources "$SCRATCH/tree")" &&
+	sed -i "s#^url = .*#url = $SCRATCH/repo-e#; s#^cache_dir = .*#cache_dir = $SCRATCH/cache-e#" ee.conf &&
+	"$MB_BIN" -c ee.conf check &&
+	man=$(ls repo-e/snapshots/* | head -n 1) &&
+	mb_manifest_decrypt gnupg "$man" >plain &&
+	awk "\$1 == \"end\" { \$2 = \$2 + 1 } { print }" plain >forged &&
+	! cmp -s plain forged &&
+	zstd -q -f forged -o forged.zst &&
+	mb_gpg gnupg --compress-algo none --encrypt --sign -u "$HOST_FPR" \
+		-r "$HOST_FPR" -o forged.gpg forged.zst &&
+	cp forged.gpg "$man" &&
+	test_must_fail --exit 4 "$MB_BIN" -c ee.conf check 2>err &&
+	test_grep "manifest .snapshots/${man##*/}. \(is malformed\|.*counts otherwise\)" err
+'
+
 # q_packs DIR: the listing packs that the index of repository DIR lists
 q_packs() {
 	for f in "$1"/index/*; do mb_manifest_decrypt gnupg "$f" || return 1; done |
