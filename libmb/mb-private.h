@@ -862,7 +862,7 @@ MBI_HIDDEN int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
 /* ---------------------------------------------------------------- listing */
 
 /*
- * Format 2 (docs/format-v2.md): one listing per directory, addressed by the
+ * Format 2 (docs/format.md §5.7-5.9): one listing per directory, addressed by the
  * SHA-256 of its text; the manifest names each source's root listing.
  */
 /* Called for each listing built, children before parents. */

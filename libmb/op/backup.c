@@ -952,7 +952,7 @@ static int read_spool(struct backup_run *b, struct mbi_lsort *s)
 	return rc;
 }
 
-/* The kept entries as listings (docs/format-v2.md): a tree line per
+/* The kept entries as listings (docs/format.md §10.3): a tree line per
  * source; listings that the index does not have yet go into listing
  * packs, listed by this run's index. */
 static int write_listings(struct backup_run *b, struct mbi_buf *trees,

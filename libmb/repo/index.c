@@ -13,7 +13,7 @@
 #include "banned.h"
 
 #define INDEX_MAGIC "mailbackup-index 1"
-/* format 2: with listing packs, "q" lines (docs/format-v2.md) */
+/* format 2: with listing packs, "q" lines (docs/format.md §6.4) */
 #define INDEX_MAGIC2 "mailbackup-index 2"
 
 int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx)

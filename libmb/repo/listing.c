@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* repo/listing.c: format 2's per-directory listings (docs/format-v2.md):
+/* repo/listing.c: format 2's per-directory listings (docs/format.md §5.8-5.9):
  * building them from a snapshot's entries, and expanding a version-2
  * manifest back into the entries of a version-1 one. */
 #include "mb-private.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* repo/lsort.c: a snapshot's entry lines in the order its listings are
- * built in (docs/format-v2.md §6): by source (configured order first),
+ * built in (docs/format.md §10.3): by source (configured order first),
  * then path component by component. The lines are held in one arena of at
  * most MBI_LSORT_RUN bytes; beyond that, sorted runs go to unlinked files
  * in a directory and are merged while they are read back, so that memory

@@ -225,7 +225,7 @@ int mbi_packw_open_mode(struct mbi_repo *r, int zstd_level,
 	ZSTD_CCtx_setParameter(p->sc->z, ZSTD_c_windowLog, 25);
 	/* listings: a directory at a time, no attachments to find again; a
 	 * small window keeps a format-2 backup's commit at format 1's memory
-	 * (docs/format-v2.md §6) */
+	 * (docs/design-listings.md) */
 	if (mode == MBI_CRYPT_LISTING)
 		ZSTD_CCtx_setParameter(p->sc->z, ZSTD_c_windowLog, 20);
 	if (archive_write_set_format_pax(p->a) ||

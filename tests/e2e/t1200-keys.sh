@@ -38,7 +38,7 @@ test_expect_success 'the first backup' '
 
 test_expect_success 'the host cannot decrypt its packs, but can its metadata' '
 	# content packs ("p" in the index); listing packs ("q") are
-	# metadata, encrypted to the host key too (docs/format-v2.md)
+	# metadata, encrypted to the host key too (docs/format.md §7.5)
 	for ix in repo/index/*; do
 		mb_manifest_decrypt gnupg "$ix" || return 1
 	done >index.txt &&

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# t1740-listings: format 2 (docs/format-v2.md): per-directory listings shared
+# t1740-listings: format 2 (docs/format.md): per-directory listings shared
 # between snapshots. A no-change backup adds only its manifest; snapshots
 # restore bit for bit; a format-1 repository (MB_TEST_FORMAT=1) is read and
 # upgraded by its next backup; prune keeps the listings snapshots need;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # t1745-listings-sort: a format-2 backup sorts its entries for the listings
-# in bounded runs on disk and merges them (docs/format-v2.md §6). Runs of
+# in bounded runs on disk and merges them (docs/format.md §10.3). Runs of
 # a few hundred bytes (MB_TEST_LSORT_RUN) give the same listing ids as one
 # run in memory, and the snapshot restores bit for bit.
 . "$(dirname "$0")/lib-test.sh"

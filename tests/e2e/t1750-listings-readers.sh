@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # t1750-listings-readers: the readers of a format-2 snapshot (ls, restore,
 # diff) expand its listings into format 1's entries without holding them
-# all (docs/format-v2.md, "Not done yet" item 3): the listings read go to
+# all (docs/design-listings.md, section 4): the listings read go to
 # an unlinked file of the cache directory, the expansion is compressed as
 # it is made. Same entries as a format-1 repository of the same tree, with
 # an expansion of many compressed chunks, listings reached twice, and

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* fuzz-listing.c: the parser of format 2's listings (docs/format-v2.md) on
+/* fuzz-listing.c: the parser of format 2's listings (docs/format.md §5.8) on
  * untrusted bytes. */
 #include "mb-private.h"
 
