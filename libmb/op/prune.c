@@ -801,7 +801,10 @@ static int plan_packs(struct prune_run *p, bool *work)
 	*work = false;
 	for (i = 0; i < n; i++) {
 		p->pr.bytes_before += p->old.packs[i].size;
-		p->fate[i] = judge_pack(p, i, can_repack);
+		/* listing packs are encrypted to the host key as well: a
+		 * host without a recipient's key repacks them too */
+		p->fate[i] = judge_pack(p, i, can_repack ||
+					p->old.packs[i].listing);
 		if (p->fate[i] != FATE_KEEP)
 			*work = true;
 		if (p->fate[i] == FATE_REPACK && p->dry)
