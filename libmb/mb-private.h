@@ -546,6 +546,14 @@ MBI_HIDDEN int mbi_zstd_compress_buf(struct mb_ctx *ctx, const void *p,
 MBI_HIDDEN int mbi_zstd_decompress_buf(struct mb_ctx *ctx, const void *p,
 				       size_t n, struct mbi_buf *out,
 				       size_t max, const char *what);
+/* The same, a piece at a time: fn gets each piece (at most 256 KiB) as
+ * it is decompressed; its error stops it. */
+MBI_HIDDEN int mbi_zstd_decompress_each(struct mb_ctx *ctx, const void *p,
+					size_t n, uint64_t max,
+					const char *what,
+					int (*fn)(void *ud, const char *data,
+						  size_t len),
+					void *ud);
 
 /* ----------------------------------------------------------- no-fork memory */
 

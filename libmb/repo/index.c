@@ -233,93 +233,167 @@ int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 	return rc;
 }
 
+/* The parse of one index object, a line at a time: an object can be fed
+ * in pieces as it is read or decompressed (a million blobs are 80 MB of
+ * text, never whole in memory). */
+struct idx_parse {
+	struct mbi_index *ix;
+	const char *what;
+	uint32_t pack, expect, seen;
+	bool have_pack, ended, v2, bad;
+	size_t lineno;
+	char part[256]; /* a line cut by the end of a piece */
+	size_t npart;
+};
+
+static void idxp_init(struct idx_parse *P, struct mbi_index *ix,
+		      const char *what)
+{
+	memset(P, 0, sizeof(*P));
+	P->ix = ix;
+	P->what = what;
+}
+
+static int idxp_bad(struct idx_parse *P)
+{
+	P->bad = true;
+	return mbi_error(P->ix->ctx, MB_E_VERIFY, 0,
+			 "index object '%s' is malformed at line %zu", P->what,
+			 P->lineno);
+}
+
+/* fields are lowercase hex and decimal digits only: sscanf alone would
+ * take signs and spaces */
+static bool idxp_fields_ok(const char *line, size_t l)
+{
+	return line[1] == ' ' &&
+	       strspn(line + 2, "0123456789abcdef ") == l - 2 &&
+	       !strstr(line, "  ") && line[l - 1] != ' ';
+}
+
+static int idxp_pack(struct idx_parse *P, const char *line, bool listing)
+{
+	char name[MBI_SHA256_HEX];
+	unsigned long long size;
+	unsigned int cnt;
+	int used = 0;
+
+	if (sscanf(line, "p %64[0-9a-f] %llu %u%n", name, &size, &cnt,
+		   &used) != 3 || line[used] || strlen(name) != 64 ||
+	    (P->have_pack && P->seen != P->expect))
+		return idxp_bad(P);
+	if (mbi_index_add_pack(P->ix, name, size, &P->pack))
+		return MB_E_NOMEM;
+	P->ix->packs[P->pack].listing = listing;
+	P->have_pack = true;
+	P->expect = cnt;
+	P->seen = 0;
+	return MB_OK;
+}
+
+static int idxp_blob(struct idx_parse *P, const char *line)
+{
+	struct mbi_index *ix = P->ix;
+	char name[MBI_SHA256_HEX];
+	unsigned char sha[MBI_SHA256_LEN];
+	unsigned long long size;
+	int used = 0;
+
+	if (!P->have_pack ||
+	    sscanf(line, "b %64[0-9a-f] %llu%n", name, &size, &used) != 2 ||
+	    line[used] || strlen(name) != 64 ||
+	    mbi_unhex(name, MBI_SHA256_LEN, sha))
+		return idxp_bad(P);
+	if (ix->packs[P->pack].listing)
+		mbi_listing_key(sha, sha);
+	if (ix->on_blob ? !memcmp(sha, zero_key, MBI_SHA256_LEN) ||
+			  ix->on_blob(ix->on_blob_ud, sha, P->pack, size) :
+			  mbi_index_add_blob(ix, sha, P->pack, size))
+		return idxp_bad(P);
+	P->seen++;
+	return MB_OK;
+}
+
+/* One line, without its LF. */
+static int idxp_line(struct idx_parse *P, const char *p, size_t l)
+{
+	char line[256];
+	bool listing = false;
+
+	P->lineno++;
+	if (l >= sizeof(line) || P->ended)
+		return idxp_bad(P);
+	memcpy(line, p, l);
+	line[l] = '\0';
+	if (P->lineno == 1) {
+		P->v2 = !strcmp(line, INDEX_MAGIC2);
+		return P->v2 || !strcmp(line, INDEX_MAGIC) ? MB_OK :
+							     idxp_bad(P);
+	}
+	/* a listing pack (format 2) */
+	if (P->v2 && line[0] == 'q')
+		line[0] = 'p', listing = true;
+	if ((line[0] == 'p' || line[0] == 'b') && !idxp_fields_ok(line, l))
+		return idxp_bad(P);
+	if (!strcmp(line, "end")) {
+		if (P->have_pack && P->seen != P->expect)
+			return idxp_bad(P);
+		P->ended = true;
+		return MB_OK;
+	}
+	if (line[0] == 'p')
+		return idxp_pack(P, line, listing);
+	if (line[0] == 'b')
+		return idxp_blob(P, line);
+	return idxp_bad(P);
+}
+
+static int idxp_feed(struct idx_parse *P, const char *p, size_t len)
+{
+	const char *end = p + len;
+	int rc = MB_OK;
+
+	while (!rc && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (P->npart + l >= sizeof(P->part)) {
+			P->lineno++;
+			return idxp_bad(P);
+		}
+		if (!nl || P->npart) {
+			memcpy(P->part + P->npart, p, l);
+			P->npart += l;
+			if (nl) {
+				rc = idxp_line(P, P->part, P->npart);
+				P->npart = 0;
+			}
+		} else {
+			rc = idxp_line(P, p, l);
+		}
+		p += l + (nl ? 1 : 0);
+	}
+	return rc;
+}
+
+static int idxp_finish(struct idx_parse *P)
+{
+	if (P->npart || !P->ended) {
+		P->lineno++;
+		return idxp_bad(P);
+	}
+	return MB_OK;
+}
+
 int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 		    const char *what)
 {
-	const char *p = text, *end = text + len;
-	uint32_t pack = 0;
-	uint32_t expect = 0, seen = 0;
-	bool have_pack = false, ended = false, v2 = false;
-	size_t lineno = 0;
+	struct idx_parse P;
+	int rc;
 
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		char line[256], name[MBI_SHA256_HEX];
-		unsigned long long size;
-		unsigned int cnt;
-		unsigned char sha[MBI_SHA256_LEN];
-		size_t l;
-		int used = 0;
-		bool listing = false;
-
-		lineno++;
-		if (!nl)
-			goto bad;
-		l = (size_t)(nl - p);
-		if (l >= sizeof(line) || ended)
-			goto bad;
-		memcpy(line, p, l);
-		line[l] = '\0';
-		p = nl + 1;
-		if (lineno == 1) {
-			v2 = !strcmp(line, INDEX_MAGIC2);
-			if (!v2 && strcmp(line, INDEX_MAGIC))
-				goto bad;
-			continue;
-		}
-		/* a listing pack (format 2) */
-		if (v2 && line[0] == 'q')
-			line[0] = 'p', listing = true;
-		/* fields are lowercase hex and decimal digits only: sscanf
-		 * alone would take signs and spaces */
-		if ((line[0] == 'p' || line[0] == 'b') &&
-		    (line[1] != ' ' ||
-		     strspn(line + 2, "0123456789abcdef ") != l - 2 ||
-		     strstr(line, "  ") || line[l - 1] == ' '))
-			goto bad;
-		if (!strcmp(line, "end")) {
-			if (have_pack && seen != expect)
-				goto bad;
-			ended = true;
-			continue;
-		}
-		if (line[0] == 'p' && sscanf(line, "p %64[0-9a-f] %llu %u%n",
-					     name, &size, &cnt, &used) == 3 &&
-		    !line[used] && strlen(name) == 64) {
-			if (have_pack && seen != expect)
-				goto bad;
-			if (mbi_index_add_pack(ix, name, size, &pack))
-				return MB_E_NOMEM;
-			ix->packs[pack].listing = listing;
-			have_pack = true;
-			expect = cnt;
-			seen = 0;
-			continue;
-		}
-		if (line[0] == 'b' && have_pack &&
-		    sscanf(line, "b %64[0-9a-f] %llu%n", name, &size,
-			   &used) == 2 && !line[used] && strlen(name) == 64) {
-			if (mbi_unhex(name, MBI_SHA256_LEN, sha))
-				goto bad;
-			if (ix->packs[pack].listing)
-				mbi_listing_key(sha, sha);
-			if (ix->on_blob ?
-			    !memcmp(sha, zero_key, MBI_SHA256_LEN) ||
-			    ix->on_blob(ix->on_blob_ud, sha, pack, size) :
-			    mbi_index_add_blob(ix, sha, pack, size))
-				goto bad;
-			seen++;
-			continue;
-		}
-		goto bad;
-	}
-	if (!ended)
-		goto bad;
-	return MB_OK;
-bad:
-	return mbi_error(ix->ctx, MB_E_VERIFY, 0,
-			 "index object '%s' is malformed at line %zu", what,
-			 lineno);
+	idxp_init(&P, ix, what);
+	rc = idxp_feed(&P, text, len);
+	return rc ? rc : idxp_finish(&P);
 }
 
 int mbi_index_write(struct mbi_index *ix, struct mbi_repo *r,
@@ -381,63 +455,176 @@ static int cmp_str(const void *a, const void *b)
 #define CACHED_MAGIC "mailbackup-cached-index 1 "
 #define CACHED_HDR (sizeof(CACHED_MAGIC) - 1 + 64 + 1)
 
-/* The verified copy at cpath, its header removed: MB_OK, or MB_E_NOTFOUND
- * when there is none to trust (it was removed if it was bad). */
-static int cached_read(struct mbi_repo *r, const char *cpath,
-		       const char *key, struct mbi_buf *plain)
+/* Parse the cached copy at cpath as it is read and hashed: MB_OK when it
+ * matched its header's hash and parsed; MB_E_NOTFOUND when there is none
+ * to trust and nothing was parsed; MB_E_VERIFY when it was parsed (part
+ * of it) and then failed: it was removed, and ix holds what it gave, so
+ * the caller starts again. */
+static int cached_parse(struct mbi_repo *r, const char *cpath,
+			const char *key, struct mbi_index *ix)
 {
-	struct mbi_buf b = { 0 };
+	enum { CHUNK = 1 << 20 };
+	char hdr[CACHED_HDR];
 	unsigned char want[MBI_SHA256_LEN], got[MBI_SHA256_LEN];
-	bool old;
+	struct mbi_sha256 h;
+	struct idx_parse P;
+	uint64_t total = 0;
+	char *buf = NULL;
+	ssize_t n;
+	int rc = MB_OK, prc = MB_OK;
+	int fd = open(cpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (mbi_read_file_flags(r->ctx, cpath, O_NOFOLLOW, &b,
-				MBI_INDEX_MAX + CACHED_HDR) != MB_OK)
+	if (fd < 0)
 		return MB_E_NOTFOUND;
-	old = b.len < CACHED_HDR ||
-	      memcmp(b.data, CACHED_MAGIC, sizeof(CACHED_MAGIC) - 1);
-	if (!old && b.data[CACHED_HDR - 1] == '\n' &&
-	    !mbi_unhex(b.data + sizeof(CACHED_MAGIC) - 1, MBI_SHA256_LEN,
-		       want)) {
-		mbi_sha256_buf(b.data + CACHED_HDR, b.len - CACHED_HDR, got);
-		if (!memcmp(want, got, MBI_SHA256_LEN)) {
-			memmove(b.data, b.data + CACHED_HDR,
-				b.len - CACHED_HDR);
-			b.len -= CACHED_HDR;
-			b.data[b.len] = '\0';
-			*plain = b;
-			return MB_OK;
-		}
+	n = mbi_read_full(fd, hdr, CACHED_HDR);
+	if (n != (ssize_t)CACHED_HDR ||
+	    memcmp(hdr, CACHED_MAGIC, sizeof(CACHED_MAGIC) - 1) ||
+	    hdr[CACHED_HDR - 1] != '\n' ||
+	    mbi_unhex(hdr + sizeof(CACHED_MAGIC) - 1, MBI_SHA256_LEN, want)) {
+		/* a copy of an older mailbackup has no header (it starts
+		 * as an index does): fetched again quietly */
+		if (n < (ssize_t)sizeof(INDEX_MAGIC) ||
+		    (memcmp(hdr, INDEX_MAGIC "\n", sizeof(INDEX_MAGIC)) &&
+		     memcmp(hdr, INDEX_MAGIC2 "\n", sizeof(INDEX_MAGIC2))))
+			mbi_log(r->ctx, MB_LOG_WARNING,
+				"cached copy '%s' of index object '%s' does not match its hash: dropped, fetching the object again",
+				cpath, key);
+		close(fd);
+		unlink(cpath);
+		return MB_E_NOTFOUND;
 	}
-	/* a copy of an older mailbackup has no header (it starts as an index
-	 * does): fetched again quietly; any other mismatch is worth a word */
-	if (!old || b.len < sizeof(INDEX_MAGIC) ||
-	    (memcmp(b.data, INDEX_MAGIC "\n", sizeof(INDEX_MAGIC)) &&
-	     memcmp(b.data, INDEX_MAGIC2 "\n", sizeof(INDEX_MAGIC2))))
+	if (!(buf = malloc(CHUNK)) || mbi_sha256_init(&h)) {
+		free(buf);
+		close(fd);
+		return MB_E_NOMEM;
+	}
+	idxp_init(&P, ix, key);
+	while ((n = read(fd, buf, CHUNK)) > 0 && total <= MBI_INDEX_MAX) {
+		total += (uint64_t)n;
+		mbi_sha256_update(&h, buf, (size_t)n);
+		if (!prc)
+			prc = idxp_feed(&P, buf, (size_t)n);
+	}
+	mbi_sha256_final(&h, got);
+	if (n < 0 || total > MBI_INDEX_MAX ||
+	    memcmp(want, got, MBI_SHA256_LEN)) {
 		mbi_log(r->ctx, MB_LOG_WARNING,
 			"cached copy '%s' of index object '%s' does not match its hash: dropped, fetching the object again",
 			cpath, key);
-	mbi_buf_release(&b);
-	unlink(cpath);
-	return MB_E_NOTFOUND;
+		rc = MB_E_VERIFY;
+	} else if (prc || (prc = idxp_finish(&P))) {
+		/* our own copy, verified, does not parse */
+		mbi_log(r->ctx, MB_LOG_WARNING,
+			"the cached copy '%s' of index object '%s' is damaged: dropped, fetched again",
+			cpath, key);
+		rc = prc == MB_E_NOMEM ? MB_E_NOMEM : MB_E_VERIFY;
+	}
+	free(buf);
+	close(fd);
+	if (rc)
+		unlink(cpath);
+	return rc;
 }
 
-static void cached_write(struct mbi_repo *r, const char *cdir,
-			 const char *cpath, const struct mbi_buf *plain)
+/* The verified plaintext of an index object, written to the cache as it
+ * is decompressed: a header with its hash, then the text. Best effort: a
+ * cache that cannot be written is not an error. */
+struct fetch_parse {
+	struct idx_parse P;
+	struct mbi_sha256 h;
+	char *tmp;
+	int fd;             /* -1: not caching */
+};
+
+static int fetch_piece(void *ud, const char *data, size_t len)
 {
-	unsigned char sha[MBI_SHA256_LEN];
-	char hdr[CACHED_HDR + 1], hex[MBI_SHA256_HEX];
+	struct fetch_parse *F = ud;
+
+	mbi_sha256_update(&F->h, data, len);
+	if (F->fd >= 0 && mbi_write_all(F->fd, data, len)) {
+		close(F->fd);
+		F->fd = -1;
+		unlink(F->tmp);
+	}
+	return idxp_feed(&F->P, data, len);
+}
+
+static void fetch_cache_open(struct fetch_parse *F, const char *cdir,
+			     const char *cpath)
+{
 	char *d = mbi_asprintf("%s/index", cdir);
+	char blank[CACHED_HDR];
 
-	mbi_sha256_buf(plain->data, plain->len, sha);
-	mbi_hex(sha, MBI_SHA256_LEN, hex);
-	snprintf(hdr, sizeof(hdr), "%s%s\n", CACHED_MAGIC, hex);
-	if (d && !mbi_mkdir_p(d, 0700)) {
-		struct iovec parts[2] = { { hdr, CACHED_HDR },
-					  { plain->data, plain->len } };
-
-		mbi_write_file_atomicv(r->ctx, cpath, parts, 2, 0600);
+	F->fd = -1;
+	F->tmp = mbi_asprintf("%s.tmp-%d", cpath, (int)getpid());
+	if (!d || !F->tmp || mbi_mkdir_p(d, 0700)) {
+		free(d);
+		return;
 	}
 	free(d);
+	/* a name planted there (a link to a file elsewhere) is removed,
+	 * never written through */
+	unlink(F->tmp);
+	F->fd = open(F->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+				     O_NOFOLLOW, 0600);
+	memset(blank, ' ', sizeof(blank));
+	if (F->fd >= 0 && mbi_write_all(F->fd, blank, sizeof(blank))) {
+		close(F->fd);
+		F->fd = -1;
+		unlink(F->tmp);
+	}
+}
+
+static void fetch_cache_commit(struct fetch_parse *F, const char *cpath,
+			       const unsigned char *sha, bool ok)
+{
+	char hdr[CACHED_HDR + 1], hex[MBI_SHA256_HEX];
+
+	if (F->fd < 0)
+		return;
+	mbi_hex(sha, MBI_SHA256_LEN, hex);
+	snprintf(hdr, sizeof(hdr), "%s%s\n", CACHED_MAGIC, hex);
+	ok = ok && pwrite(F->fd, hdr, CACHED_HDR, 0) == (ssize_t)CACHED_HDR &&
+	     !fsync(F->fd);
+	if (close(F->fd))
+		ok = false;
+	F->fd = -1;
+	if (ok && !rename(F->tmp, cpath))
+		return;
+	unlink(F->tmp);
+}
+
+/* Fetch index object key, verify its signature, and parse it as it is
+ * decompressed (kept compressed in memory, never whole as text). */
+static int fetch_parse(struct mbi_repo *r, const char *cdir,
+		       const char *cpath, const char *key,
+		       struct mbi_index *ix)
+{
+	struct fetch_parse F;
+	struct mbi_buf z = { 0 };
+	unsigned char sha[MBI_SHA256_LEN];
+	int rc;
+
+	memset(&F, 0, sizeof(F));
+	F.fd = -1;
+	rc = mbi_repo_get_meta_z(r, key, MBI_INDEX_MAX, &z);
+	if (rc)
+		return rc;
+	if (mbi_sha256_init(&F.h)) {
+		mbi_buf_release(&z);
+		return MB_E_NOMEM;
+	}
+	idxp_init(&F.P, ix, key);
+	fetch_cache_open(&F, cdir, cpath);
+	rc = mbi_zstd_decompress_each(r->ctx, z.data, z.len, MBI_INDEX_MAX,
+				      key, fetch_piece, &F);
+	if (!rc)
+		rc = idxp_finish(&F.P);
+	mbi_sha256_final(&F.h, sha);
+	fetch_cache_commit(&F, cpath, sha, rc == MB_OK);
+	free(F.tmp);
+	mbi_buf_release(&z);
+	return rc;
 }
 
 /* Content that two packs hold: prefer the one that exists (one listing of
@@ -488,50 +675,34 @@ int mbi_index_load(struct mbi_index *ix, struct mbi_repo *r, bool fresh)
 		const char *base = strrchr(a.names[i], '/');
 		char *cpath = mbi_asprintf("%s/index/%s", cdir,
 					   base ? base + 1 : a.names[i]);
-		struct mbi_buf plain = { 0 };
 
 		if (!cpath) {
 			rc = MB_E_NOMEM;
 			break;
 		}
-		if (!fresh && cached_read(r, cpath, a.names[i], &plain) ==
-			      MB_OK) {
-			rc = mbi_index_parse(ix, plain.data, plain.len,
-					     a.names[i]);
-			if (rc == MB_E_VERIFY) {
-				/* our own copy is damaged, not the repository:
-				 * drop it and start again from the objects
-				 * (each restart removes one copy) */
-				mbi_log(r->ctx, MB_LOG_WARNING,
-					"the cached copy '%s' of index object '%s' is damaged: dropped, fetched again",
-					cpath, a.names[i]);
-				int (*on_blob)(void *, const unsigned char *,
-					       uint32_t, uint64_t) = ix->on_blob;
-				void *ud = ix->on_blob_ud;
+		rc = fresh ? MB_E_NOTFOUND :
+			     cached_parse(r, cpath, a.names[i], ix);
+		if (rc == MB_E_VERIFY) {
+			/* our own copy was damaged, not the repository: it
+			 * is gone; start again from the objects (each
+			 * restart removes one copy) */
+			int (*on_blob)(void *, const unsigned char *,
+				       uint32_t, uint64_t) = ix->on_blob;
+			void *ud = ix->on_blob_ud;
 
-				unlink(cpath);
-				mbi_buf_release(&plain);
-				free(cpath);
-				mbi_index_release(ix);
-				if ((rc = mbi_index_init(ix, r->ctx)))
-					break;
-				ix->on_blob = on_blob;
-				ix->on_blob_ud = ud;
-				if (on_blob && (rc = on_blob(ud, NULL, 0, 0)))
-					break;
-				i = (size_t)-1;
-				continue;
-			}
-		} else {
-			rc = mbi_repo_get_meta(r, a.names[i], MBI_INDEX_MAX,
-					       &plain);
-			if (!rc)
-				rc = mbi_index_parse(ix, plain.data, plain.len,
-						     a.names[i]);
-			if (!rc)
-				cached_write(r, cdir, cpath, &plain);
+			free(cpath);
+			mbi_index_release(ix);
+			if ((rc = mbi_index_init(ix, r->ctx)))
+				break;
+			ix->on_blob = on_blob;
+			ix->on_blob_ud = ud;
+			if (on_blob && (rc = on_blob(ud, NULL, 0, 0)))
+				break;
+			i = (size_t)-1;
+			continue;
 		}
-		mbi_buf_release(&plain);
+		if (rc == MB_E_NOTFOUND)
+			rc = fetch_parse(r, cdir, cpath, a.names[i], ix);
 		free(cpath);
 	}
 	if (!rc) {
