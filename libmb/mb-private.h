@@ -949,7 +949,9 @@ MBI_HIDDEN int mbi_lsort_next(struct mbi_lsort *s, const char **line);
 MBI_HIDDEN void mbi_lsort_free(struct mbi_lsort *s);
 /* The listings of a snapshot's entry lines (all sources, read from s in
  * one pass): "tree SOURCE ID" lines appended to trees, in the order of
- * the configured sources; *count gets the number of entries. */
+ * the configured sources; *count gets the number of entries. The lines
+ * must be mbi_manifest_format_entry()'s of this process: they are split
+ * into fields, not parsed again. */
 MBI_HIDDEN int mbi_listing_trees(struct mbi_lpw *w, struct mbi_lsort *s,
 				 struct mbi_buf *trees, size_t *count);
 /* Test-only: MB_TEST_FORMAT=1 makes init and backup write format 1. */
