@@ -20,6 +20,7 @@
 #define QUEUE_JOBS 512
 #define PACK_QUEUE_BYTES (64u << 20)
 #define FILE_POOL_IDLE (32u << 20) /* file buffers kept for reuse */
+#define SPOOL_BUFFER (1u << 20)
 
 /* A regular file to read and hash (walker -> readers). */
 struct job {
@@ -51,6 +52,7 @@ struct backup_run {
 	uint32_t first_new_pack;
 
 	FILE *mf;                  /* entry lines, guarded by mlock */
+	char *mfbuf;               /* its stdio buffer */
 	pthread_mutex_t mlock;
 
 	pthread_mutex_t qlock;
@@ -1160,6 +1162,7 @@ static void bk_release(struct backup_run *b)
 {
 	if (b->mf)
 		fclose(b->mf);
+	free(b->mfbuf);
 	mbi_cache_free(b->cache);
 	free(b->gone);
 	mbi_index_release(&b->ix);
@@ -1189,6 +1192,11 @@ static int open_spool(struct backup_run *b)
 			close(fd);
 		return rc;
 	}
+	/* the spool is written and read back a line at a time: a buffer of
+	 * 1 MiB instead of 4 KiB saves a thousand system calls a run */
+	b->mfbuf = malloc(SPOOL_BUFFER);
+	if (b->mfbuf)
+		setvbuf(b->mf, b->mfbuf, _IOFBF, SPOOL_BUFFER);
 	return MB_OK;
 }
 
