@@ -28,9 +28,17 @@ struct mbi_cache {
 	struct rec *old;
 	size_t nold;
 	FILE *out;    /* this run's records, unsorted */
+	char *outbuf; /* its stdio buffer */
 	size_t nnew;
 	int err;
+	/* the records as loaded: a run that saw the same files again (a
+	 * no-change backup) leaves the file as it is */
+	unsigned char old_sha[MBI_SHA256_LEN];
+	size_t old_n;
+	bool have_old;
 };
+
+#define CACHE_OUT_BUFFER (256u << 10)
 
 char *mbi_cache_dir(struct mb_ctx *ctx, const char *repo_id)
 {
@@ -83,6 +91,7 @@ void mbi_cache_free(struct mbi_cache *c)
 		fclose(c->out);
 		unlink(c->tmp);
 	}
+	free(c->outbuf);
 	free(c->old);
 	free(c->dir);
 	free(c->path);
@@ -110,6 +119,9 @@ static void load_old(struct mbi_cache *c)
 	if (c->old) {
 		memcpy(c->old, b.data + 8, n * sizeof(struct rec));
 		c->nold = n;
+		mbi_sha256_buf(c->old, n * sizeof(struct rec), c->old_sha);
+		c->old_n = n;
+		c->have_old = true;
 	}
 	mbi_buf_release(&b);
 }
@@ -149,6 +161,11 @@ int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
 		mbi_cache_free(c);
 		return rc;
 	}
+	/* one record a file: 4 KiB of stdio buffer was a write(2) for every
+	 * 46 files */
+	c->outbuf = malloc(CACHE_OUT_BUFFER);
+	if (c->outbuf)
+		setvbuf(c->out, c->outbuf, _IOFBF, CACHE_OUT_BUFFER);
 	*out = c;
 	return MB_OK;
 }
@@ -189,6 +206,22 @@ int mbi_cache_record(struct mbi_cache *c, uint64_t dev, uint64_t ino,
 	return MB_OK;
 }
 
+/* Whether the file already holds exactly these records (and is still
+ * there, at its size): then writing it again, and its two fsyncs, would
+ * change nothing. */
+static bool unchanged(struct mbi_cache *c, const struct rec *v, size_t k)
+{
+	unsigned char sha[MBI_SHA256_LEN];
+	struct stat st;
+
+	if (!c->have_old || k != c->old_n ||
+	    lstat(c->path, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != 8 + (uint64_t)k * sizeof(*v))
+		return false;
+	mbi_sha256_buf(v, k * sizeof(*v), sha);
+	return !memcmp(sha, c->old_sha, MBI_SHA256_LEN);
+}
+
 int mbi_cache_save(struct mbi_cache *c)
 {
 	struct rec *v = NULL;
@@ -216,6 +249,8 @@ int mbi_cache_save(struct mbi_cache *c)
 	for (i = 0; i < n; i++)
 		if (!k || cmp_rec(&v[k - 1], &v[i]))
 			v[k++] = v[i];
+	if (unchanged(c, v, k))
+		goto out;
 	{
 		/* the records are written from where they are sorted: a
 		 * second copy would double the peak for a million files */
