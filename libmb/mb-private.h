@@ -927,11 +927,26 @@ struct mbi_lpw {
 	struct mbi_buf ids;    /* of the open pack */
 	uint64_t stored, packs;
 	uint64_t restored;     /* listings stored again: their pack was gone */
+	bool memo;             /* keep them in the cache (repo/lmemo.c) */
+	unsigned char memo_key[MBI_SHA256_LEN];
+	struct mbi_buf memo_ids; /* of every listing built */
 };
 MBI_HIDDEN int mbi_lpw_store(void *ud, const unsigned char *id,
 			     const char *text, size_t len);
 MBI_HIDDEN int mbi_lpw_finish(struct mbi_lpw *w);
 MBI_HIDDEN void mbi_lpw_abort(struct mbi_lpw *w);
+/* The listings of the last backup whose entry lines were the same (their
+ * digest, mbi_cache_lines), from the cache directory dir: true when found and every listing is
+ * still in the index, in a listing pack not gone; trees and *count are set
+ * then. usable false (entries left out, packs gone): never found. After a
+ * miss, build them and call mbi_lmemo_end with the result, which keeps
+ * them there for the next backup. */
+struct mbi_cache;
+MBI_HIDDEN bool mbi_lmemo_get(struct mbi_lpw *w, const struct mbi_cache *c,
+			      bool usable, const char *dir,
+			      struct mbi_buf *trees, size_t *count);
+MBI_HIDDEN void mbi_lmemo_end(struct mbi_lpw *w, const char *dir, int rc,
+			      const struct mbi_buf *trees, size_t count);
 /* A snapshot's entry lines sorted for its listings (repo/lsort.c): by
  * source (configured order, others after) then path component by
  * component. In memory up to MBI_LSORT_RUN bytes of lines; beyond, sorted
@@ -1042,6 +1057,16 @@ MBI_HIDDEN bool mbi_cache_lookup(struct mbi_cache *c, uint64_t dev,
 MBI_HIDDEN int mbi_cache_record(struct mbi_cache *c, uint64_t dev, uint64_t ino,
 				uint64_t size, int64_t mtime_ns,
 				int64_t ctime_ns, const unsigned char *sha);
+/* One entry line of this run's snapshot, in any order: the lines' digest
+ * (a sum of keyed hashes, the key secret in the cache directory) names
+ * their listings in repo/lmemo.c. Guarded like mbi_cache_record. */
+MBI_HIDDEN void mbi_cache_line(struct mbi_cache *c, const char *line,
+			       size_t len);
+/* That digest, or false when there is none (no key). */
+MBI_HIDDEN bool mbi_cache_lines(const struct mbi_cache *c,
+				unsigned char out[MBI_SHA256_LEN]);
+/* SipHash-2-4 of p[0..n) with key k (repo/lmemo.c). */
+MBI_HIDDEN uint64_t mbi_siphash(const uint64_t k[2], const void *p, size_t n);
 /* Write the entries recorded in this run as the new cache (atomic). */
 MBI_HIDDEN int mbi_cache_save(struct mbi_cache *c);
 MBI_HIDDEN void mbi_cache_free(struct mbi_cache *c);

@@ -20,7 +20,6 @@
 #define QUEUE_JOBS 512
 #define PACK_QUEUE_BYTES (64u << 20)
 #define FILE_POOL_IDLE (32u << 20) /* file buffers kept for reuse */
-#define SPOOL_BUFFER (1u << 20)
 
 /* A regular file to read and hash (walker -> readers). */
 struct job {
@@ -129,6 +128,7 @@ static int write_entry(struct backup_run *b, const char *source,
 	rc = mbi_manifest_format_entry(&line, &e);
 	if (!rc) {
 		pthread_mutex_lock(&b->mlock);
+		mbi_cache_line(b->cache, line.data, line.len);
 		if (fwrite(line.data, 1, line.len, b->mf) != line.len)
 			rc = mbi_error(b->ctx, MB_E_IO, errno,
 				       "cannot write the manifest spool");
@@ -970,6 +970,9 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 	w.gone = b->gone;
 	w.zstd_level = b->ctx->cfg->zstd_level;
 	w.pack_size = b->ctx->cfg->pack_size;
+	if (mbi_lmemo_get(&w, b->cache, !b->nfailed && !b->ngone, b->tmpdir,
+			  trees, count))
+		return MB_OK; /* the same entries as a backup before */
 	rc = mbi_lsort_new(b->ctx, b->tmpdir, &s);
 	if (!rc)
 		rc = read_spool(b, s);
@@ -979,6 +982,7 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 		rc = mbi_lpw_finish(&w);
 	else
 		mbi_lpw_abort(&w);
+	mbi_lmemo_end(&w, b->tmpdir, rc, trees, *count);
 	b->res.bytes_stored += w.stored;
 	b->res.packs += w.packs;
 	if (!rc && w.restored)
@@ -1192,11 +1196,9 @@ static int open_spool(struct backup_run *b)
 			close(fd);
 		return rc;
 	}
-	/* the spool is written and read back a line at a time: a buffer of
-	 * 1 MiB instead of 4 KiB saves a thousand system calls a run */
-	b->mfbuf = malloc(SPOOL_BUFFER);
-	if (b->mfbuf)
-		setvbuf(b->mf, b->mfbuf, _IOFBF, SPOOL_BUFFER);
+	/* written and read a line at a time: 1 MiB, not 4 KiB, of buffer */
+	if ((b->mfbuf = malloc(1u << 20)))
+		setvbuf(b->mf, b->mfbuf, _IOFBF, 1u << 20);
 	return MB_OK;
 }
 

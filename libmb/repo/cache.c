@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -36,7 +37,13 @@ struct mbi_cache {
 	unsigned char old_sha[MBI_SHA256_LEN];
 	size_t old_n;
 	bool have_old;
+	/* the digest of this run's entry lines (mbi_cache_line) */
+	uint64_t lkey[2], lsum[2], nlines;
+	bool have_lkey;
 };
+
+#define LINES_KEY "listings-key"
+#define LINES_KEY_LEN 16
 
 #define CACHE_OUT_BUFFER (256u << 10)
 
@@ -126,6 +133,54 @@ static void load_old(struct mbi_cache *c)
 	mbi_buf_release(&b);
 }
 
+/* The secret key of the lines' digest: made once per cache directory. A
+ * digest that others cannot compute is one they cannot aim a tree at. */
+static void load_lines_key(struct mbi_cache *c)
+{
+	struct mbi_buf b = { 0 };
+	unsigned char k[LINES_KEY_LEN];
+	char *p = mbi_asprintf("%s/" LINES_KEY, c->dir);
+
+	if (!p)
+		return;
+	if (!mbi_read_file_flags(c->ctx, p, O_NOFOLLOW, &b, 64) &&
+	    b.len == LINES_KEY_LEN) {
+		memcpy(k, b.data, LINES_KEY_LEN);
+		c->have_lkey = true;
+	} else if (getrandom(k, sizeof(k), 0) == (ssize_t)sizeof(k) &&
+		   !mbi_write_file_atomic(c->ctx, p, k, sizeof(k), 0600)) {
+		c->have_lkey = true;
+	}
+	if (c->have_lkey)
+		memcpy(c->lkey, k, sizeof(c->lkey));
+	explicit_bzero(k, sizeof(k));
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	mbi_buf_release(&b);
+	free(p);
+}
+
+void mbi_cache_line(struct mbi_cache *c, const char *line, size_t len)
+{
+	uint64_t k2[2] = { c->lkey[0] ^ 0x6c6973746c696e31ULL, c->lkey[1] };
+
+	/* two lanes of a sum: the order the lines came in does not count */
+	c->lsum[0] += mbi_siphash(c->lkey, line, len);
+	c->lsum[1] += mbi_siphash(k2, line, len);
+	c->nlines++;
+}
+
+bool mbi_cache_lines(const struct mbi_cache *c,
+		     unsigned char out[MBI_SHA256_LEN])
+{
+	uint64_t v[3] = { c->lsum[0], c->lsum[1], c->nlines };
+
+	if (!c->have_lkey)
+		return false;
+	mbi_sha256_buf(v, sizeof(v), out);
+	return true;
+}
+
 int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
 		   struct mbi_cache **out)
 {
@@ -147,6 +202,7 @@ int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
 		return MB_E_NOMEM;
 	}
 	load_old(c);
+	load_lines_key(c);
 	/* files.new-PID of a run that died, or a name planted there: removed
 	 * (a link goes, not what it points to), then made anew */
 	unlink(c->tmp);

@@ -1181,6 +1181,8 @@ int mbi_lpw_store(void *ud, const unsigned char *id, const char *text,
 	unsigned char key[MBI_SHA256_LEN];
 	int rc;
 
+	if (w->memo && mbi_buf_add(&w->memo_ids, id, MBI_SHA256_LEN))
+		return MB_E_NOMEM;
 	mbi_listing_key(id, key);
 	if (have_listing(w, key, &gone))
 		return MB_OK;
