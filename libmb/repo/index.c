@@ -83,12 +83,13 @@ const struct mbi_blobref *mbi_index_find(struct mbi_index *ix,
 	return &ix->vals[i];
 }
 
-static int grow(struct mbi_index *ix)
+/* Rehash into a table of cap slots (a power of two above the count). */
+static int rehash(struct mbi_index *ix, size_t cap)
 {
 	struct mbi_index n = *ix;
 	size_t i;
 
-	n.cap = ix->cap * 2;
+	n.cap = cap;
 	n.keys = calloc(n.cap, MBI_SHA256_LEN);
 	n.vals = calloc(n.cap, sizeof(*n.vals));
 	if (!n.keys || !n.vals) {
@@ -121,7 +122,7 @@ int mbi_index_add_blob(struct mbi_index *ix, const unsigned char *sha,
 
 	if (!memcmp(sha, zero_key, MBI_SHA256_LEN))
 		return MB_E_INVAL;
-	if ((ix->count + 1) * 4 > ix->cap * 3 && grow(ix))
+	if ((ix->count + 1) * 4 > ix->cap * 3 && rehash(ix, ix->cap * 2))
 		return MB_E_NOMEM;
 	i = probe(ix, sha);
 	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN)) {
@@ -258,6 +259,29 @@ static bool blob_line(const char *line, size_t l, unsigned char *sha,
 	return true;
 }
 
+/* Room for n more keys at once: an index object of 40k blobs would
+ * otherwise be rehashed six times while it is parsed. */
+static int reserve(struct mbi_index *ix, size_t n)
+{
+	size_t cap = ix->cap;
+
+	while ((ix->count + n) * 4 > cap * 3 && cap < ((size_t)1 << 40))
+		cap *= 2;
+	return cap == ix->cap ? MB_OK : rehash(ix, cap);
+}
+
+/* At most one blob a line. */
+static size_t count_lines(const char *p, const char *end)
+{
+	size_t n = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
 int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 		    const char *what)
 {
@@ -267,6 +291,8 @@ int mbi_index_parse(struct mbi_index *ix, const char *text, size_t len,
 	bool have_pack = false, ended = false, v2 = false;
 	size_t lineno = 0;
 
+	if (!ix->on_blob && reserve(ix, count_lines(text, end)))
+		return MB_E_NOMEM;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		char line[256], name[MBI_SHA256_HEX];
