@@ -219,6 +219,8 @@ struct mb_ctx {
 	/* the source the recorded error names itself (mbi_source_error),
 	 * "" when it names none */
 	char err_source[72];
+	/* prefetchers a backup started before its walk (source/prefetch.c) */
+	struct mbi_prefetch *early;
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -1109,6 +1111,17 @@ struct mbi_prefetch;
 MBI_HIDDEN struct mbi_prefetch *mbi_prefetch_start(int root_fd);
 MBI_HIDDEN void mbi_prefetch_walked(struct mbi_prefetch *pf, uint64_t n);
 MBI_HIDDEN void mbi_prefetch_stop(struct mbi_prefetch *pf);
+/* Start prefetchers for the tree sources (all, or those named in the
+ * NULL-terminated only) now, before the repository is opened: their
+ * walks take them over (mbi_prefetch_take). */
+MBI_HIDDEN void mbi_prefetch_early(struct mb_ctx *ctx,
+				   const char *const *only);
+/* The prefetcher started early for path, or one started now on root_fd. */
+MBI_HIDDEN struct mbi_prefetch *mbi_prefetch_take(struct mb_ctx *ctx,
+						  const char *path,
+						  int root_fd);
+/* Stop those no walk took over. */
+MBI_HIDDEN void mbi_prefetch_early_stop(struct mb_ctx *ctx);
 
 /* Walk a source's tree (files or maildir rules). Calls fn for each item;
  * items that vanish or cannot be read are warned about and skipped. */

@@ -1196,7 +1196,6 @@ static int open_spool(struct backup_run *b)
 			close(fd);
 		return rc;
 	}
-	/* written and read a line at a time: 1 MiB, not 4 KiB, of buffer */
 	if ((b->mfbuf = malloc(1u << 20)))
 		setvbuf(b->mf, b->mfbuf, _IOFBF, 1u << 20);
 	return MB_OK;
@@ -1459,7 +1458,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 {
 	struct mb_backup_opts o;
 	struct backup_run b;
-	struct workers w;
+	struct workers w = { 0 };
 	struct mbi_buf extra = { 0 };
 	double t0 = mbi_now();
 	int lockfd = -1, rc;
@@ -1473,7 +1472,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	ctx->warnings = 0;
 	ctx->store_full = 0;
 	bk_init(&b, ctx);
-	memset(&w, 0, sizeof(w));
+	mbi_prefetch_early(ctx, opts->sources);
 	if ((rc = open_run(&b, opts, &lockfd)))
 		goto out;
 	rc = start_workers(&b, &w);
@@ -1485,6 +1484,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 out:
 	b.res.warnings = ctx->warnings;
 	b.res.seconds = mbi_now() - t0;
+	mbi_prefetch_early_stop(ctx);
 	mbi_result_out(res, &b.res, sizeof(b.res));
 	bk_release(&b);
 	if (lockfd >= 0)
