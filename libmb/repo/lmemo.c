@@ -4,12 +4,10 @@
  * and build them again. */
 #include "mb-private.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "banned.h"
 
@@ -17,10 +15,11 @@
  * A backup's listings are a function of its sorted entry lines and of the
  * order of the configured sources. So the digest of the lines, in
  * whatever order the walker and the readers wrote them (mbi_cache_line),
- * with the sources' names and this file's version, names them: a no-change backup finds its tree lines, its entry count and the
- * ids of all its listings here, checks that the index still lists every
- * one in a listing pack that is still in the repository, and skips the
- * sort and the build (a tenth of its time). Anything else, a miss, or a
+ * with the sources' names and this file's version, names them: a
+ * no-change backup finds its tree lines, its entry count and the ids of
+ * all its listings here, checks that the index still lists every one in a
+ * listing pack that is still in the repository, and skips the sort and
+ * the build (a tenth of its time). Anything else, a miss, or a
  * damaged file: they are built as always.
  *
  * The file: magic, key, count, the length of the tree lines, the number
