@@ -44,8 +44,16 @@ struct key_memo {
 static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
 static const char *gpgme_version;
 
+/*
+ * GPGME asks gpgconf where the engines are (gpgconf --list-dirs and
+ * --list-components), then runs every engine it found for its version
+ * (gpgsm, gpgconf), before the first gpg: five processes a run, 20-40 ms
+ * of a no-change backup on a cold cache. We use OpenPGP only, so GPGME runs
+ * the "gpg" on PATH (GnuPG 2 on every system we support) and nothing else.
+ */
 static void init_gpgme(void)
 {
+	gpgme_set_global_flag("disable-gpgconf", "1");
 	gpgme_version = gpgme_check_version(NULL);
 	gpgme_set_locale(NULL, LC_CTYPE, setlocale(LC_CTYPE, NULL));
 }

@@ -219,6 +219,8 @@ struct mb_ctx {
 	/* the source the recorded error names itself (mbi_source_error),
 	 * "" when it names none */
 	char err_source[72];
+	/* prefetchers a backup started before its walk (source/prefetch.c) */
+	struct mbi_prefetch *early;
 };
 
 /* Record an error (errnum: an errno value appended as ": strerror", or 0)
@@ -938,11 +940,26 @@ struct mbi_lpw {
 	struct mbi_buf ids;    /* of the open pack */
 	uint64_t stored, packs;
 	uint64_t restored;     /* listings stored again: their pack was gone */
+	bool memo;             /* keep them in the cache (repo/lmemo.c) */
+	unsigned char memo_key[MBI_SHA256_LEN];
+	struct mbi_buf memo_ids; /* of every listing built */
 };
 MBI_HIDDEN int mbi_lpw_store(void *ud, const unsigned char *id,
 			     const char *text, size_t len);
 MBI_HIDDEN int mbi_lpw_finish(struct mbi_lpw *w);
 MBI_HIDDEN void mbi_lpw_abort(struct mbi_lpw *w);
+/* The listings of the last backup whose entry lines were the same (their
+ * digest, mbi_cache_lines), from the cache directory dir: true when found and every listing is
+ * still in the index, in a listing pack not gone; trees and *count are set
+ * then. usable false (entries left out, packs gone): never found. After a
+ * miss, build them and call mbi_lmemo_end with the result, which keeps
+ * them there for the next backup. */
+struct mbi_cache;
+MBI_HIDDEN bool mbi_lmemo_get(struct mbi_lpw *w, const struct mbi_cache *c,
+			      bool usable, const char *dir,
+			      struct mbi_buf *trees, size_t *count);
+MBI_HIDDEN void mbi_lmemo_end(struct mbi_lpw *w, const char *dir, int rc,
+			      const struct mbi_buf *trees, size_t count);
 /* A snapshot's entry lines sorted for its listings (repo/lsort.c): by
  * source (configured order, others after) then path component by
  * component. In memory up to MBI_LSORT_RUN bytes of lines; beyond, sorted
@@ -960,7 +977,9 @@ MBI_HIDDEN int mbi_lsort_next(struct mbi_lsort *s, const char **line);
 MBI_HIDDEN void mbi_lsort_free(struct mbi_lsort *s);
 /* The listings of a snapshot's entry lines (all sources, read from s in
  * one pass): "tree SOURCE ID" lines appended to trees, in the order of
- * the configured sources; *count gets the number of entries. */
+ * the configured sources; *count gets the number of entries. The lines
+ * must be mbi_manifest_format_entry()'s of this process: they are split
+ * into fields, not parsed again. */
 MBI_HIDDEN int mbi_listing_trees(struct mbi_lpw *w, struct mbi_lsort *s,
 				 struct mbi_buf *trees, size_t *count);
 /* Test-only: MB_TEST_FORMAT=1 makes init and backup write format 1. */
@@ -1051,6 +1070,16 @@ MBI_HIDDEN bool mbi_cache_lookup(struct mbi_cache *c, uint64_t dev,
 MBI_HIDDEN int mbi_cache_record(struct mbi_cache *c, uint64_t dev, uint64_t ino,
 				uint64_t size, int64_t mtime_ns,
 				int64_t ctime_ns, const unsigned char *sha);
+/* One entry line of this run's snapshot, in any order: the lines' digest
+ * (a sum of keyed hashes, the key secret in the cache directory) names
+ * their listings in repo/lmemo.c. Guarded like mbi_cache_record. */
+MBI_HIDDEN void mbi_cache_line(struct mbi_cache *c, const char *line,
+			       size_t len);
+/* That digest, or false when there is none (no key). */
+MBI_HIDDEN bool mbi_cache_lines(const struct mbi_cache *c,
+				unsigned char out[MBI_SHA256_LEN]);
+/* SipHash-2-4 of p[0..n) with key k (repo/lmemo.c). */
+MBI_HIDDEN uint64_t mbi_siphash(const uint64_t k[2], const void *p, size_t n);
 /* Write the entries recorded in this run as the new cache (atomic). */
 MBI_HIDDEN int mbi_cache_save(struct mbi_cache *c);
 MBI_HIDDEN void mbi_cache_free(struct mbi_cache *c);
@@ -1093,6 +1122,17 @@ struct mbi_prefetch;
 MBI_HIDDEN struct mbi_prefetch *mbi_prefetch_start(int root_fd);
 MBI_HIDDEN void mbi_prefetch_walked(struct mbi_prefetch *pf, uint64_t n);
 MBI_HIDDEN void mbi_prefetch_stop(struct mbi_prefetch *pf);
+/* Start prefetchers for the tree sources (all, or those named in the
+ * NULL-terminated only) now, before the repository is opened: their
+ * walks take them over (mbi_prefetch_take). */
+MBI_HIDDEN void mbi_prefetch_early(struct mb_ctx *ctx,
+				   const char *const *only);
+/* The prefetcher started early for path, or one started now on root_fd. */
+MBI_HIDDEN struct mbi_prefetch *mbi_prefetch_take(struct mb_ctx *ctx,
+						  const char *path,
+						  int root_fd);
+/* Stop those no walk took over. */
+MBI_HIDDEN void mbi_prefetch_early_stop(struct mb_ctx *ctx);
 
 /* Walk a source's tree (files or maildir rules). Calls fn for each item;
  * items that vanish or cannot be read are warned about and skipped. */

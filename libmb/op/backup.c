@@ -51,6 +51,7 @@ struct backup_run {
 	uint32_t first_new_pack;
 
 	FILE *mf;                  /* entry lines, guarded by mlock */
+	char *mfbuf;               /* its stdio buffer */
 	pthread_mutex_t mlock;
 
 	pthread_mutex_t qlock;
@@ -127,6 +128,7 @@ static int write_entry(struct backup_run *b, const char *source,
 	rc = mbi_manifest_format_entry(&line, &e);
 	if (!rc) {
 		pthread_mutex_lock(&b->mlock);
+		mbi_cache_line(b->cache, line.data, line.len);
 		if (fwrite(line.data, 1, line.len, b->mf) != line.len)
 			rc = mbi_error(b->ctx, MB_E_IO, errno,
 				       "cannot write the manifest spool");
@@ -968,6 +970,9 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 	w.gone = b->gone;
 	w.zstd_level = b->ctx->cfg->zstd_level;
 	w.pack_size = b->ctx->cfg->pack_size;
+	if (mbi_lmemo_get(&w, b->cache, !b->nfailed && !b->ngone, b->tmpdir,
+			  trees, count))
+		return MB_OK; /* the same entries as a backup before */
 	rc = mbi_lsort_new(b->ctx, b->tmpdir, &s);
 	if (!rc)
 		rc = read_spool(b, s);
@@ -977,6 +982,7 @@ static int write_listings(struct backup_run *b, struct mbi_buf *trees,
 		rc = mbi_lpw_finish(&w);
 	else
 		mbi_lpw_abort(&w);
+	mbi_lmemo_end(&w, b->tmpdir, rc, trees, *count);
 	b->res.bytes_stored += w.stored;
 	b->res.packs += w.packs;
 	if (!rc && w.restored)
@@ -1160,6 +1166,7 @@ static void bk_release(struct backup_run *b)
 {
 	if (b->mf)
 		fclose(b->mf);
+	free(b->mfbuf);
 	mbi_cache_free(b->cache);
 	free(b->gone);
 	mbi_index_release(&b->ix);
@@ -1189,6 +1196,8 @@ static int open_spool(struct backup_run *b)
 			close(fd);
 		return rc;
 	}
+	if ((b->mfbuf = malloc(1u << 20)))
+		setvbuf(b->mf, b->mfbuf, _IOFBF, 1u << 20);
 	return MB_OK;
 }
 
@@ -1449,7 +1458,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 {
 	struct mb_backup_opts o;
 	struct backup_run b;
-	struct workers w;
+	struct workers w = { 0 };
 	struct mbi_buf extra = { 0 };
 	double t0 = mbi_now();
 	int lockfd = -1, rc;
@@ -1463,7 +1472,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 	ctx->warnings = 0;
 	ctx->store_full = 0;
 	bk_init(&b, ctx);
-	memset(&w, 0, sizeof(w));
+	mbi_prefetch_early(ctx, opts->sources);
 	if ((rc = open_run(&b, opts, &lockfd)))
 		goto out;
 	rc = start_workers(&b, &w);
@@ -1475,6 +1484,7 @@ int mb_backup(struct mb_ctx *ctx, const struct mb_backup_opts *opts,
 out:
 	b.res.warnings = ctx->warnings;
 	b.res.seconds = mbi_now() - t0;
+	mbi_prefetch_early_stop(ctx);
 	mbi_result_out(res, &b.res, sizeof(b.res));
 	bk_release(&b);
 	if (lockfd >= 0)

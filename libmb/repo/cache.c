@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -28,9 +29,23 @@ struct mbi_cache {
 	struct rec *old;
 	size_t nold;
 	FILE *out;    /* this run's records, unsorted */
+	char *outbuf; /* its stdio buffer */
 	size_t nnew;
 	int err;
+	/* the records as loaded: a run that saw the same files again (a
+	 * no-change backup) leaves the file as it is */
+	unsigned char old_sha[MBI_SHA256_LEN];
+	size_t old_n;
+	bool have_old;
+	/* the digest of this run's entry lines (mbi_cache_line) */
+	uint64_t lkey[2], lsum[2], nlines;
+	bool have_lkey;
 };
+
+#define LINES_KEY "listings-key"
+#define LINES_KEY_LEN 16
+
+#define CACHE_OUT_BUFFER (256u << 10)
 
 char *mbi_cache_dir(struct mb_ctx *ctx, const char *repo_id)
 {
@@ -83,6 +98,7 @@ void mbi_cache_free(struct mbi_cache *c)
 		fclose(c->out);
 		unlink(c->tmp);
 	}
+	free(c->outbuf);
 	free(c->old);
 	free(c->dir);
 	free(c->path);
@@ -117,6 +133,9 @@ static void load_old(struct mbi_cache *c)
 		c->old = NULL;
 		goto bad;
 	}
+	mbi_sha256_buf(c->old, n * sizeof(struct rec), c->old_sha);
+	c->old_n = n;
+	c->have_old = true;
 	c->nold = n;
 	goto out;
 bad:
@@ -124,6 +143,54 @@ bad:
 		c->path);
 out:
 	close(fd);
+}
+
+/* The secret key of the lines' digest: made once per cache directory. A
+ * digest that others cannot compute is one they cannot aim a tree at. */
+static void load_lines_key(struct mbi_cache *c)
+{
+	struct mbi_buf b = { 0 };
+	unsigned char k[LINES_KEY_LEN];
+	char *p = mbi_asprintf("%s/" LINES_KEY, c->dir);
+
+	if (!p)
+		return;
+	if (!mbi_read_file_flags(c->ctx, p, O_NOFOLLOW, &b, 64) &&
+	    b.len == LINES_KEY_LEN) {
+		memcpy(k, b.data, LINES_KEY_LEN);
+		c->have_lkey = true;
+	} else if (getrandom(k, sizeof(k), 0) == (ssize_t)sizeof(k) &&
+		   !mbi_write_file_atomic(c->ctx, p, k, sizeof(k), 0600)) {
+		c->have_lkey = true;
+	}
+	if (c->have_lkey)
+		memcpy(c->lkey, k, sizeof(c->lkey));
+	explicit_bzero(k, sizeof(k));
+	if (b.data)
+		explicit_bzero(b.data, b.len);
+	mbi_buf_release(&b);
+	free(p);
+}
+
+void mbi_cache_line(struct mbi_cache *c, const char *line, size_t len)
+{
+	uint64_t k2[2] = { c->lkey[0] ^ 0x6c6973746c696e31ULL, c->lkey[1] };
+
+	/* two lanes of a sum: the order the lines came in does not count */
+	c->lsum[0] += mbi_siphash(c->lkey, line, len);
+	c->lsum[1] += mbi_siphash(k2, line, len);
+	c->nlines++;
+}
+
+bool mbi_cache_lines(const struct mbi_cache *c,
+		     unsigned char out[MBI_SHA256_LEN])
+{
+	uint64_t v[3] = { c->lsum[0], c->lsum[1], c->nlines };
+
+	if (!c->have_lkey)
+		return false;
+	mbi_sha256_buf(v, sizeof(v), out);
+	return true;
 }
 
 int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
@@ -147,6 +214,7 @@ int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
 		return MB_E_NOMEM;
 	}
 	load_old(c);
+	load_lines_key(c);
 	/* files.new-PID of a run that died, or a name planted there: removed
 	 * (a link goes, not what it points to), then made anew */
 	unlink(c->tmp);
@@ -161,6 +229,11 @@ int mbi_cache_open(struct mb_ctx *ctx, const char *repo_id,
 		mbi_cache_free(c);
 		return rc;
 	}
+	/* one record a file: 4 KiB of stdio buffer was a write(2) for every
+	 * 46 files */
+	c->outbuf = malloc(CACHE_OUT_BUFFER);
+	if (c->outbuf)
+		setvbuf(c->out, c->outbuf, _IOFBF, CACHE_OUT_BUFFER);
 	*out = c;
 	return MB_OK;
 }
@@ -201,6 +274,22 @@ int mbi_cache_record(struct mbi_cache *c, uint64_t dev, uint64_t ino,
 	return MB_OK;
 }
 
+/* Whether the file already holds exactly these records (and is still
+ * there, at its size): then writing it again, and its two fsyncs, would
+ * change nothing. */
+static bool unchanged(struct mbi_cache *c, const struct rec *v, size_t k)
+{
+	unsigned char sha[MBI_SHA256_LEN];
+	struct stat st;
+
+	if (!c->have_old || k != c->old_n ||
+	    lstat(c->path, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != 8 + (uint64_t)k * sizeof(*v))
+		return false;
+	mbi_sha256_buf(v, k * sizeof(*v), sha);
+	return !memcmp(sha, c->old_sha, MBI_SHA256_LEN);
+}
+
 int mbi_cache_save(struct mbi_cache *c)
 {
 	struct rec *v = NULL;
@@ -228,6 +317,8 @@ int mbi_cache_save(struct mbi_cache *c)
 	for (i = 0; i < n; i++)
 		if (!k || cmp_rec(&v[k - 1], &v[i]))
 			v[k++] = v[i];
+	if (unchanged(c, v, k))
+		goto out;
 	{
 		/* the records are written from where they are sorted: a
 		 * second copy would double the peak for a million files */

@@ -57,12 +57,20 @@ static size_t slot_of(const struct mbi_index *ix, const unsigned char *sha)
 static size_t probe(const struct mbi_index *ix, const unsigned char *sha)
 {
 	size_t i = slot_of(ix, sha);
+	uint64_t want, head;
 
-	while (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key,
-		      MBI_SHA256_LEN) &&
-	       memcmp(ix->keys + i * MBI_SHA256_LEN, sha, MBI_SHA256_LEN))
-		i = (i + 1) & (ix->cap - 1);
-	return i;
+	/* the first eight bytes decide almost every slot: two memcmp calls
+	 * per slot were the hottest code of a no-change backup */
+	memcpy(&want, sha, sizeof(want));
+	for (;; i = (i + 1) & (ix->cap - 1)) {
+		const unsigned char *k = ix->keys + i * MBI_SHA256_LEN;
+
+		memcpy(&head, k, sizeof(head));
+		if (head == want && !memcmp(k, sha, MBI_SHA256_LEN))
+			return i;
+		if (!head && !memcmp(k, zero_key, MBI_SHA256_LEN))
+			return i;
+	}
 }
 
 const struct mbi_blobref *mbi_index_find(struct mbi_index *ix,
@@ -75,12 +83,13 @@ const struct mbi_blobref *mbi_index_find(struct mbi_index *ix,
 	return &ix->vals[i];
 }
 
-static int grow(struct mbi_index *ix)
+/* Rehash into a table of cap slots (a power of two above the count). */
+static int rehash(struct mbi_index *ix, size_t cap)
 {
 	struct mbi_index n = *ix;
 	size_t i;
 
-	n.cap = ix->cap * 2;
+	n.cap = cap;
 	n.keys = calloc(n.cap, MBI_SHA256_LEN);
 	n.vals = calloc(n.cap, sizeof(*n.vals));
 	if (!n.keys || !n.vals) {
@@ -113,7 +122,7 @@ int mbi_index_add_blob(struct mbi_index *ix, const unsigned char *sha,
 
 	if (!memcmp(sha, zero_key, MBI_SHA256_LEN))
 		return MB_E_INVAL;
-	if ((ix->count + 1) * 4 > ix->cap * 3 && grow(ix))
+	if ((ix->count + 1) * 4 > ix->cap * 3 && rehash(ix, ix->cap * 2))
 		return MB_E_NOMEM;
 	i = probe(ix, sha);
 	if (memcmp(ix->keys + i * MBI_SHA256_LEN, zero_key, MBI_SHA256_LEN)) {
@@ -233,6 +242,34 @@ int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 	return rc;
 }
 
+/* A blob line, "b SHA256 SIZE", of lowercase hex, digits and single
+ * spaces (the caller checked those): the same lines as
+ * sscanf("b %64[0-9a-f] %llu%n") takes, three times faster, which counts
+ * with one line per blob of the repository at every backup's start. */
+static bool blob_line(const char *line, size_t l, unsigned char *sha,
+		      unsigned long long *size)
+{
+	const char *num = line + 2 + 2 * MBI_SHA256_LEN + 1;
+
+	if (l <= (size_t)(num - line) || num[-1] != ' ' ||
+	    strspn(num, "0123456789") != l - (size_t)(num - line) ||
+	    mbi_unhex(line + 2, MBI_SHA256_LEN, sha))
+		return false;
+	*size = strtoull(num, NULL, 10);
+	return true;
+}
+
+/* Room for n more keys at once: an index object of 40k blobs would
+ * otherwise be rehashed six times while it is parsed. */
+static int reserve(struct mbi_index *ix, size_t n)
+{
+	size_t cap = ix->cap;
+
+	while ((ix->count + n) * 4 > cap * 3 && cap < ((size_t)1 << 40))
+		cap *= 2;
+	return cap == ix->cap ? MB_OK : rehash(ix, cap);
+}
+
 /* The parse of one index object, a line at a time: an object can be fed
  * in pieces as it is read or decompressed (a million blobs are 80 MB of
  * text, never whole in memory). */
@@ -282,7 +319,10 @@ static int idxp_pack(struct idx_parse *P, const char *line, bool listing)
 		   &used) != 3 || line[used] || strlen(name) != 64 ||
 	    (P->have_pack && P->seen != P->expect))
 		return idxp_bad(P);
-	if (mbi_index_add_pack(P->ix, name, size, &P->pack))
+	/* room for its blobs at once (bounded: a lying count must not
+	 * allocate) */
+	if (mbi_index_add_pack(P->ix, name, size, &P->pack) ||
+	    (!P->ix->on_blob && reserve(P->ix, cnt < (1u << 22) ? cnt : 0)))
 		return MB_E_NOMEM;
 	P->ix->packs[P->pack].listing = listing;
 	P->have_pack = true;
@@ -291,18 +331,13 @@ static int idxp_pack(struct idx_parse *P, const char *line, bool listing)
 	return MB_OK;
 }
 
-static int idxp_blob(struct idx_parse *P, const char *line)
+static int idxp_blob(struct idx_parse *P, const char *line, size_t l)
 {
 	struct mbi_index *ix = P->ix;
-	char name[MBI_SHA256_HEX];
 	unsigned char sha[MBI_SHA256_LEN];
 	unsigned long long size;
-	int used = 0;
 
-	if (!P->have_pack ||
-	    sscanf(line, "b %64[0-9a-f] %llu%n", name, &size, &used) != 2 ||
-	    line[used] || strlen(name) != 64 ||
-	    mbi_unhex(name, MBI_SHA256_LEN, sha))
+	if (!P->have_pack || !blob_line(line, l, sha, &size))
 		return idxp_bad(P);
 	if (ix->packs[P->pack].listing)
 		mbi_listing_key(sha, sha);
@@ -344,7 +379,7 @@ static int idxp_line(struct idx_parse *P, const char *p, size_t l)
 	if (line[0] == 'p')
 		return idxp_pack(P, line, listing);
 	if (line[0] == 'b')
-		return idxp_blob(P, line);
+		return idxp_blob(P, line, l);
 	return idxp_bad(P);
 }
 

@@ -149,12 +149,23 @@ static int cmp_key(const char *ab, const struct lkey *a, const char *bb,
 	if (c || a->slen != b->slen)
 		return c ? c : a->slen < b->slen ? -1 : 1;
 	n = a->plen < b->plen ? a->plen : b->plen;
-	for (i = 0; i < n; i++) {
+	/* paths of one directory share long prefixes: skip the equal part
+	 * eight bytes at a time, map '/' only where they differ */
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t wx, wy;
+
+		memcpy(&wx, x + i, 8);
+		memcpy(&wy, y + i, 8);
+		if (wx != wy)
+			break;
+	}
+	while (i < n && x[i] == y[i])
+		i++;
+	if (i < n) {
 		unsigned cx = x[i] == '/' ? 0 : (unsigned char)x[i];
 		unsigned cy = y[i] == '/' ? 0 : (unsigned char)y[i];
 
-		if (cx != cy)
-			return cx < cy ? -1 : 1;
+		return cx < cy ? -1 : 1;
 	}
 	return a->plen < b->plen ? -1 : a->plen > b->plen;
 }

@@ -32,6 +32,7 @@
 struct mbi_prefetch {
 	int root_fd;
 	dev_t dev;
+	ino_t ino;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	char **dirs;          /* directories to list, relative to the root */
@@ -43,6 +44,8 @@ struct mbi_prefetch {
 	uint64_t walked;      /* entries seen by the walker */
 	pthread_t th[PREFETCH_THREADS];
 	int nth;
+	char *path;                 /* started early for this source */
+	struct mbi_prefetch *next;  /* of ctx->early */
 };
 
 static bool push_dir(struct mbi_prefetch *pf, char *path)
@@ -190,6 +193,7 @@ struct mbi_prefetch *mbi_prefetch_start(int root_fd)
 		return NULL;
 	}
 	pf->dev = st.st_dev;
+	pf->ino = st.st_ino;
 	pthread_mutex_init(&pf->lock, NULL);
 	pthread_cond_init(&pf->cond, NULL);
 	for (i = 0; i < PREFETCH_THREADS; i++)
@@ -222,5 +226,78 @@ void mbi_prefetch_stop(struct mbi_prefetch *pf)
 	close(pf->root_fd);
 	pthread_mutex_destroy(&pf->lock);
 	pthread_cond_destroy(&pf->cond);
+	free(pf->path);
 	free(pf);
+}
+
+/*
+ * A backup spends its first ~100 ms on gpg, the lock, the index and the
+ * cache before it walks: on a cold page cache, prefetchers started first
+ * read the tree's first directories and inodes meanwhile.
+ */
+static bool named(const char *const *only, const char *name)
+{
+	for (; only && *only; only++)
+		if (!strcmp(*only, name))
+			return true;
+	return !only;
+}
+
+void mbi_prefetch_early(struct mb_ctx *ctx, const char *const *only)
+{
+	size_t i;
+
+	for (i = 0; ctx->cfg && i < ctx->cfg->nsources; i++) {
+		const struct mbi_source *src = &ctx->cfg->sources[i];
+		struct mbi_prefetch *pf;
+		int fd;
+
+		if (!src->kind->tree || !src->path || !named(only, src->name))
+			continue;
+		fd = open(src->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* its walk says why */
+		pf = mbi_prefetch_start(fd);
+		close(fd);
+		if (pf && !(pf->path = strdup(src->path))) {
+			mbi_prefetch_stop(pf);
+			continue;
+		}
+		if (pf) {
+			pf->next = ctx->early;
+			ctx->early = pf;
+		}
+	}
+}
+
+struct mbi_prefetch *mbi_prefetch_take(struct mb_ctx *ctx, const char *path,
+				       int root_fd)
+{
+	struct mbi_prefetch **p;
+	struct stat st;
+
+	for (p = &ctx->early; *p; p = &(*p)->next)
+		if (!strcmp((*p)->path, path)) {
+			struct mbi_prefetch *pf = *p;
+
+			*p = pf->next;
+			/* the same directory still (not a snapshot that a
+			 * pre_backup hook mounted there since) */
+			if (!fstat(root_fd, &st) && st.st_dev == pf->dev &&
+			    st.st_ino == pf->ino)
+				return pf;
+			mbi_prefetch_stop(pf);
+			break;
+		}
+	return mbi_prefetch_start(root_fd);
+}
+
+void mbi_prefetch_early_stop(struct mb_ctx *ctx)
+{
+	while (ctx->early) {
+		struct mbi_prefetch *pf = ctx->early;
+
+		ctx->early = pf->next;
+		mbi_prefetch_stop(pf);
+	}
 }

@@ -596,7 +596,7 @@ int mbi_walk_source(struct mb_ctx *ctx, const struct mbi_source *src,
 		return MB_E_NOMEM;
 	}
 	w.path.data[0] = '\0';
-	w.pf = mbi_prefetch_start(fd);
+	w.pf = mbi_prefetch_take(ctx, src->path, fd);
 	rc = emit(&w, ".", fd, ".", &st, NULL, false);
 	if (!rc)
 		rc = walk_dir(&w, fd, 0);

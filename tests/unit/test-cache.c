@@ -21,7 +21,8 @@ static void sha_of(uint64_t i, unsigned char sha[MBI_SHA256_LEN])
 	mbi_sha256_buf(&i, sizeof(i), sha);
 }
 
-/* Files in dir other than "files": leftovers of a run. */
+/* Files in dir other than "files" and the lines' key: leftovers of a
+ * run. */
 static int leftovers(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -31,7 +32,8 @@ static int leftovers(const char *dir)
 	if (!d)
 		return -1;
 	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && strcmp(de->d_name, "files"))
+		if (de->d_name[0] != '.' && strcmp(de->d_name, "files") &&
+		    strcmp(de->d_name, "listings-key"))
 			n++;
 	closedir(d);
 	return n;
@@ -197,6 +199,50 @@ static void test_damaged(void)
 	free(dir);
 }
 
+/* The digest of a run's entry lines (repo/lmemo.c's key). */
+static void lines_digest(const char *const *l, size_t n,
+			 unsigned char out[MBI_SHA256_LEN], bool *ok_out)
+{
+	struct mbi_cache *c;
+	size_t i;
+
+	*ok_out = false;
+	if (mbi_cache_open(ctx, REPO_ID, &c))
+		return;
+	for (i = 0; i < n; i++)
+		mbi_cache_line(c, l[i], strlen(l[i]));
+	*ok_out = mbi_cache_lines(c, out);
+	mbi_cache_free(c);
+}
+
+static void test_lines(void)
+{
+	static const char *const a[] = { "e s f 1", "e s f 2", "e s d 3" };
+	static const char *const b[] = { "e s d 3", "e s f 1", "e s f 2" };
+	static const char *const c[] = { "e s d 3", "e s f 1", "e s f 4" };
+	static const char *const d[] = { "e s d 3", "e s f 1" };
+	unsigned char da[MBI_SHA256_LEN], db[MBI_SHA256_LEN];
+	unsigned char dc[MBI_SHA256_LEN], dd[MBI_SHA256_LEN];
+	bool oa, ob, oc, od;
+	uint64_t k[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+	unsigned char m[15];
+	size_t i;
+
+	lines_digest(a, 3, da, &oa);
+	lines_digest(b, 3, db, &ob);
+	lines_digest(c, 3, dc, &oc);
+	lines_digest(d, 2, dd, &od);
+	ok(oa && ob && oc && od, "the lines have a digest (a key was made)");
+	ok(!memcmp(da, db, sizeof(da)),
+	   "in any order, the same lines have the same digest");
+	ok(memcmp(da, dc, sizeof(da)) && memcmp(da, dd, sizeof(da)),
+	   "a changed or missing line changes it");
+	for (i = 0; i < sizeof(m); i++)
+		m[i] = (unsigned char)i;
+	ok(mbi_siphash(k, m, sizeof(m)) == 0xa129ca6149be45e5ULL,
+	   "SipHash-2-4: the reference vector of 15 bytes");
+}
+
 static void test_bad_dir(void)
 {
 	struct mb_ctx *c2;
@@ -234,6 +280,7 @@ int main(void)
 	test_dir();
 	test_cycle();
 	test_damaged();
+	test_lines();
 	test_bad_dir();
 	mb_ctx_free(ctx);
 	cmd = mbi_asprintf("rm -rf '%s'", root);
