@@ -541,6 +541,7 @@ static int cached_parse(struct mbi_repo *r, const char *cpath,
 			prc = idxp_feed(&P, buf, (size_t)n);
 	}
 	mbi_sha256_final(&h, got);
+	mbi_sha256_release(&h);
 	if (n < 0 || total > MBI_INDEX_MAX ||
 	    memcmp(want, got, MBI_SHA256_LEN)) {
 		mbi_log(r->ctx, MB_LOG_WARNING,
@@ -656,6 +657,7 @@ static int fetch_parse(struct mbi_repo *r, const char *cdir,
 	if (!rc)
 		rc = idxp_finish(&F.P);
 	mbi_sha256_final(&F.h, sha);
+	mbi_sha256_release(&F.h);
 	fetch_cache_commit(&F, cpath, sha, rc == MB_OK);
 	free(F.tmp);
 	mbi_buf_release(&z);
