@@ -18,8 +18,8 @@
 #define FAILED (UINT32_MAX - 1)
 #define SMALL_FILE (8u << 20) /* read whole into memory below this */
 #define QUEUE_JOBS 512
-#define PACK_QUEUE_BYTES (64u << 20)
-#define FILE_POOL_IDLE (32u << 20) /* file buffers kept for reuse */
+#define PACK_QUEUE_BYTES (32u << 20)
+#define FILE_POOL_IDLE (16u << 20) /* file buffers kept for reuse */
 
 /* A regular file to read and hash (walker -> readers). */
 struct job {
