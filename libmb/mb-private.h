@@ -603,8 +603,10 @@ struct mbi_repo {
 	/* frees resolved: set beside it by the manifest layer, so that this
 	 * layer below it calls no manifest function */
 	void (*resolved_free)(struct mbi_repo *r);
-	/* format 2: listings read so far, and the index that finds them */
+	/* format 2: listings read so far, and the index that finds them;
+	 * freed by listings_free, set beside it by the listing layer */
 	struct mbi_listings *listings;
+	void (*listings_free)(struct mbi_repo *r);
 	int version;           /* of mailbackup.repo: 1 or 2 */
 };
 
@@ -898,6 +900,9 @@ MBI_HIDDEN int mbi_listing_parse(const char *text, size_t len,
  * owner is freed. */
 typedef int (*mbi_listing_get_fn)(void *ud, const unsigned char *id,
 				  const char **text, size_t *len);
+/* Whether the compressed plaintext z of a manifest is a format-2 root. */
+MBI_HIDDEN bool mbi_manifest_z_is_v2(struct mb_ctx *ctx, const unsigned char *z,
+				     size_t zlen, const char *what);
 MBI_HIDDEN bool mbi_manifest_is_v2(const char *text, size_t len);
 /* Expand a version-2 manifest's text into the equivalent version-1 text
  * (appended to out); the ids of the listings read go to ids (if not

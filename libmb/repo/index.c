@@ -16,6 +16,14 @@
 /* format 2: with listing packs, "q" lines (docs/format.md §6.4) */
 #define INDEX_MAGIC2 "mailbackup-index 2"
 
+/* A listing's key in the index: its id with the first byte inverted, so
+ * that a listing and a content of the same SHA-256 are two blobs. */
+void mbi_listing_key(const unsigned char *id, unsigned char key[MBI_SHA256_LEN])
+{
+	memmove(key, id, MBI_SHA256_LEN); /* in place too */
+	key[0] ^= 0xff;
+}
+
 int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx)
 {
 	memset(ix, 0, sizeof(*ix));

@@ -20,12 +20,6 @@
 /* deeper trees are refused: expansion recurses once per level */
 #define LISTING_DEPTH_MAX 4096
 
-void mbi_listing_key(const unsigned char *id, unsigned char key[MBI_SHA256_LEN])
-{
-	memmove(key, id, MBI_SHA256_LEN); /* in place too */
-	key[0] ^= 0xff;
-}
-
 /* ---------------------------------------------------------------- fields */
 
 struct tok {
@@ -929,6 +923,7 @@ static int ls_open(struct mbi_repo *r)
 	}
 	ls->fd = -1;
 	r->listings = ls;
+	r->listings_free = mbi_listings_free;
 	return MB_OK;
 }
 

@@ -35,46 +35,6 @@ struct lmemo_head {
 	uint64_t count, trees_len, nids;
 };
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                       \
-	do {                                                           \
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                 \
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                 \
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-	} while (0)
-
-uint64_t mbi_siphash(const uint64_t k[2], const void *p, size_t n)
-{
-	const unsigned char *in = p;
-	uint64_t v0 = k[0] ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = k[1] ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k[0] ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = k[1] ^ 0x7465646279746573ULL;
-	uint64_t m, b = (uint64_t)n << 56;
-	size_t i, left = n & 7;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		memcpy(&m, in + i, 8); /* little-endian hosts: the reference */
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	while (left--)
-		b |= (uint64_t)in[i + left] << (8 * left);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
 /* The memo's key: the entry lines' digest, the sources in their order. */
 static bool lmemo_key(struct mb_ctx *ctx, const struct mbi_cache *c,
 		      unsigned char key[MBI_SHA256_LEN])

@@ -598,37 +598,9 @@ int mbi_manifest_foreach(struct mb_ctx *ctx, const struct mbi_manifest *m,
 	return rc;
 }
 
-int mbi_manifest_parse_repo(struct mbi_repo *r, struct mbi_buf *plain,
-			    struct mbi_manifest *m, const char *what)
-{
-	struct mbi_buf ids = { 0 };
-	int rc = MB_OK;
-
-	if (mbi_manifest_is_v2(plain->data, plain->len)) {
-		/* format 2: the same entries, from the listings */
-		struct mbi_buf v1 = { 0 };
-
-		rc = mbi_listing_expand_repo(r, plain->data, plain->len, &v1,
-					     &ids, what);
-		mbi_buf_release(plain);
-		*plain = v1;
-	}
-	if (!rc)
-		rc = mbi_manifest_parse(r->ctx, plain->data, plain->len, m,
-					what);
-	if (!rc) {
-		memset(plain, 0, sizeof(*plain)); /* owned by m */
-		m->listing_ids = (unsigned char *)ids.data;
-		m->nlisting_ids = ids.len / MBI_SHA256_LEN;
-		ids.data = NULL;
-	}
-	mbi_buf_release(&ids);
-	return rc;
-}
-
 /* Whether the compressed plaintext z is a format-2 root: its first line. */
-static bool z_is_v2(struct mb_ctx *ctx, const unsigned char *z, size_t zlen,
-		    const char *what)
+bool mbi_manifest_z_is_v2(struct mb_ctx *ctx, const unsigned char *z,
+			  size_t zlen, const char *what)
 {
 	struct lines L;
 	char *line;
@@ -641,84 +613,6 @@ static bool z_is_v2(struct mb_ctx *ctx, const unsigned char *z, size_t zlen,
 		lines_close(&L);
 	}
 	return v2;
-}
-
-int mbi_manifest_parse_repo_z(struct mbi_repo *r, struct mbi_buf *z,
-			      struct mbi_manifest *m, const char *what)
-{
-	struct mbi_buf plain = { 0 }, zz = { 0 }, ids = { 0 };
-	int rc;
-
-	if (!z_is_v2(r->ctx, (unsigned char *)z->data, z->len, what)) {
-		rc = mbi_manifest_parse_z(r->ctx, (unsigned char *)z->data,
-					  z->len, m, what);
-		if (!rc)
-			z->data = NULL; /* owned by m */
-		return rc;
-	}
-	/* format 2: the root is small; its listings expand into format 1's
-	 * text, compressed as it is made and kept compressed like a
-	 * format-1 manifest (never whole in memory) */
-	rc = mbi_zstd_decompress_buf(r->ctx, z->data, z->len, &plain,
-				     MBI_MANIFEST_MAX, what);
-	if (!rc)
-		rc = mbi_listing_expand_repo_z(r, plain.data, plain.len, &zz,
-					       &ids, what);
-	mbi_buf_release(&plain);
-	if (!rc)
-		rc = mbi_manifest_parse_z(r->ctx, (unsigned char *)zz.data,
-					  zz.len, m, what);
-	if (!rc) {
-		zz.data = NULL; /* owned by m */
-		m->listing_ids = (unsigned char *)ids.data;
-		m->nlisting_ids = ids.len / MBI_SHA256_LEN;
-		ids.data = NULL;
-	}
-	mbi_buf_release(&zz);
-	mbi_buf_release(&ids);
-	return rc;
-}
-
-int mbi_manifest_load_raw(struct mbi_repo *r, const char *name,
-			  struct mbi_manifest *m)
-{
-	char *key = mbi_asprintf("snapshots/%s", name);
-	struct mbi_buf z = { 0 };
-	int rc;
-
-	if (!key)
-		return MB_E_NOMEM;
-	/* kept compressed: foreach decompresses it as it reads */
-	rc = mbi_repo_get_meta_z(r, key, MBI_MANIFEST_MAX, &z);
-	if (!rc)
-		rc = mbi_manifest_parse_repo_z(r, &z, m, key);
-	mbi_buf_release(&z);
-	free(key);
-	return rc;
-}
-
-int mbi_manifest_load(struct mbi_repo *r, const char *name,
-		      struct mbi_manifest *m)
-{
-	int rc;
-
-	/* resolved and checked a moment ago: the same bytes, not a refetch */
-	if (r->resolved && !mbi_snapshot_name_verify(r->ctx, name,
-						     r->resolved)) {
-		*m = *r->resolved;
-		free(r->resolved);
-		r->resolved = NULL;
-		return MB_OK;
-	}
-	mbi_snapshot_resolved_free(r);
-	rc = mbi_manifest_load_raw(r, name, m);
-	if (rc)
-		return rc;
-	/* the name is not signed: it must say what the manifest says */
-	rc = mbi_snapshot_name_verify(r->ctx, name, m);
-	if (rc)
-		mbi_manifest_release(m);
-	return rc;
 }
 
 bool mbi_snapshot_host_valid(const char *h)

@@ -27,7 +27,8 @@ void mbi_repo_close(struct mbi_repo *r)
 	if (!r)
 		return;
 	mbi_pack_scratch_free(r);
-	mbi_listings_free(r);
+	if (r->listings_free)
+		r->listings_free(r);
 	if (r->resolved_free)
 		r->resolved_free(r);
 	pthread_mutex_destroy(&r->scratch_lock);
