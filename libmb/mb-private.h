@@ -753,6 +753,9 @@ MBI_HIDDEN int mbi_index_add_blob(struct mbi_index *ix,
  * content whose hash is a listing's key is a SHA-256 preimage. */
 MBI_HIDDEN void mbi_listing_key(const unsigned char *id,
 				unsigned char key[MBI_SHA256_LEN]);
+/* Listing id's entry in ix when it is in a listing pack of ix, or NULL. */
+MBI_HIDDEN const struct mbi_blobref *
+mbi_index_find_listing(struct mbi_index *ix, const unsigned char *id);
 /* Serialize the packs from first_pack on as one index object text. */
 MBI_HIDDEN int mbi_index_format(struct mbi_index *ix, uint32_t first_pack,
 				struct mbi_buf *out);

@@ -324,14 +324,10 @@ static int ck_list_packs(struct check_run *c)
 static int use_listing(struct check_run *c, struct ref_ctx *rctx,
 		       const unsigned char *id)
 {
-	unsigned char key[MBI_SHA256_LEN];
-	const struct mbi_blobref *ref;
+	const struct mbi_blobref *ref = mbi_index_find_listing(&c->ix, id);
 	char msg[1024], hex[MBI_SHA256_HEX];
 
-	mbi_listing_key(id, key);
-	ref = mbi_index_find(&c->ix, key);
-	if (ref && ref->pack < c->ix.npacks &&
-	    c->ix.packs[ref->pack].listing) {
+	if (ref) {
 		rctx->used[ref->pack] = 1;
 		return MB_OK;
 	}

@@ -362,18 +362,13 @@ static int need_listings(struct cp *c, const struct mbi_manifest *m,
 
 	for (i = 0; i < m->nlisting_ids; i++) {
 		const unsigned char *id = m->listing_ids + i * MBI_SHA256_LEN;
-		unsigned char key[MBI_SHA256_LEN];
 		const struct mbi_blobref *ref;
 		char hex[MBI_SHA256_HEX];
 
-		mbi_listing_key(id, key);
-		ref = mbi_index_find(&c->dix, key);
-		if (ref && ref->pack < c->dix.npacks &&
-		    c->dix.packs[ref->pack].listing)
+		if (mbi_index_find_listing(&c->dix, id))
 			continue;
-		ref = mbi_index_find(&c->six, key);
-		if (!ref || ref->pack >= c->six.npacks ||
-		    !c->six.packs[ref->pack].listing) {
+		ref = mbi_index_find_listing(&c->six, id);
+		if (!ref) {
 			mbi_hex(id, MBI_SHA256_LEN, hex);
 			return mbi_error(c->ctx, MB_E_VERIFY, 0,
 					 "snapshot '%s': listing %s is in no listing pack of the source: run 'mailbackup check' there, nothing was copied",

@@ -24,6 +24,18 @@ void mbi_listing_key(const unsigned char *id, unsigned char key[MBI_SHA256_LEN])
 	key[0] ^= 0xff;
 }
 
+const struct mbi_blobref *mbi_index_find_listing(struct mbi_index *ix,
+						 const unsigned char *id)
+{
+	unsigned char key[MBI_SHA256_LEN];
+	const struct mbi_blobref *ref;
+
+	mbi_listing_key(id, key);
+	ref = mbi_index_find(ix, key);
+	return ref && ref->pack < ix->npacks && ix->packs[ref->pack].listing ?
+		       ref : NULL;
+}
+
 int mbi_index_init(struct mbi_index *ix, struct mb_ctx *ctx)
 {
 	memset(ix, 0, sizeof(*ix));

@@ -1000,15 +1000,10 @@ static int repo_get(void *ud, const unsigned char *id, const char **text,
 		return rc;
 	mbi_hex(id, MBI_SHA256_LEN, hex);
 	if (!f) {
-		unsigned char key[MBI_SHA256_LEN];
-		const struct mbi_blobref *ref;
+		const struct mbi_blobref *ref =
+			mbi_index_find_listing(&ls->ix, id);
 
-		mbi_listing_key(id, key);
-		ref = mbi_index_find(&ls->ix, key);
-
-		if (!ref || ref->pack >= ls->ix.npacks ||
-		    !ls->ix.packs[ref->pack].listing ||
-		    ls->read[ref->pack] == READ_OK)
+		if (!ref || ls->read[ref->pack] == READ_OK)
 			return mbi_error(r->ctx, MB_E_VERIFY, 0,
 					 "listing '%s' is in no listing pack of the index: the repository is damaged (run 'mailbackup check')",
 					 hex);

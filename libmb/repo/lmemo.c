@@ -67,14 +67,10 @@ static bool ids_listed(struct mbi_index *ix, const bool *gone,
 	uint64_t i;
 
 	for (i = 0; i < n; i++) {
-		unsigned char key[MBI_SHA256_LEN];
-		const struct mbi_blobref *ref;
+		const struct mbi_blobref *ref =
+			mbi_index_find_listing(ix, ids + i * MBI_SHA256_LEN);
 
-		mbi_listing_key(ids + i * MBI_SHA256_LEN, key);
-		ref = mbi_index_find(ix, key);
-		if (!ref || ref->pack >= ix->npacks ||
-		    !ix->packs[ref->pack].listing ||
-		    (gone && gone[ref->pack]))
+		if (!ref || (gone && gone[ref->pack]))
 			return false;
 	}
 	return true;
