@@ -309,6 +309,15 @@ MBI_HIDDEN int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path,
 				     const void *p, size_t n, mode_t mode);
 /* The same, the file being the pieces of iov one after the other. */
 struct iovec;
+/* A file written in place of path atomically: mbi_atomic_open makes
+ * "path.tmp-PID" (a name planted there is removed first, O_EXCL,
+ * O_NOFOLLOW) and returns its descriptor, or an MB_E_ code (negative);
+ * mbi_atomic_commit fsyncs, closes and renames it over path when ok (and
+ * fsyncs the directory), else removes it; it frees tmp either way. */
+MBI_HIDDEN int mbi_atomic_open(struct mb_ctx *ctx, const char *path,
+			       mode_t mode, char **tmp_out);
+MBI_HIDDEN int mbi_atomic_commit(struct mb_ctx *ctx, int fd, char *tmp,
+				 const char *path, bool ok);
 MBI_HIDDEN int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 				      const struct iovec *iov, size_t niov,
 				      mode_t mode);

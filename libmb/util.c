@@ -368,14 +368,13 @@ int mbi_write_file_atomic(struct mb_ctx *ctx, const char *path, const void *p,
 	return mbi_write_file_atomicv(ctx, path, &one, 1, mode);
 }
 
-int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
-			   const struct iovec *iov, size_t niov, mode_t mode)
+int mbi_atomic_open(struct mb_ctx *ctx, const char *path, mode_t mode,
+		    char **tmp_out)
 {
 	char *tmp = mbi_asprintf("%s.tmp-%d", path, (int)getpid());
-	char *dir = NULL, *slash;
-	int fd = -1, rc = MB_OK;
-	size_t i;
+	int fd;
 
+	*tmp_out = NULL;
 	if (!tmp)
 		return MB_E_NOMEM;
 	/* a name planted there (a link to a file elsewhere, hard or
@@ -383,25 +382,37 @@ int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		  mode);
-	if (fd < 0) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'", tmp);
-		goto out;
+	if (fd < 0 || fchmod(fd, mode)) {
+		int rc = mbi_error(ctx, MB_E_IO, errno, "cannot create '%s'",
+				   tmp);
+
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		free(tmp);
+		return rc;
 	}
-	if (fchmod(fd, mode))
-		rc = MB_E_IO;
-	for (i = 0; !rc && i < niov; i++)
-		if (mbi_write_all(fd, iov[i].iov_base, iov[i].iov_len))
-			rc = MB_E_IO;
-	if (rc || fsync(fd)) {
-		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
+	*tmp_out = tmp;
+	return fd;
+}
+
+int mbi_atomic_commit(struct mb_ctx *ctx, int fd, char *tmp,
+		      const char *path, bool ok)
+{
+	char *dir = NULL, *slash;
+	int rc = MB_OK;
+
+	if (!ok || fsync(fd)) {
+		rc = ok ? mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'",
+				    tmp) : MB_E_IO;
+		close(fd);
 		goto out;
 	}
 	if (close(fd)) {
-		fd = -1;
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
 		goto out;
 	}
-	fd = -1;
 	if (rename(tmp, path)) {
 		rc = mbi_error(ctx, MB_E_IO, errno, "cannot rename to '%s'",
 			       path);
@@ -415,13 +426,28 @@ int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
 		mbi_fsync_dir(".");
 	}
 out:
-	if (fd >= 0)
-		close(fd);
 	if (rc)
 		unlink(tmp);
 	free(tmp);
 	free(dir);
 	return rc;
+}
+
+int mbi_write_file_atomicv(struct mb_ctx *ctx, const char *path,
+			   const struct iovec *iov, size_t niov, mode_t mode)
+{
+	char *tmp;
+	int fd = mbi_atomic_open(ctx, path, mode, &tmp);
+	bool ok = true;
+	size_t i;
+
+	if (fd < 0)
+		return fd;
+	for (i = 0; ok && i < niov; i++)
+		ok = !mbi_write_all(fd, iov[i].iov_base, iov[i].iov_len);
+	if (!ok)
+		mbi_error(ctx, MB_E_IO, errno, "cannot write '%s'", tmp);
+	return mbi_atomic_commit(ctx, fd, tmp, path, ok);
 }
 
 int mbi_read_file(struct mb_ctx *ctx, const char *path, struct mbi_buf *out,

@@ -586,10 +586,12 @@ static int cached_parse(struct mbi_repo *r, const char *cpath,
  * is decompressed: a header with its hash, then the text. Best effort: a
  * cache that cannot be written is not an error. */
 struct fetch_parse {
+	struct mb_ctx *ctx;
 	struct idx_parse P;
 	struct mbi_sha256 h;
-	char *tmp;
+	char *tmp;          /* owned by mbi_atomic_commit */
 	int fd;             /* -1: not caching */
+	bool failed;        /* a write failed: the copy is not kept */
 };
 
 static int fetch_piece(void *ud, const char *data, size_t len)
@@ -597,11 +599,8 @@ static int fetch_piece(void *ud, const char *data, size_t len)
 	struct fetch_parse *F = ud;
 
 	mbi_sha256_update(&F->h, data, len);
-	if (F->fd >= 0 && mbi_write_all(F->fd, data, len)) {
-		close(F->fd);
-		F->fd = -1;
-		unlink(F->tmp);
-	}
+	if (F->fd >= 0 && !F->failed && mbi_write_all(F->fd, data, len))
+		F->failed = true;
 	return idxp_feed(&F->P, data, len);
 }
 
@@ -612,25 +611,15 @@ static void fetch_cache_open(struct fetch_parse *F, const char *cdir,
 	char blank[CACHED_HDR];
 
 	F->fd = -1;
-	F->tmp = mbi_asprintf("%s.tmp-%d", cpath, (int)getpid());
-	if (!d || !F->tmp || mbi_mkdir_p(d, 0700)) {
-		free(d);
-		return;
-	}
+	if (d && !mbi_mkdir_p(d, 0700))
+		F->fd = mbi_atomic_open(F->ctx, cpath, 0600, &F->tmp);
 	free(d);
-	/* a name planted there (a link to a file elsewhere) is removed,
-	 * never written through */
-	unlink(F->tmp);
-	F->fd = open(F->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-				     O_NOFOLLOW, 0600);
 	memset(blank, ' ', sizeof(blank));
-	if (F->fd >= 0 && mbi_write_all(F->fd, blank, sizeof(blank))) {
-		close(F->fd);
-		F->fd = -1;
-		unlink(F->tmp);
-	}
+	if (F->fd >= 0 && mbi_write_all(F->fd, blank, sizeof(blank)))
+		F->failed = true;
 }
 
+/* The header, then in place of cpath; a cache not written is no error. */
 static void fetch_cache_commit(struct fetch_parse *F, const char *cpath,
 			       const unsigned char *sha, bool ok)
 {
@@ -640,14 +629,11 @@ static void fetch_cache_commit(struct fetch_parse *F, const char *cpath,
 		return;
 	mbi_hex(sha, MBI_SHA256_LEN, hex);
 	snprintf(hdr, sizeof(hdr), "%s%s\n", CACHED_MAGIC, hex);
-	ok = ok && pwrite(F->fd, hdr, CACHED_HDR, 0) == (ssize_t)CACHED_HDR &&
-	     !fsync(F->fd);
-	if (close(F->fd))
-		ok = false;
+	ok = ok && !F->failed &&
+	     pwrite(F->fd, hdr, CACHED_HDR, 0) == (ssize_t)CACHED_HDR;
+	mbi_atomic_commit(F->ctx, F->fd, F->tmp, cpath, ok);
 	F->fd = -1;
-	if (ok && !rename(F->tmp, cpath))
-		return;
-	unlink(F->tmp);
+	F->tmp = NULL;
 }
 
 /* Fetch index object key, verify its signature, and parse it as it is
@@ -662,6 +648,7 @@ static int fetch_parse(struct mbi_repo *r, const char *cdir,
 	int rc;
 
 	memset(&F, 0, sizeof(F));
+	F.ctx = r->ctx;
 	F.fd = -1;
 	rc = mbi_repo_get_meta_z(r, key, MBI_INDEX_MAX, &z);
 	if (rc)
@@ -679,7 +666,6 @@ static int fetch_parse(struct mbi_repo *r, const char *cdir,
 	mbi_sha256_final(&F.h, sha);
 	mbi_sha256_release(&F.h);
 	fetch_cache_commit(&F, cpath, sha, rc == MB_OK);
-	free(F.tmp);
 	mbi_buf_release(&z);
 	return rc;
 }
