@@ -117,7 +117,10 @@ test_expect_success 'a gpg that dies in the middle of a pack: check --read-data 
 
 test_expect_success 'a truncated pack: restore and check refuse it (exit 4)' '
 	cp -a repo repo.saved &&
-	p=$(head -n 1 packs.before) &&
+	# the largest pack, a content pack: the first by name may be a
+	# listing pack (format 2) of a few KiB, which 100000 bytes do not cut
+	p=$(xargs ls -S <packs.before | head -n 1) &&
+	test "$(stat -c %s "$p")" -gt 100000 &&
 	head -c 100000 "$p" >cut && cat cut >"$p" &&
 	test_must_fail --exit 4 mb check --read-data >out 2>err &&
 	test_grep "${p##*/}" err &&
